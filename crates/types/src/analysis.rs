@@ -1,0 +1,169 @@
+//! What the analysis stage learned about one series.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::series::{AnalysisWindow, SeriesKey};
+
+/// The kind of an anomaly event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyKind {
+    /// A short burst above the normal level (a bot, a retry storm).
+    Spike,
+    /// A sustained rise above the normal level (a campaign, a migration).
+    Surge,
+    /// A fall towards zero (an outage upstream or at the partner).
+    Drop,
+    /// No data at all (scrape gaps). Never counted as traffic.
+    Gap,
+}
+
+impl AnomalyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Spike => "spike",
+            Self::Surge => "surge",
+            Self::Drop => "drop",
+            Self::Gap => "gap",
+        }
+    }
+}
+
+/// How far outside the normal range an event lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+        }
+    }
+}
+
+/// Consecutive anomalous grid points of one kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyEvent {
+    pub kind: AnomalyKind,
+    pub severity: Severity,
+    pub start: DateTime<Utc>,
+    /// Exclusive end.
+    pub end: DateTime<Utc>,
+    pub points: usize,
+    /// Whether the event's points were left out of the peak (configuration decides per kind and
+    /// severity; gaps never carry data).
+    pub excluded: bool,
+    /// Largest observed value in the event (NaN-free; 0 for gaps).
+    pub peak_value: f64,
+    /// Robust z-score of the most extreme point (0 for gaps).
+    pub max_score: f64,
+}
+
+/// Which technique produced the analysis. Feeds the "method" factor of confidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnalysisMethod {
+    /// A fitted forecast model supplied the normal range.
+    Forecast,
+    /// A robust statistical filter (median/MAD by hour of day).
+    Statistical,
+    /// Too little data to judge anomalies; nothing was removed.
+    None,
+}
+
+impl AnalysisMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Forecast => "forecast",
+            Self::Statistical => "statistical",
+            Self::None => "none",
+        }
+    }
+}
+
+/// The prime-time window used to pick daily peaks, in local hours `[start_hour, end_hour)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrimeTimeWindow {
+    pub start_hour: u32,
+    pub end_hour: u32,
+    /// IANA time-zone name the hours are read in.
+    pub timezone: String,
+    /// How the window was chosen (`configured` for the fixed window).
+    pub source: String,
+}
+
+/// The highest non-anomalous value within one day's prime-time window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DailyPeak {
+    /// Local date (in the prime-time time zone).
+    pub date: NaiveDate,
+    pub peak: f64,
+    pub at: DateTime<Utc>,
+    /// Share of that day's prime-time grid points that had usable (present, non-excluded) data.
+    pub coverage: f64,
+}
+
+/// How many grid points the analysis saw and what became of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PointCounts {
+    /// Grid points in the window.
+    pub expected: usize,
+    /// Grid points with a sample.
+    pub present: usize,
+    /// Grid points without a sample (gaps).
+    pub missing: usize,
+    /// Present points left out as anomalous.
+    pub removed: usize,
+    /// Present points that remain (`present - removed`).
+    pub used: usize,
+    /// Used points inside the prime-time window.
+    pub prime_used: usize,
+}
+
+/// Summary statistics of the used (clean) points.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct SeriesStats {
+    pub mean: f64,
+    /// Population standard deviation.
+    pub std_dev: f64,
+    /// Coefficient of variation, `std_dev / mean` (0 when the mean is 0).
+    pub cv: f64,
+    pub max: f64,
+    /// `max / mean` (0 when the mean is 0).
+    pub peak_to_mean: f64,
+}
+
+/// Everything the calculator needs to know about one series, and the evidence behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisResult {
+    pub key: SeriesKey,
+    pub window: AnalysisWindow,
+    pub method: AnalysisMethod,
+    pub points: PointCounts,
+    pub stats: SeriesStats,
+    pub prime_time: PrimeTimeWindow,
+    /// One entry per day whose prime-time coverage met the configured minimum, oldest first.
+    pub daily_peaks: Vec<DailyPeak>,
+    /// Days skipped because too little of their prime time had usable data.
+    pub days_skipped: usize,
+    pub anomalies: Vec<AnomalyEvent>,
+}
+
+impl AnalysisResult {
+    /// Number of points removed by events of `kind`.
+    pub fn removed_by_kind(&self, kind: AnomalyKind) -> usize {
+        self.anomalies
+            .iter()
+            .filter(|e| e.excluded && e.kind == kind)
+            .map(|e| e.points)
+            .sum()
+    }
+}

@@ -1,0 +1,67 @@
+//! A string that must never be printed: tokens and passwords.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// A secret value (a bearer token, a password). `Debug`, `Display` and `Serialize` all print
+/// [`Secret::REDACTED`], so a secret cannot leak through logs, `--show-env` or JSON output by
+/// accident; code that really needs the value calls [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// What is printed instead of the value.
+    pub const REDACTED: &'static str = "***redacted***";
+
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The real value; call it only where it is sent to the server it is meant for.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(Self::REDACTED)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(Self::REDACTED)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(Self::REDACTED)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_never_prints_its_value() {
+        let secret = Secret::new("s3cr3t-token");
+        assert_eq!(format!("{secret}"), Secret::REDACTED);
+        assert_eq!(format!("{secret:?}"), Secret::REDACTED);
+        let json = serde_json::to_string(&secret).unwrap();
+        assert!(!json.contains("s3cr3t"), "{json}");
+        assert_eq!(secret.expose(), "s3cr3t-token");
+    }
+}

@@ -1,0 +1,213 @@
+//! The knobs each stage takes, exactly as they appear under `COMMON` in the configuration file.
+//!
+//! Defaults are not written here: they live in the shipped `config/config.yaml`, which the
+//! config crate embeds as its built-in layer, so that the documented file and the behaviour can
+//! never disagree. Field docs here say what each knob means; the YAML file says the same to users.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::analysis::Severity;
+use crate::recommendation::CalculationMode;
+
+/// `COMMON.RATE_CALCULATION`: the v3 formula's constants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateCalculationSettings {
+    /// `adaptive` (full v3 chain) or `fixed` (peak × multiplier × cache × margin).
+    pub calculation_mode: CalculationMode,
+    /// Headroom over the effective peak (2.5 in v3).
+    pub peak_multiplier: f64,
+    /// Environment safety margin; set per environment under `DEPLOYMENT_OVERRIDES`.
+    pub safety_margin: f64,
+    /// Lowest limit ever emitted (requests/minute).
+    pub min_rate_limit: f64,
+    /// Highest limit ever emitted (requests/minute).
+    pub max_rate_limit: f64,
+    /// Limits are rounded **up** to a multiple of this.
+    pub rounding_step: f64,
+    /// If clamping leaves the limit below the effective peak, it is raised to this × peak.
+    pub below_peak_factor: f64,
+    pub traffic_pattern: TrafficPatternSettings,
+}
+
+/// `COMMON.RATE_CALCULATION.traffic_pattern`: classification thresholds and multipliers.
+///
+/// Very spiky: peak/mean > `spike_threshold_high` **and** CV > `variability_threshold_high`;
+/// moderately spiky: the same with the `_medium` thresholds; variable: peak/mean >
+/// `variable_peak_to_mean` **or** CV > `variable_cv`; stable otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrafficPatternSettings {
+    pub spike_threshold_high: f64,
+    pub spike_threshold_medium: f64,
+    pub variability_threshold_high: f64,
+    pub variability_threshold_medium: f64,
+    pub variable_peak_to_mean: f64,
+    pub variable_cv: f64,
+    pub multipliers: PatternMultipliers,
+}
+
+/// Multiplier per traffic pattern. Spiky traffic gets less headroom because its daily peaks are
+/// already far above its normal level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatternMultipliers {
+    pub very_spiky: f64,
+    pub moderately_spiky: f64,
+    pub variable: f64,
+    pub stable: f64,
+}
+
+/// `COMMON.CACHE_CONFIG`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheSettings {
+    /// Apply a cache factor at all.
+    pub enable_cache_adjustment: bool,
+    /// Factor is `1 + hit_ratio × cache_hit_weight` when a hit ratio was measured.
+    pub cache_hit_weight: f64,
+    /// Factor used when no hit ratio was measured.
+    pub cache_adjustment_factor: f64,
+}
+
+/// `COMMON.CONFIDENCE`: the original's four weighted factors and the level thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfidenceSettings {
+    pub weights: ConfidenceWeights,
+    /// Score at or above which the level is `high`.
+    pub high: f64,
+    /// Score at or above which the level is `medium` (below: `low`).
+    pub medium: f64,
+    /// Score by number of used points: first threshold the count is **at least**.
+    pub data_volume: ScoreTable,
+    /// Score by coefficient of variation: first threshold the CV is **below**.
+    pub stability: ScoreTable,
+    /// Score by share of used points inside prime time: first threshold the share is **at least**.
+    pub prime_coverage: ScoreTable,
+    pub method: MethodScores,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfidenceWeights {
+    pub data_volume: f64,
+    pub stability: f64,
+    pub method: f64,
+    pub prime_coverage: f64,
+}
+
+/// A step function: `scores[i]` for the first matching `thresholds[i]`, else `otherwise`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreTable {
+    pub thresholds: Vec<f64>,
+    pub scores: Vec<f64>,
+    pub otherwise: f64,
+}
+
+/// Score of the "method" factor by analysis method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodScores {
+    pub forecast: f64,
+    pub statistical: f64,
+    pub none: f64,
+}
+
+/// How prime time is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrimeTimeMethod {
+    /// The configured `[fixed_start_hour, fixed_end_hour)` window.
+    Fixed,
+}
+
+/// `COMMON.PRIME_TIME_CONFIG`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrimeTimeSettings {
+    pub detection_method: PrimeTimeMethod,
+    /// IANA zone the hours are read in (prime time follows the audience's clock, DST included).
+    pub timezone: chrono_tz::Tz,
+    /// First prime-time hour (0–23).
+    pub fixed_start_hour: u32,
+    /// Hour prime time ends, exclusive (1–24; 24 = midnight).
+    pub fixed_end_hour: u32,
+    /// A day's peak counts only if at least this share of its prime-time points has usable data.
+    pub min_day_coverage: f64,
+}
+
+/// `COMMON.ANOMALY_CONFIG`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnomalySettings {
+    /// Robust z-score (distance from the hour-of-day median in MAD units) at which a point
+    /// becomes anomalous with each severity.
+    pub robust_zscore: SeverityThresholds,
+    /// Severities whose spike, surge and drop events are left out of the peak.
+    pub severity_filter: Vec<Severity>,
+    /// Runs above normal lasting at most this many minutes are spikes; longer ones are surges.
+    pub spike_max_minutes: u32,
+    /// Below this many present points, no anomaly filtering is attempted (method `none`).
+    pub min_points: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeverityThresholds {
+    pub low: f64,
+    pub medium: f64,
+    pub high: f64,
+}
+
+/// Per-partner and per-path multipliers (`PARTNER_CONFIGS.<env>.partner_multipliers`,
+/// `COMMON.PATH_MULTIPLIERS`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MultiplierSettings {
+    /// Partner id → multiplier (absent: 1.0).
+    pub partner: BTreeMap<String, f64>,
+    /// Substring of the API path → multiplier; the longest matching pattern wins (absent: 1.0).
+    pub path: BTreeMap<String, f64>,
+}
+
+/// Rate-limit unit of the envoyproxy/ratelimit service. Only the units every ratelimit image
+/// understands are offered (week/month/year need 2025 images).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitUnit {
+    Second,
+    Minute,
+    Hour,
+    Day,
+}
+
+impl RateLimitUnit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Second => "second",
+            Self::Minute => "minute",
+            Self::Hour => "hour",
+            Self::Day => "day",
+        }
+    }
+
+    /// Length of one window in minutes (fractional for seconds).
+    pub fn minutes(self) -> f64 {
+        match self {
+            Self::Second => 1.0 / 60.0,
+            Self::Minute => 1.0,
+            Self::Hour => 60.0,
+            Self::Day => 1440.0,
+        }
+    }
+}
+
+/// `COMMON.CONFIGMAP`: what the emitted ConfigMap is called and how its descriptors are keyed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigMapSettings {
+    pub name: String,
+    pub namespace: String,
+    /// Ratelimit domain; must equal the `domain` of the Envoy rate-limit filter.
+    pub domain: String,
+    /// Key of the ConfigMap `data` entry holding the ratelimit YAML (one file per key).
+    pub data_key: String,
+    /// Descriptor key of the first level (the partner header's descriptor key).
+    pub partner_descriptor_key: String,
+    /// Descriptor key of the second level (the API path).
+    pub path_descriptor_key: String,
+    /// Unit of every emitted limit. Recommendations are per minute and are scaled to it.
+    pub unit: RateLimitUnit,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
