@@ -1,0 +1,53 @@
+//! Synthetic series with a known shape for the tests of this crate.
+
+use chrono::{DateTime, Utc};
+use trendmaster_types::settings::{AnomalySettings, PrimeTimeMethod, PrimeTimeSettings, SeverityThresholds};
+use trendmaster_types::{AnalysisWindow, SeriesKey, Severity, TrafficSeries};
+
+pub fn window(days: u32) -> AnalysisWindow {
+    let end: DateTime<Utc> = "2026-11-16T00:00:00Z".parse().unwrap();
+    AnalysisWindow::ending_at(end, days, 60)
+}
+
+/// A noiseless-but-not-flat daily shape: low at night, highest 20:00–22:00 UTC, plus a small
+/// deterministic wiggle so that the MAD is not zero. `level` is the prime-time level.
+pub fn daily_shape_series(days: u32, level: f64) -> TrafficSeries {
+    let window = window(days);
+    let values = (0..window.len())
+        .map(|i| {
+            let minute_of_day = (i % 1440) as f64;
+            let hour = minute_of_day / 60.0;
+            let evening = (-((hour - 21.0) / 2.5).powi(2)).exp();
+            let wiggle = 1.0 + 0.05 * ((i * 7919 % 101) as f64 / 100.0 - 0.5);
+            (level * (0.25 + 0.75 * evening) * wiggle).round()
+        })
+        .collect();
+    TrafficSeries {
+        key: SeriesKey::new("111", "/api"),
+        window,
+        values,
+    }
+}
+
+pub fn prime_settings() -> PrimeTimeSettings {
+    PrimeTimeSettings {
+        detection_method: PrimeTimeMethod::Fixed,
+        timezone: chrono_tz::UTC,
+        fixed_start_hour: 19,
+        fixed_end_hour: 24,
+        min_day_coverage: 0.5,
+    }
+}
+
+pub fn anomaly_settings() -> AnomalySettings {
+    AnomalySettings {
+        robust_zscore: SeverityThresholds {
+            low: 4.0,
+            medium: 6.0,
+            high: 10.0,
+        },
+        severity_filter: vec![Severity::High],
+        spike_max_minutes: 30,
+        min_points: 1440,
+    }
+}
