@@ -1,1 +1,420 @@
-//! placeholder
+//! The v3 rate-limit formula: from an [`AnalysisResult`] to a [`RateRecommendation`] that
+//! carries every step of its derivation.
+//!
+//! Adaptive mode (the default), in order:
+//!
+//! 1. **effective peak** = mean of the daily prime-time peaks, after anomalies were removed;
+//! 2. × `peak_multiplier` (2.5);
+//! 3. × cache factor: `1 + hit_ratio × cache_hit_weight` when a hit ratio was measured, else the
+//!    configured `cache_adjustment_factor`;
+//! 4. × traffic-pattern multiplier (very spiky / moderately spiky / variable / stable);
+//! 5. × partner multiplier, × path multiplier (longest matching pattern);
+//! 6. × environment `safety_margin`;
+//! 7. clamp to `[min_rate_limit, max_rate_limit]`;
+//! 8. if that is below the effective peak, raise it to `below_peak_factor` × peak (a limit under
+//!    the observed peak would throttle legitimate traffic, whatever the bounds say);
+//! 9. **round up** to a multiple of `rounding_step`, so the limit is never below the computed
+//!    safe rate.
+//!
+//! Fixed mode is steps 1, 2, 3, 6, 7, 8, 9. Confidence keeps the original's four weighted
+//! factors ([`confidence`]).
+//!
+//! This crate does not analyse series or read configuration files: it takes plain values.
+
+mod confidence;
+mod format;
+mod steps;
+
+pub use confidence::confidence;
+pub use steps::classify_pattern;
+
+use trendmaster_types::settings::{
+    CacheSettings, ConfidenceSettings, MultiplierSettings, RateCalculationSettings,
+};
+use trendmaster_types::{AnalysisResult, CalculationMode, RateRecommendation, SkippedSeries};
+
+/// Everything the formula needs besides the analysis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Formula {
+    pub rate: RateCalculationSettings,
+    pub cache: CacheSettings,
+    pub confidence: ConfidenceSettings,
+    pub multipliers: MultiplierSettings,
+}
+
+/// Computes the recommendation for one analysed series, or says why none can be made.
+///
+/// `cache_hit_ratio` is the measured share of cached responses, when there is one.
+pub fn recommend(
+    analysis: AnalysisResult,
+    cache_hit_ratio: Option<f64>,
+    formula: &Formula,
+) -> Result<RateRecommendation, SkippedSeries> {
+    let mut chain = steps::Chain::start(&analysis).map_err(|reason| SkippedSeries {
+        key: analysis.key.clone(),
+        reason,
+    })?;
+    let effective_peak = chain.value();
+    let rate = &formula.rate;
+    let adaptive = rate.calculation_mode == CalculationMode::Adaptive;
+
+    chain.peak_multiplier(rate.peak_multiplier);
+    let cache = chain.cache(cache_hit_ratio, &formula.cache);
+    let pattern = classify_pattern(&analysis.stats, &rate.traffic_pattern);
+    if adaptive {
+        chain.traffic_pattern(pattern, &analysis.stats, &rate.traffic_pattern);
+        chain.partner_multiplier(&analysis.key.partner, &formula.multipliers);
+        chain.path_multiplier(&analysis.key.api, &formula.multipliers);
+    }
+    chain.safety_margin(rate.safety_margin);
+    chain.clamp(rate.min_rate_limit, rate.max_rate_limit);
+    chain.peak_floor(effective_peak, rate.below_peak_factor);
+    let limit = chain.round_up(rate.rounding_step);
+
+    Ok(RateRecommendation {
+        key: analysis.key.clone(),
+        requests_per_minute: limit,
+        mode: rate.calculation_mode,
+        effective_peak,
+        pattern,
+        cache,
+        steps: chain.into_steps(),
+        confidence: confidence(&analysis, &formula.confidence),
+        analysis,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, NaiveDate, Utc};
+    use trendmaster_types::settings::{
+        ConfidenceWeights, MethodScores, PatternMultipliers, ScoreTable, TrafficPatternSettings,
+    };
+    use trendmaster_types::{
+        AnalysisMethod, AnalysisWindow, AnomalyEvent, AnomalyKind, CacheAdjustment, ConfidenceLevel,
+        DailyPeak, PointCounts, PrimeTimeWindow, SeriesKey, SeriesStats, Severity, StepKind,
+        TrafficPattern,
+    };
+
+    /// The documented defaults of config/config.yaml (environment `environment`: margin 1.5).
+    pub(crate) fn formula() -> Formula {
+        Formula {
+            rate: RateCalculationSettings {
+                calculation_mode: CalculationMode::Adaptive,
+                peak_multiplier: 2.5,
+                safety_margin: 1.5,
+                min_rate_limit: 100.0,
+                max_rate_limit: 50_000.0,
+                rounding_step: 100.0,
+                below_peak_factor: 1.2,
+                traffic_pattern: TrafficPatternSettings {
+                    spike_threshold_high: 8.0,
+                    spike_threshold_medium: 4.0,
+                    variability_threshold_high: 1.0,
+                    variability_threshold_medium: 0.6,
+                    variable_peak_to_mean: 2.0,
+                    variable_cv: 0.3,
+                    multipliers: PatternMultipliers {
+                        very_spiky: 0.9,
+                        moderately_spiky: 1.0,
+                        variable: 1.1,
+                        stable: 1.2,
+                    },
+                },
+            },
+            cache: CacheSettings {
+                enable_cache_adjustment: true,
+                cache_hit_weight: 0.2,
+                cache_adjustment_factor: 1.2,
+            },
+            confidence: ConfidenceSettings {
+                weights: ConfidenceWeights {
+                    data_volume: 0.25,
+                    stability: 0.30,
+                    method: 0.25,
+                    prime_coverage: 0.20,
+                },
+                high: 0.80,
+                medium: 0.65,
+                data_volume: ScoreTable {
+                    thresholds: vec![2000.0, 1000.0, 500.0, 100.0],
+                    scores: vec![0.95, 0.85, 0.75, 0.65],
+                    otherwise: 0.45,
+                },
+                stability: ScoreTable {
+                    thresholds: vec![0.2, 0.4, 0.8],
+                    scores: vec![0.95, 0.85, 0.70],
+                    otherwise: 0.50,
+                },
+                prime_coverage: ScoreTable {
+                    thresholds: vec![0.3, 0.15],
+                    scores: vec![0.90, 0.75],
+                    otherwise: 0.60,
+                },
+                method: MethodScores {
+                    forecast: 0.90,
+                    statistical: 0.75,
+                    none: 0.60,
+                },
+            },
+            multipliers: MultiplierSettings::default(),
+        }
+    }
+
+    /// An analysis with the given daily peaks and clean-point statistics.
+    pub(crate) fn analysis(peaks: &[f64], peak_to_mean: f64, cv: f64) -> AnalysisResult {
+        let end: DateTime<Utc> = "2026-11-16T00:00:00Z".parse().unwrap();
+        let window = AnalysisWindow::ending_at(end, 14, 60);
+        let used = 20_000;
+        AnalysisResult {
+            key: SeriesKey::new("111", "/api_v3/service/multirequest"),
+            window,
+            method: AnalysisMethod::Statistical,
+            points: PointCounts {
+                expected: 20_160,
+                present: 20_100,
+                missing: 60,
+                removed: 100,
+                used,
+                prime_used: 4_160,
+            },
+            stats: SeriesStats {
+                mean: 30.0,
+                std_dev: 30.0 * cv,
+                cv,
+                max: 30.0 * peak_to_mean,
+                peak_to_mean,
+            },
+            prime_time: PrimeTimeWindow {
+                start_hour: 19,
+                end_hour: 24,
+                timezone: "UTC".into(),
+                source: "configured".into(),
+            },
+            daily_peaks: peaks
+                .iter()
+                .enumerate()
+                .map(|(i, peak)| DailyPeak {
+                    date: NaiveDate::from_ymd_opt(2026, 11, 2 + i as u32).unwrap(),
+                    peak: *peak,
+                    at: end,
+                    coverage: 1.0,
+                })
+                .collect(),
+            days_skipped: 0,
+            anomalies: vec![AnomalyEvent {
+                kind: AnomalyKind::Spike,
+                severity: Severity::High,
+                start: end,
+                end,
+                points: 100,
+                excluded: true,
+                peak_value: 900.0,
+                max_score: 40.0,
+            }],
+        }
+    }
+
+    fn step(rec: &RateRecommendation, kind: StepKind) -> &trendmaster_types::FormulaStep {
+        rec.steps.iter().find(|s| s.step == kind).expect("step present")
+    }
+
+    #[test]
+    fn worked_example_of_the_readme() {
+        // Peaks averaging 68, variable traffic, no measured cache ratio, margin 1.5.
+        let rec = recommend(analysis(&[60.0, 68.0, 76.0], 2.5, 0.5), None, &formula()).unwrap();
+        let outputs: Vec<(StepKind, f64)> = rec.steps.iter().map(|s| (s.step, s.output)).collect();
+        let expected = [
+            (StepKind::EffectivePeak, 68.0),
+            (StepKind::PeakMultiplier, 170.0),
+            (StepKind::CacheAdjustment, 204.0),
+            (StepKind::TrafficPattern, 224.4),
+            (StepKind::PartnerMultiplier, 224.4),
+            (StepKind::PathMultiplier, 224.4),
+            (StepKind::SafetyMargin, 336.6),
+            (StepKind::Clamp, 336.6),
+            (StepKind::PeakFloor, 336.6),
+            (StepKind::RoundUp, 400.0),
+        ];
+        assert_eq!(outputs.len(), expected.len());
+        for ((kind, value), (want_kind, want)) in outputs.iter().zip(expected) {
+            assert_eq!(*kind, want_kind);
+            assert!((value - want).abs() < 1e-9, "{kind:?}: {value} != {want}");
+        }
+        assert_eq!(rec.requests_per_minute, 400);
+        assert_eq!(rec.effective_peak, 68.0);
+        assert_eq!(rec.pattern, TrafficPattern::Variable);
+        assert_eq!(rec.cache, CacheAdjustment::Fallback { factor: 1.2 });
+        assert_eq!(
+            step(&rec, StepKind::EffectivePeak).explanation,
+            "effective peak 68 req/min = mean of 3 daily prime-time peaks (19:00-24:00 UTC) after removing 100 anomalous points (1 spike)"
+        );
+        assert_eq!(step(&rec, StepKind::SafetyMargin).explanation, "224.4 × 1.5 (environment safety margin) = 336.6");
+        assert_eq!(step(&rec, StepKind::RoundUp).explanation, "round up to a multiple of 100: 336.6 → 400");
+    }
+
+    #[test]
+    fn measured_cache_ratio_replaces_the_fallback() {
+        let rec = recommend(analysis(&[100.0], 2.5, 0.5), Some(0.5), &formula()).unwrap();
+        assert_eq!(rec.cache, CacheAdjustment::Measured { hit_ratio: 0.5, factor: 1.1 });
+        assert!((step(&rec, StepKind::CacheAdjustment).output - 275.0).abs() < 1e-9);
+
+        // A ratio outside [0, 1] is not a measurement.
+        let rec = recommend(analysis(&[100.0], 2.5, 0.5), Some(1.7), &formula()).unwrap();
+        assert_eq!(rec.cache, CacheAdjustment::Fallback { factor: 1.2 });
+        assert!(step(&rec, StepKind::CacheAdjustment).explanation.contains("1.7 is not in [0, 1]"));
+
+        let mut disabled = formula();
+        disabled.cache.enable_cache_adjustment = false;
+        let rec = recommend(analysis(&[100.0], 2.5, 0.5), Some(0.5), &disabled).unwrap();
+        assert_eq!(rec.cache, CacheAdjustment::Disabled);
+        assert_eq!(step(&rec, StepKind::CacheAdjustment).factor, Some(1.0));
+    }
+
+    #[test]
+    fn patterns_follow_the_documented_thresholds() {
+        let settings = formula().rate.traffic_pattern;
+        let classify = |p2m: f64, cv: f64| {
+            let stats = SeriesStats { peak_to_mean: p2m, cv, ..SeriesStats::default() };
+            classify_pattern(&stats, &settings)
+        };
+        assert_eq!(classify(9.0, 1.1), TrafficPattern::VerySpiky);
+        assert_eq!(classify(9.0, 0.9), TrafficPattern::ModeratelySpiky, "high p2m needs high CV too");
+        assert_eq!(classify(5.0, 0.7), TrafficPattern::ModeratelySpiky);
+        assert_eq!(classify(5.0, 0.5), TrafficPattern::Variable);
+        assert_eq!(classify(2.1, 0.1), TrafficPattern::Variable, "variable is p2m OR cv");
+        assert_eq!(classify(1.5, 0.31), TrafficPattern::Variable);
+        assert_eq!(classify(2.0, 0.3), TrafficPattern::Stable, "thresholds are strict");
+    }
+
+    #[test]
+    fn partner_and_longest_path_multipliers_apply() {
+        let mut formula = formula();
+        formula.multipliers.partner.insert("111".into(), 2.0);
+        formula.multipliers.path.insert("service".into(), 3.0);
+        formula.multipliers.path.insert("multirequest".into(), 0.5);
+        let rec = recommend(analysis(&[100.0], 1.5, 0.1), None, &formula).unwrap();
+        assert_eq!(step(&rec, StepKind::PartnerMultiplier).factor, Some(2.0));
+        let path = step(&rec, StepKind::PathMultiplier);
+        assert_eq!(path.factor, Some(0.5));
+        assert!(path.explanation.contains("`multirequest`"));
+    }
+
+    #[test]
+    fn bounds_clamp_and_the_peak_always_wins() {
+        // Tiny traffic is raised to the minimum.
+        let rec = recommend(analysis(&[2.0], 1.5, 0.1), None, &formula()).unwrap();
+        assert_eq!(step(&rec, StepKind::Clamp).output, 100.0);
+        assert_eq!(rec.requests_per_minute, 100);
+
+        // A maximum below the peak is overruled by 1.2 × peak, then rounded up.
+        let mut capped = formula();
+        capped.rate.max_rate_limit = 1_000.0;
+        let rec = recommend(analysis(&[5_000.0], 1.5, 0.1), None, &capped).unwrap();
+        assert_eq!(step(&rec, StepKind::Clamp).output, 1_000.0);
+        assert_eq!(step(&rec, StepKind::PeakFloor).output, 6_000.0);
+        assert_eq!(rec.requests_per_minute, 6_000);
+        assert!(rec.requests_per_minute as f64 >= rec.effective_peak);
+    }
+
+    #[test]
+    fn rounding_is_always_up_and_never_below_the_safe_rate() {
+        let mut formula = formula();
+        formula.rate.rounding_step = 50.0;
+        for peak in [1.0, 37.3, 68.0, 99.99, 1234.5, 8000.0] {
+            let rec = recommend(analysis(&[peak], 1.5, 0.1), None, &formula).unwrap();
+            let safe = step(&rec, StepKind::PeakFloor).output;
+            let limit = rec.requests_per_minute as f64;
+            assert!(limit >= safe, "{limit} < {safe}");
+            assert!(limit - safe < 50.0 + 1e-6, "rounded more than one step: {safe} → {limit}");
+            assert_eq!(limit % 50.0, 0.0);
+        }
+        // Exact multiples stay put despite float noise.
+        let mut exact = formula;
+        exact.rate.peak_multiplier = 1.0;
+        exact.rate.safety_margin = 1.0;
+        exact.cache.enable_cache_adjustment = false;
+        exact.rate.traffic_pattern.multipliers.stable = 3.0;
+        let rec = recommend(analysis(&[100.0 / 3.0 * 3.0], 1.5, 0.1), None, &exact).unwrap();
+        assert_eq!(rec.requests_per_minute, 300);
+    }
+
+    #[test]
+    fn fixed_mode_is_peak_times_multiplier_cache_and_margin() {
+        let mut fixed = formula();
+        fixed.rate.calculation_mode = CalculationMode::Fixed;
+        fixed.multipliers.partner.insert("111".into(), 10.0);
+        let rec = recommend(analysis(&[68.0], 2.5, 0.5), None, &fixed).unwrap();
+        let kinds: Vec<StepKind> = rec.steps.iter().map(|s| s.step).collect();
+        assert_eq!(
+            kinds,
+            [
+                StepKind::EffectivePeak,
+                StepKind::PeakMultiplier,
+                StepKind::CacheAdjustment,
+                StepKind::SafetyMargin,
+                StepKind::Clamp,
+                StepKind::PeakFloor,
+                StepKind::RoundUp
+            ]
+        );
+        assert!((step(&rec, StepKind::SafetyMargin).output - 306.0).abs() < 1e-9);
+        assert_eq!(rec.requests_per_minute, 400);
+        assert_eq!(rec.mode, CalculationMode::Fixed);
+    }
+
+    #[test]
+    fn no_daily_peak_means_no_recommendation_with_a_reason() {
+        let mut empty = analysis(&[], 1.5, 0.1);
+        empty.days_skipped = 14;
+        let skipped = recommend(empty, None, &formula()).unwrap_err();
+        assert_eq!(skipped.key, SeriesKey::new("111", "/api_v3/service/multirequest"));
+        assert!(skipped.reason.contains("no usable prime-time data"), "{}", skipped.reason);
+        assert!(skipped.reason.contains("14 days skipped"), "{}", skipped.reason);
+    }
+
+    #[test]
+    fn confidence_reproduces_the_originals_0_7625() {
+        // 0.95·0.25 + 0.50·0.30 + 0.90·0.25 + 0.75·0.20 with a forecast method, CV 0.85 and
+        // a prime share of 0.208 (5 of 24 hours).
+        let mut a = analysis(&[100.0], 3.0, 0.85);
+        a.method = AnalysisMethod::Forecast;
+        a.points.used = 10_081;
+        a.points.prime_used = 2_100;
+        let c = confidence(&a, &formula().confidence);
+        assert_eq!(c.score, 0.7625);
+        assert_eq!(c.level, ConfidenceLevel::Medium);
+        let scores: Vec<f64> = c.factors.iter().map(|f| f.score).collect();
+        assert_eq!(scores, [0.95, 0.50, 0.90, 0.75]);
+
+        a.method = AnalysisMethod::Statistical;
+        assert_eq!(confidence(&a, &formula().confidence).score, 0.725);
+    }
+
+    #[test]
+    fn confidence_levels_and_factor_tables() {
+        let mut a = analysis(&[100.0], 1.5, 0.1);
+        a.points.used = 50;
+        a.points.prime_used = 0;
+        a.method = AnalysisMethod::None;
+        let c = confidence(&a, &formula().confidence);
+        // 0.45·0.25 + 0.95·0.30 + 0.60·0.25 + 0.60·0.20 = 0.6675
+        assert_eq!(c.score, 0.6675);
+        assert_eq!(c.level, ConfidenceLevel::Medium);
+
+        a.stats.cv = 2.0;
+        let c = confidence(&a, &formula().confidence);
+        // 0.45·0.25 + 0.50·0.30 + 0.60·0.25 + 0.60·0.20 = 0.5325
+        assert_eq!(c.score, 0.5325);
+        assert_eq!(c.level, ConfidenceLevel::Low);
+
+        let mut b = analysis(&[100.0], 1.5, 0.1);
+        b.points.used = 2_000;
+        b.points.prime_used = 600;
+        let c = confidence(&b, &formula().confidence);
+        // 0.95·0.25 + 0.95·0.30 + 0.75·0.25 + 0.90·0.20 = 0.89
+        assert_eq!(c.score, 0.89);
+        assert_eq!(c.level, ConfidenceLevel::High);
+    }
+}

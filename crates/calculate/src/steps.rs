@@ -1,0 +1,275 @@
+//! The formula as a chain of recorded steps: each step takes the running value, records input,
+//! factor, output and a sentence saying why, and passes the output on.
+
+use trendmaster_types::settings::{CacheSettings, MultiplierSettings, TrafficPatternSettings};
+use trendmaster_types::{
+    AnalysisResult, AnomalyKind, CacheAdjustment, FormulaStep, SeriesStats, StepKind,
+    TrafficPattern,
+};
+
+use crate::format::num;
+
+pub struct Chain {
+    value: f64,
+    steps: Vec<FormulaStep>,
+}
+
+impl Chain {
+    /// Step 1: the effective peak, or the reason there is none.
+    pub fn start(analysis: &AnalysisResult) -> Result<Chain, String> {
+        let peaks = &analysis.daily_peaks;
+        let prime = &analysis.prime_time;
+        let prime_window = format!(
+            "{:02}:00-{:02}:00 {}",
+            prime.start_hour, prime.end_hour, prime.timezone
+        );
+        if peaks.is_empty() {
+            return Err(format!(
+                "no usable prime-time data: no day had enough clean points in {prime_window} ({} of {} points present, {} removed as anomalous, {} days skipped)",
+                analysis.points.present,
+                analysis.points.expected,
+                analysis.points.removed,
+                analysis.days_skipped
+            ));
+        }
+        let peak = peaks.iter().map(|p| p.peak).sum::<f64>() / peaks.len() as f64;
+        let removed_events = analysis
+            .anomalies
+            .iter()
+            .filter(|e| e.excluded)
+            .count();
+        let mut explanation = format!(
+            "effective peak {} req/min = mean of {} daily prime-time peaks ({prime_window})",
+            num(peak),
+            peaks.len()
+        );
+        if removed_events > 0 {
+            let kinds: Vec<String> = [AnomalyKind::Spike, AnomalyKind::Surge, AnomalyKind::Drop]
+                .into_iter()
+                .filter_map(|kind| {
+                    let n = analysis
+                        .anomalies
+                        .iter()
+                        .filter(|e| e.excluded && e.kind == kind)
+                        .count();
+                    (n > 0).then(|| format!("{n} {}", plural(kind.as_str(), n)))
+                })
+                .collect();
+            explanation.push_str(&format!(
+                " after removing {} anomalous points ({})",
+                analysis.points.removed,
+                kinds.join(", ")
+            ));
+        } else {
+            explanation.push_str(" (no anomalous points removed)");
+        }
+        if analysis.days_skipped > 0 {
+            explanation.push_str(&format!(
+                "; {} {} skipped for lack of clean prime-time data",
+                analysis.days_skipped,
+                plural("day", analysis.days_skipped)
+            ));
+        }
+        Ok(Chain {
+            value: peak,
+            steps: vec![FormulaStep {
+                step: StepKind::EffectivePeak,
+                input: peak,
+                factor: None,
+                output: peak,
+                explanation,
+            }],
+        })
+    }
+
+    pub fn value(&self) -> f64 {
+        self.value
+    }
+
+    pub fn into_steps(self) -> Vec<FormulaStep> {
+        self.steps
+    }
+
+    /// Records `value × factor` with `why` in parentheses.
+    fn multiply(&mut self, step: StepKind, factor: f64, why: String) {
+        let input = self.value;
+        self.value = input * factor;
+        self.steps.push(FormulaStep {
+            step,
+            input,
+            factor: Some(factor),
+            output: self.value,
+            explanation: format!("{} × {} ({why}) = {}", num(input), num(factor), num(self.value)),
+        });
+    }
+
+    /// Records a non-multiplicative step that moved the value to `output`.
+    fn set(&mut self, step: StepKind, output: f64, explanation: String) {
+        let input = self.value;
+        self.value = output;
+        self.steps.push(FormulaStep {
+            step,
+            input,
+            factor: None,
+            output,
+            explanation,
+        });
+    }
+
+    pub fn peak_multiplier(&mut self, multiplier: f64) {
+        self.multiply(StepKind::PeakMultiplier, multiplier, "peak multiplier".into());
+    }
+
+    pub fn cache(&mut self, hit_ratio: Option<f64>, settings: &CacheSettings) -> CacheAdjustment {
+        let measured = hit_ratio.filter(|r| r.is_finite() && (0.0..=1.0).contains(r));
+        let (adjustment, why) = match (settings.enable_cache_adjustment, measured) {
+            (false, _) => (CacheAdjustment::Disabled, "cache adjustment disabled".to_string()),
+            (true, Some(ratio)) => {
+                let factor = 1.0 + ratio * settings.cache_hit_weight;
+                (
+                    CacheAdjustment::Measured { hit_ratio: ratio, factor },
+                    format!(
+                        "cache: 1 + measured hit ratio {} × {}",
+                        num(ratio),
+                        num(settings.cache_hit_weight)
+                    ),
+                )
+            }
+            (true, None) => {
+                let why = match hit_ratio {
+                    Some(bad) => format!("cache: measured hit ratio {bad} is not in [0, 1], fallback factor"),
+                    None => "cache: no measured hit ratio, fallback factor".to_string(),
+                };
+                (
+                    CacheAdjustment::Fallback {
+                        factor: settings.cache_adjustment_factor,
+                    },
+                    why,
+                )
+            }
+        };
+        self.multiply(StepKind::CacheAdjustment, adjustment.factor(), why);
+        adjustment
+    }
+
+    pub fn traffic_pattern(
+        &mut self,
+        pattern: TrafficPattern,
+        stats: &SeriesStats,
+        settings: &TrafficPatternSettings,
+    ) {
+        let m = &settings.multipliers;
+        let factor = match pattern {
+            TrafficPattern::VerySpiky => m.very_spiky,
+            TrafficPattern::ModeratelySpiky => m.moderately_spiky,
+            TrafficPattern::Variable => m.variable,
+            TrafficPattern::Stable => m.stable,
+        };
+        let why = format!(
+            "traffic pattern {}: peak/mean {}, CV {}",
+            pattern.as_str(),
+            num(stats.peak_to_mean),
+            num(stats.cv)
+        );
+        self.multiply(StepKind::TrafficPattern, factor, why);
+    }
+
+    pub fn partner_multiplier(&mut self, partner: &str, multipliers: &MultiplierSettings) {
+        let (factor, why) = match multipliers.partner.get(partner) {
+            Some(factor) => (*factor, format!("partner multiplier for {partner}")),
+            None => (1.0, format!("no partner multiplier for {partner}")),
+        };
+        self.multiply(StepKind::PartnerMultiplier, factor, why);
+    }
+
+    pub fn path_multiplier(&mut self, api: &str, multipliers: &MultiplierSettings) {
+        // Longest pattern wins, so that `/asset/action/get` can refine `/asset/`, whatever the
+        // order of keys in the file.
+        let matched = multipliers
+            .path
+            .iter()
+            .filter(|(pattern, _)| api.contains(pattern.as_str()))
+            .max_by_key(|(pattern, _)| pattern.len());
+        let (factor, why) = match matched {
+            Some((pattern, factor)) => (*factor, format!("path multiplier for `{pattern}`")),
+            None => (1.0, "no path multiplier matches".to_string()),
+        };
+        self.multiply(StepKind::PathMultiplier, factor, why);
+    }
+
+    pub fn safety_margin(&mut self, margin: f64) {
+        self.multiply(StepKind::SafetyMargin, margin, "environment safety margin".into());
+    }
+
+    pub fn clamp(&mut self, min: f64, max: f64) {
+        let value = self.value;
+        let clamped = value.clamp(min, max);
+        let outcome = if clamped > value {
+            format!("raised to the minimum {}", num(min))
+        } else if clamped < value {
+            format!("cut to the maximum {}", num(max))
+        } else {
+            "within bounds".to_string()
+        };
+        self.set(
+            StepKind::Clamp,
+            clamped,
+            format!("clamp to [{}, {}]: {} → {} ({outcome})", num(min), num(max), num(value), num(clamped)),
+        );
+    }
+
+    pub fn peak_floor(&mut self, effective_peak: f64, factor: f64) {
+        let value = self.value;
+        if value >= effective_peak {
+            self.set(
+                StepKind::PeakFloor,
+                value,
+                format!("{} ≥ effective peak {}: unchanged", num(value), num(effective_peak)),
+            );
+        } else {
+            let raised = value.max(factor * effective_peak);
+            self.set(
+                StepKind::PeakFloor,
+                raised,
+                format!(
+                    "{} is below the effective peak {}: raised to {} × peak = {} (a limit under the observed peak would throttle legitimate traffic)",
+                    num(value),
+                    num(effective_peak),
+                    num(factor),
+                    num(raised)
+                ),
+            );
+        }
+    }
+
+    /// Rounds up to a multiple of `step` and returns the final limit.
+    pub fn round_up(&mut self, step: f64) -> u64 {
+        let value = self.value;
+        // The tolerance keeps float noise (300.0000000001) from costing a whole step.
+        let rounded = ((value / step) - 1e-9).ceil().max(1.0) * step;
+        self.set(
+            StepKind::RoundUp,
+            rounded,
+            format!("round up to a multiple of {}: {} → {}", num(step), num(value), num(rounded)),
+        );
+        rounded.ceil() as u64
+    }
+}
+
+/// The traffic shape class of the clean points.
+pub fn classify_pattern(stats: &SeriesStats, settings: &TrafficPatternSettings) -> TrafficPattern {
+    let (p2m, cv) = (stats.peak_to_mean, stats.cv);
+    if p2m > settings.spike_threshold_high && cv > settings.variability_threshold_high {
+        TrafficPattern::VerySpiky
+    } else if p2m > settings.spike_threshold_medium && cv > settings.variability_threshold_medium {
+        TrafficPattern::ModeratelySpiky
+    } else if p2m > settings.variable_peak_to_mean || cv > settings.variable_cv {
+        TrafficPattern::Variable
+    } else {
+        TrafficPattern::Stable
+    }
+}
+
+fn plural(word: &str, n: usize) -> String {
+    if n == 1 { word.to_string() } else { format!("{word}s") }
+}
