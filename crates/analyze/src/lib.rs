@@ -3,9 +3,11 @@
 //!
 //! [`analyze`] takes a [`TrafficSeries`] and returns an [`AnalysisResult`], the plain value the
 //! calculator consumes. Anomalies are found with a robust filter: each point is compared with the
-//! median of its hour of day (in the prime-time time zone), in units of the median absolute
-//! deviation, with Poisson noise as the least spread so that sparse series are not all
-//! "anomalous". Consecutive anomalous points become events (spike, surge, drop; runs of missing
+//! median of its hour of day on the same kind of day (weekday or weekend, in the prime-time time
+//! zone), in units of the median absolute deviation, with Poisson noise and a share of the median
+//! as the least spread, so that neither sparse nor very busy series look anomalous everywhere.
+//! Stretches whose mean deviation stays high count as sustained even when no single point is
+//! extreme. Consecutive anomalous points become events (spike, surge, drop; runs of missing
 //! samples become gap events), and events whose severity is configured for removal are left out
 //! of the peak. Prime time is the configured fixed window.
 //!
@@ -16,6 +18,7 @@ mod events;
 mod prime;
 mod robust;
 
+use chrono::{Datelike, Weekday};
 use trendmaster_types::settings::{AnomalySettings, PrimeTimeSettings};
 use trendmaster_types::{AnalysisMethod, AnalysisResult, PointCounts, SeriesStats, TrafficSeries};
 
@@ -30,10 +33,20 @@ pub fn analyze(
     let window = series.window;
     let times = prime::local_times(&window, prime_time.timezone);
     let hours: Vec<u8> = times.iter().map(|t| t.hour).collect();
+    let weekend: Vec<bool> = times
+        .iter()
+        .map(|t| matches!(t.date.weekday(), Weekday::Sat | Weekday::Sun))
+        .collect();
     let present = series.present_count();
 
     let (method, scores) = if present >= anomaly.min_points.max(1) {
-        (AnalysisMethod::Statistical, Some(robust::scores_by_hour(&series.values, &hours)))
+        let scores = robust::scores_by_hour(
+            &series.values,
+            &hours,
+            &weekend,
+            anomaly.min_relative_spread,
+        );
+        (AnalysisMethod::Statistical, Some(scores))
     } else {
         (AnalysisMethod::None, None)
     };

@@ -8,39 +8,66 @@
 const MAD_TO_SIGMA: f64 = 1.4826;
 
 /// Robust z-score of every point against the median and MAD of its local hour (`hours[i]`,
-/// 0–23); NaN where the value is missing.
+/// 0–23) on the same kind of day (`weekend[i]`); NaN where the value is missing.
 ///
-/// The spread is never taken below Poisson noise (√median, at least 1): request counts are
-/// Poisson-like, and on sparse series the MAD is often zero, which would make every non-zero
-/// minute look infinitely anomalous.
-pub fn scores_by_hour(values: &[f64], hours: &[u8]) -> Vec<f64> {
-    let mut buckets: Vec<Vec<f64>> = vec![Vec::new(); 24];
-    for (value, hour) in values.iter().zip(hours) {
+/// Weekends get their own baseline because many audiences behave differently then; a bucket
+/// with too few samples (a short window with no weekend) falls back to the hour across all days.
+///
+/// The spread is never taken below Poisson noise (√median, at least 1), because on sparse series
+/// the MAD is often zero and every non-zero minute would look infinitely anomalous; nor below
+/// `min_relative_spread` × median, because at high volumes Poisson noise is tiny and benign
+/// drifts (growth over the window, the shape inside an hour) would look like anomalies.
+pub fn scores_by_hour(
+    values: &[f64],
+    hours: &[u8],
+    weekend: &[bool],
+    min_relative_spread: f64,
+) -> Vec<f64> {
+    let bucket_of = |i: usize| usize::from(hours[i]) + if weekend[i] { 24 } else { 0 };
+    let mut by_day_kind: Vec<Vec<f64>> = vec![Vec::new(); 48];
+    let mut by_hour: Vec<Vec<f64>> = vec![Vec::new(); 24];
+    for (i, value) in values.iter().enumerate() {
         if !value.is_nan() {
-            buckets[usize::from(*hour)].push(*value);
+            by_day_kind[bucket_of(i)].push(*value);
+            by_hour[usize::from(hours[i])].push(*value);
         }
     }
-    let centre_and_scale: Vec<(f64, f64)> = buckets
+    let hour_baselines: Vec<(f64, f64)> = by_hour
         .iter_mut()
-        .map(|bucket| {
-            let Some(median) = median_of(bucket) else {
-                return (0.0, 1.0);
-            };
-            let mut deviations: Vec<f64> = bucket.iter().map(|v| (v - median).abs()).collect();
-            let mad = median_of(&mut deviations).unwrap_or(0.0);
-            let poisson = median.max(1.0).sqrt();
-            (median, (MAD_TO_SIGMA * mad).max(poisson))
+        .map(|bucket| baseline(bucket, min_relative_spread).unwrap_or((0.0, 1.0)))
+        .collect();
+    let baselines: Vec<(f64, f64)> = by_day_kind
+        .iter_mut()
+        .enumerate()
+        .map(|(bucket, values)| {
+            if values.len() >= MIN_BUCKET_POINTS {
+                baseline(values, min_relative_spread).unwrap_or((0.0, 1.0))
+            } else {
+                hour_baselines[bucket % 24]
+            }
         })
         .collect();
     values
         .iter()
-        .zip(hours)
-        .map(|(value, hour)| {
-            let (median, scale) = centre_and_scale[usize::from(*hour)];
+        .enumerate()
+        .map(|(i, value)| {
+            let (median, scale) = baselines[bucket_of(i)];
             (value - median) / scale
         })
         .collect()
 }
+
+/// `(median, spread)` of one bucket; `None` when it is empty.
+fn baseline(bucket: &mut [f64], min_relative_spread: f64) -> Option<(f64, f64)> {
+    let median = median_of(bucket)?;
+    let mut deviations: Vec<f64> = bucket.iter().map(|v| (v - median).abs()).collect();
+    let mad = median_of(&mut deviations).unwrap_or(0.0);
+    let floor = median.max(1.0).sqrt().max(min_relative_spread * median);
+    Some((median, (MAD_TO_SIGMA * mad).max(floor)))
+}
+
+/// A day-kind bucket needs this many samples to stand on its own.
+const MIN_BUCKET_POINTS: usize = 30;
 
 /// Median by selection (O(n)); reorders `values`. `None` when empty.
 fn median_of(values: &mut [f64]) -> Option<f64> {
@@ -85,15 +112,39 @@ mod tests {
         hours.push(0);
         values.push(1010.0);
         hours.push(1);
-        let scores = scores_by_hour(&values, &hours);
+        let weekend = vec![false; values.len()];
+        let scores = scores_by_hour(&values, &hours, &weekend, 0.0);
         assert!(scores[400] > 100.0, "{}", scores[400]);
         assert!(scores[401].abs() < 2.0, "{}", scores[401]);
     }
 
     #[test]
+    fn weekends_get_their_own_baseline_and_spread_has_a_relative_floor() {
+        // Weekday evenings at 1000, weekend evenings at 1400: both normal for their day kind.
+        let mut values = Vec::new();
+        let mut weekend = Vec::new();
+        for i in 0..100 {
+            values.push(1000.0 + f64::from(i % 3));
+            weekend.push(false);
+            values.push(1400.0 + f64::from(i % 3));
+            weekend.push(true);
+        }
+        let hours = vec![21; values.len()];
+        let scores = scores_by_hour(&values, &hours, &weekend, 0.1);
+        assert!(scores.iter().all(|z| z.abs() < 1.0), "{scores:?}");
+        // 1150 on a weekday is 15 % up: about 1.5 spreads with a 10 % floor, not hundreds.
+        values.push(1150.0);
+        weekend.push(false);
+        let hours = vec![21; values.len()];
+        let scores = scores_by_hour(&values, &hours, &weekend, 0.1);
+        let last = scores[scores.len() - 1];
+        assert!((1.0..2.0).contains(&last), "{last}");
+    }
+
+    #[test]
     fn missing_values_score_nan_and_do_not_count() {
         let values = [5.0, f64::NAN, 5.0, 5.0];
-        let scores = scores_by_hour(&values, &[0, 0, 0, 0]);
+        let scores = scores_by_hour(&values, &[0, 0, 0, 0], &[false; 4], 0.0);
         assert!(scores[1].is_nan());
         assert_eq!(scores[0], 0.0);
     }

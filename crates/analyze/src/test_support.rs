@@ -48,6 +48,8 @@ pub fn anomaly_settings() -> AnomalySettings {
         },
         severity_filter: vec![Severity::High],
         spike_max_minutes: 30,
+        sustained_zscore: 4.0,
+        min_relative_spread: 0.1,
         min_points: 1440,
     }
 }

@@ -565,6 +565,11 @@ fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut ConfigProb
     check(positive(z.low) && z.low <= z.medium && z.medium <= z.high,
         &["COMMON", "ANOMALY_CONFIG", "robust_zscore"],
         format!("need 0 < low ({}) <= medium ({}) <= high ({})", z.low, z.medium, z.high));
+    check(config.anomaly.min_relative_spread.is_finite() && config.anomaly.min_relative_spread >= 0.0,
+        &["COMMON", "ANOMALY_CONFIG", "min_relative_spread"],
+        format!("must be 0 or more, got {}", config.anomaly.min_relative_spread));
+    check(positive(config.anomaly.sustained_zscore), &["COMMON", "ANOMALY_CONFIG", "sustained_zscore"],
+        format!("must be a positive number, got {}", config.anomaly.sustained_zscore));
     check(config.anomaly.spike_max_minutes >= 1, &["COMMON", "ANOMALY_CONFIG", "spike_max_minutes"],
         "must be at least 1".into());
 }

@@ -1,1 +1,42 @@
-//! placeholder
+//! The last pipeline stage: turns recommendations into files an operator can apply and read.
+//!
+//! This crate owns:
+//! - [`ratelimit`]: the envoyproxy/ratelimit service's config model and a re-implementation of
+//!   every check its loader makes at load time (plus the ones it silently skips), so that a file
+//!   we emit can never be rejected on reload;
+//! - [`configmap`]: the Kubernetes ConfigMap carrying that config, built from `k8s-openapi`
+//!   types and checked against the API server's validation rules ([`kube_rules`]);
+//! - [`report`]: the Markdown report explaining every limit;
+//! - [`write`](mod@write): atomic writing of the output files.
+//!
+//! It does not compute limits (the calculator does) and never talks to a cluster: output is
+//! files, and applying them is the operator's or the binary's business.
+//!
+//! ```no_run
+//! # fn demo(recs: &[trendmaster_types::RateRecommendation],
+//! #         settings: &trendmaster_types::settings::ConfigMapSettings,
+//! #         info: &trendmaster_emit::GenerationInfo) -> Result<(), trendmaster_emit::EmitError> {
+//! let rendered = trendmaster_emit::render_configmap(recs, settings, info)?;
+//! let writer = trendmaster_emit::OutputWriter::new("output");
+//! writer.write_run("testing", "20261115_123400", &rendered.yaml, "# report\n")?;
+//! # Ok(()) }
+//! ```
+
+pub mod configmap;
+mod error;
+pub mod kube_rules;
+pub mod ratelimit;
+pub mod report;
+pub mod write;
+
+pub use configmap::{
+    GenerationInfo, RenderedConfigMap, check_configmap_settings, render_configmap,
+};
+pub use error::EmitError;
+pub use kube_rules::KubeProblem;
+pub use ratelimit::{
+    Descriptor, LoaderError, RateLimit, RateLimitConfig, Replaces, RuleSource,
+    validate_ratelimit_files, validate_ratelimit_yaml,
+};
+pub use report::{RunSummary, render_markdown_report};
+pub use write::{OutputWriter, WrittenFiles, write_atomic};

@@ -1,1 +1,153 @@
-fn main() {}
+//! `trendmaster`: wires the pipeline crates together (config → fetch → analyze → calculate →
+//! emit) and turns their errors into one message and a documented exit code.
+
+mod cli;
+mod error;
+mod logging;
+mod output;
+mod run;
+
+use clap::Parser;
+use std::io::Write;
+use std::process::ExitCode;
+use trendmaster_config::{load, LoadOptions, Overrides, ResolvedConfig, ENVIRONMENT_VARIABLES};
+
+use crate::cli::Cli;
+use crate::error::{exit, AppError};
+use crate::output::{EnvironmentReport, Validation};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap would exit 2 for usage errors; 2 is ours for "changes present".
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { exit::INVALID_CONFIG } else { exit::SUCCESS });
+        }
+    };
+    let lookup = |name: &str| std::env::var(name).ok();
+
+    let filter = match logging::filter(cli.verbose, &lookup) {
+        Ok(filter) => filter,
+        Err(message) => return fail(&AppError::Usage(message), cli.verbose),
+    };
+    if let Err(message) = logging::init(filter, cli.log_format, cli.log_file.as_deref(), &log_name(&cli, &lookup)) {
+        return fail(&AppError::Usage(message), cli.verbose);
+    }
+
+    match execute(&cli, &lookup) {
+        Ok(stdout) => {
+            let mut out = std::io::stdout().lock();
+            if out.write_all(stdout.as_bytes()).and_then(|()| out.flush()).is_err() {
+                // A closed pipe (`| head`) is not worth a panic.
+                return ExitCode::from(exit::RUNTIME_FAILURE);
+            }
+            ExitCode::from(exit::SUCCESS)
+        }
+        Err(error) => fail(&error, cli.verbose),
+    }
+}
+
+/// Runs what the flags ask for and returns what to print on stdout.
+fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, AppError> {
+    let loaded = load_config(cli, lookup);
+    if cli.validate_only {
+        return validate(cli, loaded);
+    }
+    let config = loaded.map_err(AppError::Config)?;
+    if cli.show_env {
+        return output::render_environment(&EnvironmentReport::new(&config), cli.output_format);
+    }
+    let as_of = match &cli.as_of {
+        Some(text) => run::parse_as_of(text)?,
+        None => chrono::Utc::now(),
+    };
+    let result = run::run(&config, as_of)?;
+    output::render_run(&result, cli.output_format)
+}
+
+fn load_config(
+    cli: &Cli,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<ResolvedConfig, trendmaster_config::ConfigProblems> {
+    let options = LoadOptions {
+        config_file: cli.config.clone(),
+        base_dir: None,
+    };
+    let overrides = Overrides {
+        environment: cli.environment.clone(),
+        partners: cli.partners.clone(),
+        apis: cli.apis.clone(),
+        mode: cli.mode.map(Into::into),
+        source: cli.source.clone(),
+        days: cli.days,
+        step: cli.step.clone(),
+        output_dir: cli.output_dir.clone(),
+        prometheus_url: cli.prometheus_url.clone(),
+        demo_seed: cli.seed,
+    };
+    load(&options, &overrides, lookup)
+}
+
+/// `--validate-only`: the configuration's problems plus the emitted ConfigMap's naming rules,
+/// all at once.
+fn validate(
+    cli: &Cli,
+    loaded: Result<ResolvedConfig, trendmaster_config::ConfigProblems>,
+) -> Result<String, AppError> {
+    let (config, mut problems) = match &loaded {
+        Ok(config) => (Some(config), Vec::new()),
+        Err(problems) => (None, problems.iter().map(ToString::to_string).collect()),
+    };
+    if let Some(config) = config {
+        problems.extend(trendmaster_emit::check_configmap_settings(&config.configmap));
+    }
+    if let Some(as_of) = &cli.as_of
+        && let Err(error) = run::parse_as_of(as_of)
+    {
+        problems.push(error.to_string());
+    }
+    let validation = Validation {
+        valid: problems.is_empty(),
+        environment: config.map(|c| c.environment.name.as_str()),
+        partners: config.map_or(0, |c| c.partners.len()),
+        apis: config.map_or(0, |c| c.apis.len()),
+        problems,
+    };
+    let rendered = output::render_validation(&validation, cli.output_format)?;
+    if validation.valid {
+        Ok(rendered)
+    } else {
+        // The verdict still goes to stdout for programs; the problems go to stderr as errors.
+        print!("{rendered}");
+        Err(AppError::Invalid(validation.problems))
+    }
+}
+
+/// Prints every line of the error to stderr and returns its exit code. With `-v`, the chain of
+/// causes follows each line.
+fn fail(error: &AppError, verbose: u8) -> ExitCode {
+    let mut stderr = std::io::stderr().lock();
+    for line in error.lines() {
+        let _ = writeln!(stderr, "trendmaster: error: {line}");
+    }
+    if verbose > 0 {
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            let _ = writeln!(stderr, "  caused by: {cause}");
+            source = cause.source();
+        }
+    }
+    ExitCode::from(error.exit_code())
+}
+
+/// The environment name for a default log file name, before the configuration is loaded.
+fn log_name(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    cli.environment
+        .clone()
+        .or_else(|| ENVIRONMENT_VARIABLES.iter().find_map(|v| lookup(v).filter(|s| !s.is_empty())))
+        .unwrap_or_else(|| trendmaster_config::DEFAULT_ENVIRONMENT.to_string())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}

@@ -136,10 +136,18 @@ pub struct AnomalySettings {
     /// Robust z-score (distance from the hour-of-day median in MAD units) at which a point
     /// becomes anomalous with each severity.
     pub robust_zscore: SeverityThresholds,
+    /// The spread a point is measured in is at least this share of its hour's median: benign
+    /// drifts of a few percent must not look anomalous on busy series, where Poisson noise is
+    /// tiny.
+    pub min_relative_spread: f64,
     /// Severities whose spike, surge and drop events are left out of the peak.
     pub severity_filter: Vec<Severity>,
     /// Runs above normal lasting at most this many minutes are spikes; longer ones are surges.
     pub spike_max_minutes: u32,
+    /// Mean robust z-score over any `spike_max_minutes` stretch at which the whole stretch is a
+    /// sustained deviation (high severity), even if no single point crosses `robust_zscore.low`:
+    /// a 3× surge on a 5 req/min series is within Poisson noise point by point, not as a run.
+    pub sustained_zscore: f64,
     /// Below this many present points, no anomaly filtering is attempted (method `none`).
     pub min_points: usize,
 }

@@ -1,0 +1,30 @@
+# trendmaster — common tasks. `make demo` and `make test` are the two commands of the README.
+CARGO ?= cargo
+
+.PHONY: build demo test lint fmt clean
+
+## build: release binary at target/release/trendmaster
+build:
+	$(CARGO) build --release --locked -p trendmaster
+
+## demo: the main job on built-in demo traffic; writes a ConfigMap and a report to output/
+demo:
+	$(CARGO) run --release --locked -p trendmaster -- --env environment
+
+## test: the whole test suite (unit, end-to-end on the real binary, doc tests)
+test:
+	$(CARGO) test --workspace --locked
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## clean: build artefacts and generated outputs (output/ itself is kept)
+clean:
+	$(CARGO) clean
+	find output -mindepth 1 -maxdepth 1 ! -name .gitkeep ! -name README.md -exec rm -rf {} +
+	rm -rf logs

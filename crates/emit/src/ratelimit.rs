@@ -1,0 +1,325 @@
+//! The envoyproxy/ratelimit service's configuration file, as a typed model.
+//!
+//! The model covers the loader's whole schema (`src/config/config_impl.go`), not only what
+//! trendmaster emits, so that [`validate_ratelimit_yaml`] can hand back any file the loader
+//! accepts without dropping fields. Optional fields are left out of the YAML when unset, and
+//! fields come out in the order the upstream README documents them.
+
+mod loader_rules;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use trendmaster_types::RateRecommendation;
+use trendmaster_types::settings::{ConfigMapSettings, RateLimitUnit};
+
+use crate::EmitError;
+
+pub use loader_rules::{
+    LoaderError, RuleSource, validate_ratelimit_files, validate_ratelimit_yaml,
+};
+
+/// One ratelimit config file: a domain and its descriptor tree.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RateLimitConfig {
+    pub domain: String,
+    #[serde(default)]
+    pub descriptors: Vec<Descriptor>,
+}
+
+/// One level of the descriptor tree. A request descriptor matches a path exactly as deep as it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Descriptor {
+    pub key: String,
+    /// Absent: the default entry for `key` at this level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Absent (and no nested descriptors): requests matching here are not limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_mode: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detailed_metric: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_to_metric: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_threshold: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_mode: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_yaml::Mapping>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub descriptors: Vec<Descriptor>,
+}
+
+/// The limit applied where a descriptor path ends.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// `second`, `minute`, `hour`, `day` (newer images also `week`, `month`, `year`); empty only
+    /// for an unlimited entry.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+    /// 0 blocks every request, which is why the validator refuses it.
+    #[serde(default)]
+    pub requests_per_unit: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlimited: Option<bool>,
+    /// Target for another limit's `replaces`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<Replaces>,
+}
+
+/// One entry of `rate_limit.replaces`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Replaces {
+    pub name: String,
+}
+
+impl RateLimitConfig {
+    /// Two levels, partner then API path, each path carrying its limit in `settings.unit`.
+    ///
+    /// Partners and paths come out sorted (by [`SeriesKey`](trendmaster_types::SeriesKey)'s order), whatever the order of
+    /// `recs`, so the same recommendations always give the same file.
+    pub fn from_recommendations(
+        recs: &[RateRecommendation],
+        settings: &ConfigMapSettings,
+    ) -> Result<Self, EmitError> {
+        let mut by_partner: BTreeMap<&str, BTreeMap<&str, &RateRecommendation>> = BTreeMap::new();
+        for rec in recs {
+            let paths = by_partner.entry(&rec.key.partner).or_default();
+            if paths.insert(&rec.key.api, rec).is_some() {
+                return Err(EmitError::DuplicateSeries {
+                    series: rec.key.clone(),
+                });
+            }
+        }
+
+        let mut descriptors = Vec::with_capacity(by_partner.len());
+        for (partner, paths) in by_partner {
+            let mut children = Vec::with_capacity(paths.len());
+            for (api, rec) in paths {
+                let limit = RateLimit {
+                    unit: settings.unit.as_str().to_owned(),
+                    requests_per_unit: requests_per_unit(rec, settings.unit)?,
+                    ..RateLimit::default()
+                };
+                children.push(Descriptor {
+                    key: settings.path_descriptor_key.clone(),
+                    value: Some(api.to_owned()),
+                    rate_limit: Some(limit),
+                    ..Descriptor::default()
+                });
+            }
+            descriptors.push(Descriptor {
+                key: settings.partner_descriptor_key.clone(),
+                value: Some(partner.to_owned()),
+                descriptors: children,
+                ..Descriptor::default()
+            });
+        }
+
+        Ok(Self {
+            domain: settings.domain.clone(),
+            descriptors,
+        })
+    }
+
+    /// The file as the ratelimit service reads it (no header; see [`crate::configmap`]).
+    pub fn to_yaml(&self) -> Result<String, EmitError> {
+        serde_yaml::to_string(self).map_err(|source| EmitError::Serialize {
+            what: format!("ratelimit config for domain {}", self.domain),
+            source,
+        })
+    }
+}
+
+/// `ceil(requests_per_minute × minutes per unit)`, at least 1.
+///
+/// Integer arithmetic rather than `unit.minutes()`: 1/60 is not exact in floating point, and
+/// a limit must never be rounded below the recommendation. Zero is lifted to 1 because the
+/// service reads 0 as "block everything".
+fn requests_per_unit(rec: &RateRecommendation, unit: RateLimitUnit) -> Result<u32, EmitError> {
+    let per_minute = u128::from(rec.requests_per_minute.max(1));
+    let scaled = match unit {
+        RateLimitUnit::Second => per_minute.div_ceil(60),
+        RateLimitUnit::Minute => per_minute,
+        RateLimitUnit::Hour => per_minute * 60,
+        RateLimitUnit::Day => per_minute * 1440,
+    };
+    u32::try_from(scaled).map_err(|_| EmitError::LimitTooLarge {
+        series: rec.key.clone(),
+        requests_per_unit: scaled,
+        unit: unit.as_str(),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+    use trendmaster_types::{
+        AnalysisMethod, AnalysisResult, AnalysisWindow, CacheAdjustment, CalculationMode,
+        Confidence, ConfidenceLevel, PointCounts, PrimeTimeWindow, SeriesKey, SeriesStats,
+        TrafficPattern,
+    };
+
+    pub(crate) fn settings() -> ConfigMapSettings {
+        ConfigMapSettings {
+            name: "ratelimit-config".into(),
+            namespace: "istio-system".into(),
+            domain: "global-ratelimit".into(),
+            data_key: "config.yaml".into(),
+            partner_descriptor_key: "PARTNER".into(),
+            path_descriptor_key: "PATH".into(),
+            unit: RateLimitUnit::Minute,
+            labels: [(
+                "app.kubernetes.io/instance".to_owned(),
+                "orp2-istio-ratelimit".to_owned(),
+            )]
+            .into(),
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn window() -> AnalysisWindow {
+        let end: DateTime<Utc> = "2026-11-15T00:00:00Z".parse().unwrap();
+        AnalysisWindow::ending_at(end, 14, 60)
+    }
+
+    /// A recommendation with just enough filled in for the emitters.
+    pub(crate) fn rec(partner: &str, api: &str, requests_per_minute: u64) -> RateRecommendation {
+        let key = SeriesKey::new(partner, api);
+        RateRecommendation {
+            key: key.clone(),
+            requests_per_minute,
+            mode: CalculationMode::Adaptive,
+            effective_peak: requests_per_minute as f64 / 4.5,
+            pattern: TrafficPattern::Stable,
+            cache: CacheAdjustment::Fallback { factor: 1.2 },
+            steps: Vec::new(),
+            confidence: Confidence {
+                score: 0.7625,
+                level: ConfidenceLevel::Medium,
+                factors: Vec::new(),
+            },
+            analysis: AnalysisResult {
+                key,
+                window: window(),
+                method: AnalysisMethod::Statistical,
+                points: PointCounts::default(),
+                stats: SeriesStats::default(),
+                prime_time: PrimeTimeWindow {
+                    start_hour: 9,
+                    end_hour: 21,
+                    timezone: "Europe/Berlin".into(),
+                    source: "configured".into(),
+                },
+                daily_peaks: Vec::new(),
+                days_skipped: 0,
+                anomalies: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn descriptors_are_partner_then_path_sorted_whatever_the_input_order() {
+        let recs = [
+            rec("222", "/b", 10),
+            rec("111", "/z", 20),
+            rec("111", "/a", 30),
+        ];
+        let config = RateLimitConfig::from_recommendations(&recs, &settings()).unwrap();
+        assert_eq!(config.domain, "global-ratelimit");
+        let shape: Vec<(String, Vec<(String, u32)>)> = config
+            .descriptors
+            .iter()
+            .map(|partner| {
+                assert_eq!(partner.key, "PARTNER");
+                assert!(partner.rate_limit.is_none());
+                let paths = partner
+                    .descriptors
+                    .iter()
+                    .map(|path| {
+                        assert_eq!(path.key, "PATH");
+                        let limit = path.rate_limit.as_ref().unwrap();
+                        assert_eq!(limit.unit, "minute");
+                        (path.value.clone().unwrap(), limit.requests_per_unit)
+                    })
+                    .collect();
+                (partner.value.clone().unwrap(), paths)
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("111".into(), vec![("/a".into(), 30), ("/z".into(), 20)]),
+                ("222".into(), vec![("/b".into(), 10)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn limits_are_scaled_to_the_unit_and_rounded_up() {
+        let scaled = |rpm, unit| {
+            let settings = ConfigMapSettings { unit, ..settings() };
+            let config =
+                RateLimitConfig::from_recommendations(&[rec("p", "/a", rpm)], &settings).unwrap();
+            config.descriptors[0].descriptors[0]
+                .rate_limit
+                .as_ref()
+                .unwrap()
+                .requests_per_unit
+        };
+        assert_eq!(scaled(120, RateLimitUnit::Second), 2);
+        assert_eq!(scaled(121, RateLimitUnit::Second), 3);
+        assert_eq!(scaled(1, RateLimitUnit::Second), 1);
+        assert_eq!(scaled(0, RateLimitUnit::Minute), 1);
+        assert_eq!(scaled(7, RateLimitUnit::Hour), 420);
+        assert_eq!(scaled(7, RateLimitUnit::Day), 10_080);
+    }
+
+    #[test]
+    fn a_limit_beyond_uint32_names_the_series() {
+        let settings = ConfigMapSettings {
+            unit: RateLimitUnit::Day,
+            ..settings()
+        };
+        let err =
+            RateLimitConfig::from_recommendations(&[rec("acme", "/big", 3_000_000)], &settings)
+                .unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, EmitError::LimitTooLarge { .. }), "{message}");
+        assert!(message.contains("acme:/big"), "{message}");
+        assert!(message.contains("4320000000 requests per day"), "{message}");
+    }
+
+    #[test]
+    fn the_same_series_twice_is_refused() {
+        let err = RateLimitConfig::from_recommendations(
+            &[rec("acme", "/a", 1), rec("acme", "/a", 2)],
+            &settings(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, EmitError::DuplicateSeries { .. }));
+        assert!(err.to_string().contains("acme:/a"), "{err}");
+    }
+
+    #[test]
+    fn yaml_puts_fields_in_loader_order_and_leaves_unset_ones_out() {
+        let config =
+            RateLimitConfig::from_recommendations(&[rec("111", "/a", 5)], &settings()).unwrap();
+        let yaml = config.to_yaml().unwrap();
+        assert_eq!(
+            yaml,
+            "domain: global-ratelimit\n\
+             descriptors:\n\
+             - key: PARTNER\n  value: '111'\n  descriptors:\n\
+             \x20 - key: PATH\n    value: /a\n    rate_limit:\n      unit: minute\n      requests_per_unit: 5\n"
+        );
+        let back: RateLimitConfig = serde_yaml::from_str(&yaml).unwrap();
+        assert_eq!(back, config);
+    }
+}

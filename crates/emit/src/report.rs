@@ -1,0 +1,495 @@
+//! The Markdown report: for every limit, the numbers it came from and how much to trust it.
+//!
+//! The derivation is printed from the calculator's own [`FormulaStep`] explanations, so the
+//! report can never describe a formula other than the one that ran.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use trendmaster_types::{
+    AnalysisWindow, AnomalyEvent, CacheAdjustment, CalculationMode, FormulaStep,
+    RateRecommendation, SkippedSeries,
+};
+
+/// Everything the report describes about one run.
+#[derive(Debug, Clone)]
+pub struct RunSummary<'a> {
+    pub tool_version: &'a str,
+    pub environment: &'a str,
+    /// How the environment was chosen, e.g. `ENV=testing` or `--environment`.
+    pub environment_detection: &'a str,
+    pub source: &'a str,
+    pub window: AnalysisWindow,
+    pub mode: CalculationMode,
+    /// Configuration files read, in the order they were layered.
+    pub config_files: Vec<String>,
+    pub generated_at: DateTime<Utc>,
+    pub recommendations: &'a [RateRecommendation],
+    pub skipped: &'a [SkippedSeries],
+}
+
+/// The whole report. Recommendations appear in partner × API order whatever the input order.
+pub fn render_markdown_report(run: &RunSummary<'_>) -> String {
+    let mut recs: Vec<&RateRecommendation> = run.recommendations.iter().collect();
+    recs.sort_by(|a, b| a.key.cmp(&b.key));
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Rate-limit recommendations for {}\n",
+        run.environment
+    );
+    write_run_section(&mut out, run);
+    write_summary_table(&mut out, &recs);
+    write_skipped(&mut out, run.skipped);
+    for rec in recs {
+        write_series_section(&mut out, rec);
+    }
+    out
+}
+
+// `fmt::Write` for `String` never fails, so the results of `writeln!` below are ignored.
+
+fn write_run_section(out: &mut String, run: &RunSummary<'_>) {
+    let window = &run.window;
+    let days = (window.end - window.start).num_seconds() as f64 / 86_400.0;
+    let _ = writeln!(out, "## Run\n");
+    let _ = writeln!(out, "- Tool: trendmaster {}", run.tool_version);
+    let _ = writeln!(
+        out,
+        "- Environment: {} (detected from {})",
+        code(run.environment),
+        code(run.environment_detection)
+    );
+    let _ = writeln!(out, "- Source: {}", code(run.source));
+    let _ = writeln!(
+        out,
+        "- Window: {} to {} ({} days, step {} s)",
+        timestamp(window.start),
+        timestamp(window.end),
+        number(days),
+        window.step_secs
+    );
+    let _ = writeln!(out, "- Calculation mode: {}", run.mode.as_str());
+    let files = if run.config_files.is_empty() {
+        "none (built-in defaults)".to_owned()
+    } else {
+        run.config_files
+            .iter()
+            .map(|f| code(f))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(out, "- Configuration files: {files}");
+    let _ = writeln!(out, "- Generated at: {}\n", timestamp(run.generated_at));
+}
+
+fn write_summary_table(out: &mut String, recs: &[&RateRecommendation]) {
+    let _ = writeln!(out, "## Summary\n");
+    if recs.is_empty() {
+        let _ = writeln!(out, "No recommendations were made.\n");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "| Partner | API | Limit (req/min) | Effective peak (req/min) | Confidence | Pattern | Cache factor | Points removed / present |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---|---|---|---:|");
+    for rec in recs {
+        let points = &rec.analysis.points;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.2} ({}) | {} | {} | {} / {} |",
+            cell_code(&rec.key.partner),
+            cell_code(&rec.key.api),
+            rec.requests_per_minute,
+            number(rec.effective_peak),
+            rec.confidence.score,
+            rec.confidence.level.as_str(),
+            rec.pattern.as_str(),
+            cache_text(&rec.cache),
+            points.removed,
+            points.present
+        );
+    }
+    out.push('\n');
+}
+
+fn write_skipped(out: &mut String, skipped: &[SkippedSeries]) {
+    if skipped.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## Skipped\n");
+    let mut skipped: Vec<&SkippedSeries> = skipped.iter().collect();
+    skipped.sort_by(|a, b| a.key.cmp(&b.key));
+    for series in skipped {
+        let _ = writeln!(
+            out,
+            "- {} × {}: {}",
+            code(&series.key.partner),
+            code(&series.key.api),
+            one_line(&series.reason)
+        );
+    }
+    out.push('\n');
+}
+
+fn write_series_section(out: &mut String, rec: &RateRecommendation) {
+    let analysis = &rec.analysis;
+    let _ = writeln!(
+        out,
+        "## {} × {}\n",
+        code(&rec.key.partner),
+        code(&rec.key.api)
+    );
+    let _ = writeln!(
+        out,
+        "Limit **{} requests/minute** ({} mode, analysis method {}).\n",
+        rec.requests_per_minute,
+        rec.mode.as_str(),
+        analysis.method.as_str()
+    );
+    write_derivation(out, &rec.steps);
+    write_confidence(out, rec);
+
+    let points = &analysis.points;
+    let _ = writeln!(out, "### Data\n");
+    let _ = writeln!(
+        out,
+        "- Points: {} expected, {} present, {} missing, {} removed as anomalous, {} used ({} in prime time)",
+        points.expected,
+        points.present,
+        points.missing,
+        points.removed,
+        points.used,
+        points.prime_used
+    );
+    let prime = &analysis.prime_time;
+    let _ = writeln!(
+        out,
+        "- Prime time: {:02}:00–{:02}:00 {} ({})",
+        prime.start_hour,
+        prime.end_hour,
+        prime.timezone,
+        one_line(&prime.source)
+    );
+    let _ = writeln!(
+        out,
+        "- Daily peaks used: {} (days skipped for low prime-time coverage: {})\n",
+        analysis.daily_peaks.len(),
+        analysis.days_skipped
+    );
+    write_anomalies(out, &analysis.anomalies);
+}
+
+fn write_derivation(out: &mut String, steps: &[FormulaStep]) {
+    let _ = writeln!(out, "### Derivation\n");
+    if steps.is_empty() {
+        let _ = writeln!(out, "No derivation steps were recorded.\n");
+        return;
+    }
+    for (i, step) in steps.iter().enumerate() {
+        let _ = writeln!(out, "{}. {}", i + 1, one_line(&step.explanation));
+    }
+    out.push('\n');
+}
+
+fn write_confidence(out: &mut String, rec: &RateRecommendation) {
+    let confidence = &rec.confidence;
+    let _ = writeln!(
+        out,
+        "### Confidence: {:.2} ({})\n",
+        confidence.score,
+        confidence.level.as_str()
+    );
+    if confidence.factors.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "| Factor | Measured | Score | Weight |");
+    let _ = writeln!(out, "|---|---:|---:|---:|");
+    for factor in &confidence.factors {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2} | {:.2} |",
+            cell(&factor.name),
+            number(factor.measured),
+            factor.score,
+            factor.weight
+        );
+    }
+    out.push('\n');
+}
+
+fn write_anomalies(out: &mut String, events: &[AnomalyEvent]) {
+    let _ = writeln!(out, "### Anomaly events\n");
+    if events.is_empty() {
+        let _ = writeln!(out, "None detected.\n");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "| Kind | Severity | Start | End | Points | Peak value | Excluded |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---:|---:|---|");
+    for event in events {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            event.kind.as_str(),
+            event.severity.as_str(),
+            timestamp(event.start),
+            timestamp(event.end),
+            event.points,
+            number(event.peak_value),
+            if event.excluded { "yes" } else { "no" }
+        );
+    }
+    out.push('\n');
+}
+
+fn cache_text(cache: &CacheAdjustment) -> String {
+    match cache {
+        CacheAdjustment::Measured { hit_ratio, factor } => {
+            format!("{factor:.2} (measured, hit ratio {hit_ratio:.2})")
+        }
+        CacheAdjustment::Fallback { factor } => format!("{factor:.2} (fallback)"),
+        CacheAdjustment::Disabled => "1.00 (disabled)".to_owned(),
+    }
+}
+
+/// Whole numbers without decimals, others with up to two; NaN (no data) as `n/a`.
+fn number(value: f64) -> String {
+    if !value.is_finite() {
+        return "n/a".to_owned();
+    }
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        return format!("{value:.0}");
+    }
+    let text = format!("{value:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Line breaks would end a list item or table row early.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A table cell: a `|` would start a new column.
+fn cell(text: &str) -> String {
+    one_line(text).replace('|', "\\|")
+}
+
+/// Inline code, so that `*` or `_` in partner names and paths are not read as emphasis; the
+/// fence is longer than any backtick run inside.
+fn code(text: &str) -> String {
+    let text = one_line(text);
+    let longest_run = text
+        .split(|c| c != '`')
+        .map(str::len)
+        .max()
+        .unwrap_or_default();
+    let fence = "`".repeat(longest_run + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// Inline code inside a table cell; GFM reads `\|` as a literal pipe even in code spans.
+fn cell_code(text: &str) -> String {
+    code(text).replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ratelimit::tests::{rec, window};
+    use trendmaster_types::{
+        AnomalyKind, ConfidenceFactor, DailyPeak, PointCounts, SeriesKey, Severity, StepKind,
+    };
+
+    fn step(step: StepKind, input: f64, factor: f64, explanation: &str) -> FormulaStep {
+        FormulaStep {
+            step,
+            input,
+            factor: Some(factor),
+            output: input * factor,
+            explanation: explanation.into(),
+        }
+    }
+
+    fn detailed_rec() -> RateRecommendation {
+        let mut rec = rec("111", "/api/v3/orders|list", 1350);
+        rec.effective_peak = 300.5;
+        rec.cache = CacheAdjustment::Measured {
+            hit_ratio: 0.25,
+            factor: 1.05,
+        };
+        rec.steps = vec![
+            step(
+                StepKind::EffectivePeak,
+                300.5,
+                1.0,
+                "The effective peak is 300.5 req/min.",
+            ),
+            step(
+                StepKind::PeakMultiplier,
+                300.5,
+                2.5,
+                "Multiplying by 2.5 gives 751.25.",
+            ),
+            step(
+                StepKind::RoundUp,
+                1342.0,
+                1.0,
+                "Rounding up to a multiple of 50 gives 1350.",
+            ),
+        ];
+        rec.confidence.factors = vec![ConfidenceFactor {
+            name: "data_volume".into(),
+            measured: 20_160.0,
+            score: 1.0,
+            weight: 0.3,
+        }];
+        rec.analysis.points = PointCounts {
+            expected: 20_160,
+            present: 20_000,
+            missing: 160,
+            removed: 45,
+            used: 19_955,
+            prime_used: 9_000,
+        };
+        rec.analysis.days_skipped = 1;
+        rec.analysis.daily_peaks = vec![DailyPeak {
+            date: "2026-11-02".parse().unwrap(),
+            peak: 300.5,
+            at: "2026-11-02T18:00:00Z".parse().unwrap(),
+            coverage: 0.99,
+        }];
+        rec.analysis.anomalies = vec![AnomalyEvent {
+            kind: AnomalyKind::Spike,
+            severity: Severity::High,
+            start: "2026-11-03T10:00:00Z".parse().unwrap(),
+            end: "2026-11-03T10:15:00Z".parse().unwrap(),
+            points: 15,
+            excluded: true,
+            peak_value: 4200.0,
+            max_score: 12.5,
+        }];
+        rec
+    }
+
+    fn report(recs: &[RateRecommendation], skipped: &[SkippedSeries]) -> String {
+        render_markdown_report(&RunSummary {
+            tool_version: "0.1.0",
+            environment: "testing",
+            environment_detection: "ENV=testing",
+            source: "demo",
+            window: window(),
+            mode: CalculationMode::Adaptive,
+            config_files: vec!["config/config.yaml".into()],
+            generated_at: "2026-11-15T00:05:00Z".parse().unwrap(),
+            recommendations: recs,
+            skipped,
+        })
+    }
+
+    #[test]
+    fn run_section_says_where_everything_came_from() {
+        let text = report(&[detailed_rec()], &[]);
+        assert!(text.starts_with("# Rate-limit recommendations for testing\n"));
+        for line in [
+            "- Environment: `testing` (detected from `ENV=testing`)",
+            "- Source: `demo`",
+            "- Window: 2026-11-01T00:00:00Z to 2026-11-15T00:00:00Z (14 days, step 60 s)",
+            "- Calculation mode: adaptive",
+            "- Configuration files: `config/config.yaml`",
+            "- Generated at: 2026-11-15T00:05:00Z",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        assert!(!text.contains("## Skipped"));
+    }
+
+    #[test]
+    fn summary_row_escapes_pipes_and_shows_every_column() {
+        let text = report(&[detailed_rec()], &[]);
+        let row = "| `111` | `/api/v3/orders\\|list` | 1350 | 300.5 | 0.76 (medium) | stable | \
+                   1.05 (measured, hit ratio 0.25) | 45 / 20000 |";
+        assert!(text.contains(row), "missing {row:?} in\n{text}");
+    }
+
+    #[test]
+    fn derivation_lines_are_numbered_in_step_order() {
+        let text = report(&[detailed_rec()], &[]);
+        let expected = "### Derivation\n\n\
+                        1. The effective peak is 300.5 req/min.\n\
+                        2. Multiplying by 2.5 gives 751.25.\n\
+                        3. Rounding up to a multiple of 50 gives 1350.\n";
+        assert!(text.contains(expected), "{text}");
+    }
+
+    #[test]
+    fn per_series_details_include_confidence_points_and_anomalies() {
+        let text = report(&[detailed_rec()], &[]);
+        for line in [
+            "### Confidence: 0.76 (medium)",
+            "| data_volume | 20160 | 1.00 | 0.30 |",
+            "- Points: 20160 expected, 20000 present, 160 missing, 45 removed as anomalous, 19955 used (9000 in prime time)",
+            "- Prime time: 09:00–21:00 Europe/Berlin (configured)",
+            "- Daily peaks used: 1 (days skipped for low prime-time coverage: 1)",
+            "| spike | high | 2026-11-03T10:00:00Z | 2026-11-03T10:15:00Z | 15 | 4200 | yes |",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn skipped_series_are_listed_with_reasons_in_order() {
+        let skipped = [
+            SkippedSeries {
+                key: SeriesKey::new("333", "/b"),
+                reason: "no data in the window".into(),
+            },
+            SkippedSeries {
+                key: SeriesKey::new("222", "/a"),
+                reason: "only 3 points\npresent".into(),
+            },
+        ];
+        let text = report(&[], &skipped);
+        let expected = "## Skipped\n\n\
+                        - `222` × `/a`: only 3 points present\n\
+                        - `333` × `/b`: no data in the window\n";
+        assert!(text.contains(expected), "{text}");
+        assert!(text.contains("No recommendations were made."));
+    }
+
+    #[test]
+    fn recommendations_appear_in_partner_then_api_order() {
+        let text = report(
+            &[rec("b", "/x", 10), rec("a", "/y", 10), rec("a", "/x", 10)],
+            &[],
+        );
+        let headings: Vec<&str> = text.lines().filter(|l| l.starts_with("## `")).collect();
+        assert_eq!(
+            headings,
+            ["## `a` × `/x`", "## `a` × `/y`", "## `b` × `/x`"]
+        );
+    }
+
+    #[test]
+    fn helpers_keep_markdown_intact() {
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`x"), "`` `x ``");
+        assert_eq!(cell("a|b\nc"), "a\\|b c");
+        assert_eq!(number(f64::NAN), "n/a");
+        assert_eq!(number(2.0), "2");
+        assert_eq!(number(1.005_1), "1.01");
+    }
+}

@@ -1,0 +1,319 @@
+//! Output files, written so that a reader (CI, `kubectl apply -f`, a person) never sees half a
+//! file: each is written to a temporary file beside the target, flushed to disk, then renamed
+//! over it, and a rename within one directory is atomic.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tempfile::NamedTempFile;
+
+use crate::EmitError;
+
+/// Replaces `path` with `bytes` atomically, creating its directory if needed.
+///
+/// On any error the previous file is untouched and no temporary file is left behind (the
+/// temporary file removes itself when dropped).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EmitError> {
+    write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomic`] with the writing step supplied, so tests can make it fail half-way.
+fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<(), EmitError> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(dir).map_err(|source| EmitError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let write_error = |source| EmitError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+
+    // Same directory as the target: a rename across file systems is a copy, not atomic.
+    let mut temp = temp_file_in(dir).map_err(write_error)?;
+    fill(temp.as_file_mut()).map_err(write_error)?;
+    temp.as_file().sync_all().map_err(write_error)?;
+    temp.persist(path).map_err(|err| write_error(err.error))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Temporary files are created private (0600); ask for 0666 instead so that, after the umask,
+/// the output gets the same permissions as any other file the user creates.
+fn temp_file_in(dir: &Path) -> io::Result<NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    // A dot-file, so that directory watchers that skip those (the ratelimit service with
+    // RUNTIME_IGNOREDOTFILES) never pick up a half-written file.
+    builder.prefix(".trendmaster-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
+}
+
+/// Makes the rename itself durable. Best effort: the data is already safe, and some file
+/// systems refuse to sync a directory.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(handle) = File::open(dir) {
+        let _ = handle.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// Paths of the files one run wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WrittenFiles {
+    /// `<environment>_configmap_<stamp>.yaml`
+    pub configmap: PathBuf,
+    /// `latest_configmap.yaml`, a copy of the same bytes.
+    pub latest_configmap: PathBuf,
+    /// `analysis_report_<stamp>.md`
+    pub report: PathBuf,
+}
+
+/// Writes a run's files into one output directory, with the original's file names.
+#[derive(Debug, Clone)]
+pub struct OutputWriter {
+    dir: PathBuf,
+}
+
+impl OutputWriter {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes the timestamped ConfigMap and report, then `latest_configmap.yaml`.
+    ///
+    /// `latest` is a regular file rather than a symlink so that CI artifact uploads keep it,
+    /// and it is written last so that it only ever points at a run whose files all exist.
+    pub fn write_run(
+        &self,
+        environment: &str,
+        stamp: &str,
+        configmap_yaml: &str,
+        report_md: &str,
+    ) -> Result<WrittenFiles, EmitError> {
+        check_file_name_part("environment", environment)?;
+        check_stamp(stamp)?;
+        let files = WrittenFiles {
+            configmap: self
+                .dir
+                .join(format!("{environment}_configmap_{stamp}.yaml")),
+            latest_configmap: self.dir.join("latest_configmap.yaml"),
+            report: self.dir.join(format!("analysis_report_{stamp}.md")),
+        };
+        write_atomic(&files.configmap, configmap_yaml.as_bytes())?;
+        write_atomic(&files.report, report_md.as_bytes())?;
+        write_atomic(&files.latest_configmap, configmap_yaml.as_bytes())?;
+        Ok(files)
+    }
+}
+
+/// The environment ends up in a file name; it must not climb out of the output directory.
+fn check_file_name_part(what: &'static str, value: &str) -> Result<(), EmitError> {
+    let reason = if value.is_empty() {
+        Some("it is empty")
+    } else if value.starts_with('.') {
+        Some("it starts with '.'")
+    } else if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        Some("only letters, digits, '-', '_' and '.' are allowed")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(EmitError::InvalidFileName {
+            what,
+            value: value.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `YYYYmmdd_HHMMSS`, so that file names sort by time.
+fn check_stamp(stamp: &str) -> Result<(), EmitError> {
+    let bytes = stamp.as_bytes();
+    let well_formed = bytes.len() == 15
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 => *b == b'_',
+            _ => b.is_ascii_digit(),
+        });
+    if well_formed {
+        Ok(())
+    } else {
+        Err(EmitError::InvalidFileName {
+            what: "timestamp",
+            value: stamp.to_owned(),
+            reason: "expected YYYYmmdd_HHMMSS",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn write_replaces_the_content_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.yaml");
+        write_atomic(&target, b"first").unwrap();
+        write_atomic(&target, b"second").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"second");
+        assert_eq!(entries(dir.path()), ["out.yaml"]);
+    }
+
+    #[test]
+    fn missing_directories_are_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a/b/out.yaml");
+        write_atomic(&target, b"x").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"x");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn written_files_get_the_same_permissions_as_ordinarily_created_ones() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.yaml");
+        write_atomic(&target, b"x").unwrap();
+        let plain = dir.path().join("plain");
+        fs::write(&plain, b"x").unwrap();
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&target), mode(&plain));
+    }
+
+    #[test]
+    fn a_failure_while_writing_keeps_the_previous_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.yaml");
+        write_atomic(&target, b"previous").unwrap();
+
+        let err = write_atomic_with(&target, |file| {
+            file.write_all(b"half")?;
+            Err(io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains(&target.display().to_string()), "{message}");
+        assert!(message.contains("disk full"), "{message}");
+        assert_eq!(fs::read(&target).unwrap(), b"previous");
+        assert_eq!(entries(dir.path()), ["out.yaml"]);
+    }
+
+    #[test]
+    fn a_parent_that_is_a_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("not-a-dir");
+        fs::write(&blocker, b"previous").unwrap();
+
+        let err = write_atomic(&blocker.join("out.yaml"), b"x").unwrap_err();
+        assert!(matches!(err, EmitError::CreateDir { .. }), "{err}");
+        assert!(err.to_string().contains("not-a-dir"), "{err}");
+        assert_eq!(fs::read(&blocker).unwrap(), b"previous");
+    }
+
+    #[test]
+    fn a_target_that_is_a_directory_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.yaml");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("keep"), b"kept").unwrap();
+
+        let err = write_atomic(&target, b"x").unwrap_err();
+        assert!(matches!(err, EmitError::Write { .. }), "{err}");
+        assert!(err.to_string().contains("out.yaml"), "{err}");
+        assert_eq!(fs::read(target.join("keep")).unwrap(), b"kept");
+        assert_eq!(entries(dir.path()), ["out.yaml"]);
+    }
+
+    #[test]
+    fn a_run_writes_three_files_and_latest_is_a_regular_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = OutputWriter::new(dir.path().join("output"));
+        let files = writer
+            .write_run(
+                "testing",
+                "20261115_123400",
+                "kind: ConfigMap\n",
+                "# Report\n",
+            )
+            .unwrap();
+        let out = dir.path().join("output");
+        assert_eq!(
+            files.configmap,
+            out.join("testing_configmap_20261115_123400.yaml")
+        );
+        assert_eq!(files.report, out.join("analysis_report_20261115_123400.md"));
+        assert_eq!(files.latest_configmap, out.join("latest_configmap.yaml"));
+        assert_eq!(
+            fs::read_to_string(&files.configmap).unwrap(),
+            "kind: ConfigMap\n"
+        );
+        assert_eq!(fs::read_to_string(&files.report).unwrap(), "# Report\n");
+        let latest = fs::symlink_metadata(&files.latest_configmap).unwrap();
+        assert!(latest.file_type().is_file());
+        assert_eq!(
+            fs::read_to_string(&files.latest_configmap).unwrap(),
+            "kind: ConfigMap\n"
+        );
+
+        writer
+            .write_run(
+                "testing",
+                "20261116_000000",
+                "kind: ConfigMap # v2\n",
+                "# Report 2\n",
+            )
+            .unwrap();
+        let latest = fs::read_to_string(&files.latest_configmap).unwrap();
+        assert_eq!(latest, "kind: ConfigMap # v2\n");
+        assert_eq!(entries(&out).len(), 5);
+    }
+
+    #[test]
+    fn unsafe_file_name_parts_are_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = OutputWriter::new(dir.path());
+        for (environment, stamp) in [
+            ("../etc", "20261115_123400"),
+            ("", "20261115_123400"),
+            ("prod/eu", "20261115_123400"),
+            ("testing", "2026-11-15"),
+            ("testing", "20261115-123400"),
+        ] {
+            let err = writer.write_run(environment, stamp, "x", "y").unwrap_err();
+            assert!(matches!(err, EmitError::InvalidFileName { .. }), "{err}");
+        }
+        assert_eq!(entries(dir.path()), Vec::<String>::new());
+    }
+}

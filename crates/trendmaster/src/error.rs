@@ -1,0 +1,52 @@
+//! Errors of every stage, turned into one message and an exit code here, at the edge.
+
+use trendmaster_config::ConfigProblems;
+
+/// Documented exit codes (README "Exit codes").
+pub mod exit {
+    pub const SUCCESS: u8 = 0;
+    pub const RUNTIME_FAILURE: u8 = 1;
+    /// Reserved for `--detailed-exitcode`: changes present or held.
+    #[allow(dead_code)]
+    pub const CHANGES: u8 = 2;
+    pub const INVALID_CONFIG: u8 = 3;
+    pub const SOURCE_UNAVAILABLE: u8 = 4;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Config(ConfigProblems),
+    #[error("{0}")]
+    Usage(String),
+    /// `--validate-only` found problems (configuration and ConfigMap naming together).
+    #[error("{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+    #[error(transparent)]
+    Fetch(#[from] trendmaster_fetch::FetchError),
+    #[error(transparent)]
+    Emit(#[from] trendmaster_emit::EmitError),
+    #[error("{0}")]
+    NothingToEmit(String),
+    #[error("{0}")]
+    Output(String),
+}
+
+impl AppError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) | Self::Usage(_) | Self::Invalid(_) => exit::INVALID_CONFIG,
+            Self::Fetch(_) => exit::SOURCE_UNAVAILABLE,
+            Self::Emit(_) | Self::NothingToEmit(_) | Self::Output(_) => exit::RUNTIME_FAILURE,
+        }
+    }
+
+    /// One line per problem (a configuration can have several).
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            Self::Config(problems) => problems.iter().map(ToString::to_string).collect(),
+            Self::Invalid(problems) => problems.clone(),
+            other => vec![other.to_string()],
+        }
+    }
+}

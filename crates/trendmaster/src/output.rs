@@ -1,0 +1,166 @@
+//! What goes to stdout: data only, as a table for people or as JSON/YAML for programs.
+
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use trendmaster_config::{EnvironmentInfo, ResolvedConfig};
+use trendmaster_types::{Secret, SourceKind};
+
+use crate::cli::OutputFormat;
+use crate::error::AppError;
+use crate::run::RunResult;
+
+/// Serialises `value` in the machine formats; `None` for text (the caller renders its table).
+fn machine(value: &impl Serialize, format: OutputFormat) -> Result<Option<String>, AppError> {
+    let text = match format {
+        OutputFormat::Text => return Ok(None),
+        OutputFormat::Json => serde_json::to_string_pretty(value)
+            .map(|mut s| {
+                s.push('\n');
+                s
+            })
+            .map_err(|e| AppError::Output(format!("cannot render JSON output: {e}")))?,
+        OutputFormat::Yaml => serde_yaml::to_string(value)
+            .map_err(|e| AppError::Output(format!("cannot render YAML output: {e}")))?,
+    };
+    Ok(Some(text))
+}
+
+/// The run result: a table of limits, or the full result with provenance.
+pub fn render_run(result: &RunResult, format: OutputFormat) -> Result<String, AppError> {
+    if let Some(text) = machine(result, format)? {
+        return Ok(text);
+    }
+    let api_width = result
+        .recommendations
+        .iter()
+        .map(|r| r.key.api.len())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<8} {:<api_width$} {:>8} {:>9} {:>17} {:<16} {:>7}",
+        "PARTNER", "API", "LIMIT", "PEAK", "CONFIDENCE", "PATTERN", "REMOVED"
+    );
+    for r in &result.recommendations {
+        let confidence = format!("{:.2} {}", r.confidence.score, r.confidence.level.as_str());
+        let _ = writeln!(
+            out,
+            "{:<8} {:<api_width$} {:>8} {:>9.1} {:>17} {:<16} {:>7}",
+            r.key.partner,
+            r.key.api,
+            r.requests_per_minute,
+            r.effective_peak,
+            confidence,
+            r.pattern.as_str(),
+            r.analysis.points.removed
+        );
+    }
+    for s in &result.skipped {
+        let _ = writeln!(out, "{:<8} {:<api_width$} {:>8} {}", s.key.partner, s.key.api, "-", s.reason);
+    }
+    Ok(out)
+}
+
+/// `--show-env`: what this run would use, secrets redacted.
+#[derive(Debug, Serialize)]
+pub struct EnvironmentReport<'a> {
+    pub environment: &'a EnvironmentInfo,
+    /// How the environment was chosen, in words.
+    pub detected_from: String,
+    pub config_files: &'a [String],
+    pub source: &'a SourceKind,
+    pub prometheus_url: &'a str,
+    pub prometheus_token: Option<&'a Secret>,
+    pub dry_run: bool,
+    pub calculation_mode: &'static str,
+    pub safety_margin: f64,
+    pub days: u32,
+    pub step_seconds: u32,
+    pub output_dir: &'a PathBuf,
+    pub partners: &'a [String],
+    pub apis: &'a [String],
+}
+
+impl<'a> EnvironmentReport<'a> {
+    pub fn new(config: &'a ResolvedConfig) -> Self {
+        Self {
+            environment: &config.environment,
+            detected_from: config.environment.to_string(),
+            config_files: &config.config_files,
+            source: &config.source,
+            prometheus_url: &config.prometheus_url,
+            prometheus_token: config.prometheus_token.as_ref(),
+            dry_run: config.dry_run,
+            calculation_mode: config.rate.calculation_mode.as_str(),
+            safety_margin: config.rate.safety_margin,
+            days: config.days,
+            step_seconds: config.step_secs,
+            output_dir: &config.output_dir,
+            partners: &config.partners,
+            apis: &config.apis,
+        }
+    }
+}
+
+pub fn render_environment(report: &EnvironmentReport, format: OutputFormat) -> Result<String, AppError> {
+    if let Some(text) = machine(report, format)? {
+        return Ok(text);
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, label: &str, value: &dyn std::fmt::Display| {
+        let _ = writeln!(out, "{label:<15}{value}");
+    };
+    line(&mut out, "environment:", &report.environment.name);
+    line(&mut out, "detected from:", &report.detected_from);
+    if !report.environment.description.is_empty() {
+        line(&mut out, "description:", &report.environment.description);
+    }
+    line(&mut out, "config files:", &report.config_files.join(", "));
+    line(&mut out, "data source:", report.source);
+    let token = report.prometheus_token.map_or("none".to_string(), ToString::to_string);
+    line(&mut out, "prometheus:", &format!("{} (token: {token})", report.prometheus_url));
+    line(&mut out, "dry run:", &report.dry_run);
+    line(&mut out, "mode:", &report.calculation_mode);
+    line(&mut out, "safety margin:", &report.safety_margin);
+    line(&mut out, "window:", &format!("{} days at {} s steps", report.days, report.step_seconds));
+    line(&mut out, "output dir:", &report.output_dir.display());
+    line(
+        &mut out,
+        &format!("partners ({}):", report.partners.len()),
+        &report.partners.join(", "),
+    );
+    let _ = writeln!(out, "apis ({}):", report.apis.len());
+    for api in report.apis {
+        let _ = writeln!(out, "  {api}");
+    }
+    Ok(out)
+}
+
+/// `--validate-only` verdict.
+#[derive(Debug, Serialize)]
+pub struct Validation<'a> {
+    pub valid: bool,
+    pub environment: Option<&'a str>,
+    pub partners: usize,
+    pub apis: usize,
+    pub problems: Vec<String>,
+}
+
+pub fn render_validation(validation: &Validation, format: OutputFormat) -> Result<String, AppError> {
+    if let Some(text) = machine(validation, format)? {
+        return Ok(text);
+    }
+    Ok(if validation.valid {
+        format!(
+            "configuration is valid: environment `{}`, {} partners × {} APIs\n",
+            validation.environment.unwrap_or("?"),
+            validation.partners,
+            validation.apis
+        )
+    } else {
+        format!("configuration is invalid: {} problems\n", validation.problems.len())
+    })
+}
