@@ -39,7 +39,11 @@ pub fn find_events(
     let mut events = Vec::new();
     let mut run: Option<(Deviation, usize)> = None;
     for i in 0..=series.values.len() {
-        let current = if i < series.values.len() { deviation(i) } else { None };
+        let current = if i < series.values.len() {
+            deviation(i)
+        } else {
+            None
+        };
         if let Some((kind, start)) = run
             && current != Some(kind)
         {
@@ -71,7 +75,11 @@ fn make_event(
         Deviation::Above => AnomalyKind::Surge,
     };
     let values = &series.values[start..end];
-    let peak_value = values.iter().copied().filter(|v| !v.is_nan()).fold(0.0, f64::max);
+    let peak_value = values
+        .iter()
+        .copied()
+        .filter(|v| !v.is_nan())
+        .fold(0.0, f64::max);
     let max_score = scores
         .map(|s| s[start..end].iter().map(|z| z.abs()).fold(0.0, f64::max))
         .unwrap_or(0.0);
@@ -80,7 +88,8 @@ fn make_event(
     let mean_score = scores
         .map(|s| s[start..end].iter().map(|z| z.abs()).sum::<f64>() / points as f64)
         .unwrap_or(0.0);
-    let sustained = points >= stretch_points(series, settings) && mean_score >= settings.sustained_zscore;
+    let sustained =
+        points >= stretch_points(series, settings) && mean_score >= settings.sustained_zscore;
     let thresholds = &settings.robust_zscore;
     let severity = if kind == AnomalyKind::Gap {
         Severity::Low
@@ -130,7 +139,13 @@ fn sustained_runs(scores: &[f64], len: usize, threshold: f64) -> Vec<i8> {
     prefix.push(0.0);
     for score in scores {
         let last = prefix[prefix.len() - 1];
-        prefix.push(last + if score.is_nan() { 0.0 } else { score.clamp(-clip, clip) });
+        prefix.push(
+            last + if score.is_nan() {
+                0.0
+            } else {
+                score.clamp(-clip, clip)
+            },
+        );
     }
     let mut above = vec![0i32; n + 1];
     let mut below = vec![0i32; n + 1];
@@ -148,7 +163,13 @@ fn sustained_runs(scores: &[f64], len: usize, threshold: f64) -> Vec<i8> {
     for (i, mark) in marks.iter_mut().enumerate() {
         in_above += above[i];
         in_below += below[i];
-        *mark = if in_above > 0 { 1 } else if in_below > 0 { -1 } else { 0 };
+        *mark = if in_above > 0 {
+            1
+        } else if in_below > 0 {
+            -1
+        } else {
+            0
+        };
     }
     marks
 }
@@ -183,7 +204,11 @@ mod tests {
         let negative: Vec<f64> = scores.iter().map(|z| -z).collect();
         assert_eq!(sustained_runs(&negative, 10, 3.0)[15..25], [-1; 10]);
         assert!(sustained_runs(&scores, 10, 5.0).iter().all(|m| *m == 0));
-        assert!(sustained_runs(&scores[..5], 10, 3.0).iter().all(|m| *m == 0));
+        assert!(
+            sustained_runs(&scores[..5], 10, 3.0)
+                .iter()
+                .all(|m| *m == 0)
+        );
         // A short extreme burst does not make its neighbourhood sustained.
         let mut burst = vec![0.5; 40];
         burst[18..22].iter_mut().for_each(|z| *z = 90.0);

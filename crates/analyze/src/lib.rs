@@ -137,7 +137,11 @@ mod tests {
         }
         let result = analyze(&series, &prime_settings(), &anomaly_settings());
         assert_eq!(result.method, AnalysisMethod::Statistical);
-        let spikes: Vec<_> = result.anomalies.iter().filter(|e| e.kind == AnomalyKind::Spike).collect();
+        let spikes: Vec<_> = result
+            .anomalies
+            .iter()
+            .filter(|e| e.kind == AnomalyKind::Spike)
+            .collect();
         assert_eq!(spikes.len(), 1, "{:?}", result.anomalies);
         assert_eq!(spikes[0].points, 10);
         assert_eq!(spikes[0].severity, Severity::High);
@@ -159,10 +163,21 @@ mod tests {
             *v = 0.0;
         }
         let result = analyze(&series, &prime_settings(), &anomaly_settings());
-        let surge_event = result.anomalies.iter().find(|e| e.kind == AnomalyKind::Surge).expect("a surge");
-        assert!(surge_event.points >= 200 && surge_event.points <= 240, "{surge_event:?}");
+        let surge_event = result
+            .anomalies
+            .iter()
+            .find(|e| e.kind == AnomalyKind::Surge)
+            .expect("a surge");
+        assert!(
+            surge_event.points >= 200 && surge_event.points <= 240,
+            "{surge_event:?}"
+        );
         assert!(surge_event.excluded);
-        let drop_event = result.anomalies.iter().find(|e| e.kind == AnomalyKind::Drop).expect("a drop");
+        let drop_event = result
+            .anomalies
+            .iter()
+            .find(|e| e.kind == AnomalyKind::Drop)
+            .expect("a drop");
         assert_eq!(drop_event.points, 60);
         assert_eq!(drop_event.peak_value, 0.0);
     }
@@ -174,11 +189,18 @@ mod tests {
             *v = f64::NAN;
         }
         let result = analyze(&series, &prime_settings(), &anomaly_settings());
-        let gap = result.anomalies.iter().find(|e| e.kind == AnomalyKind::Gap).expect("a gap");
+        let gap = result
+            .anomalies
+            .iter()
+            .find(|e| e.kind == AnomalyKind::Gap)
+            .expect("a gap");
         assert_eq!(gap.points, 30);
         assert_eq!(gap.start, series.window.timestamp(100));
         assert_eq!(result.points.missing, 30);
-        assert_eq!(result.points.present + result.points.missing, result.points.expected);
+        assert_eq!(
+            result.points.present + result.points.missing,
+            result.points.expected
+        );
         assert_eq!(result.points.removed, 0);
     }
 
@@ -187,7 +209,13 @@ mod tests {
         // Mostly zeros with the odd request: MAD is zero, Poisson noise is the floor.
         let mut series = daily_shape_series(14, 0.0);
         for (i, v) in series.values.iter_mut().enumerate() {
-            *v = if i % 7 == 0 { 1.0 } else if i % 31 == 0 { 2.0 } else { 0.0 };
+            *v = if i % 7 == 0 {
+                1.0
+            } else if i % 31 == 0 {
+                2.0
+            } else {
+                0.0
+            };
         }
         let result = analyze(&series, &prime_settings(), &anomaly_settings());
         assert_eq!(result.points.removed, 0, "{:?}", result.anomalies.first());

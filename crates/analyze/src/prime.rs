@@ -57,7 +57,14 @@ pub fn daily_peaks(
     let mut day: Option<DayAccumulator> = None;
     for (i, time) in times.iter().enumerate() {
         if day.as_ref().is_some_and(|d| d.date != time.date) {
-            finish_day(day.take(), &series.window, full_day, settings.min_day_coverage, &mut peaks, &mut days_skipped);
+            finish_day(
+                day.take(),
+                &series.window,
+                full_day,
+                settings.min_day_coverage,
+                &mut peaks,
+                &mut days_skipped,
+            );
         }
         let current = day.get_or_insert_with(|| DayAccumulator::new(time.date));
         if !in_prime(time.hour) {
@@ -73,7 +80,14 @@ pub fn daily_peaks(
             }
         }
     }
-    finish_day(day, &series.window, full_day, settings.min_day_coverage, &mut peaks, &mut days_skipped);
+    finish_day(
+        day,
+        &series.window,
+        full_day,
+        settings.min_day_coverage,
+        &mut peaks,
+        &mut days_skipped,
+    );
 
     PrimeSummary {
         window: PrimeTimeWindow {
@@ -152,7 +166,10 @@ mod tests {
         let summary = peaks_of(&series, &prime_settings());
         let peaks: Vec<f64> = summary.peaks.iter().map(|p| p.peak).collect();
         assert_eq!(peaks, [1.0, 40.0, 1.0]);
-        assert_eq!(summary.peaks[1].at, series.window.timestamp(1440 + 23 * 60 + 59));
+        assert_eq!(
+            summary.peaks[1].at,
+            series.window.timestamp(1440 + 23 * 60 + 59)
+        );
         assert_eq!(summary.peaks[1].coverage, 1.0);
         assert_eq!(summary.prime_used, 3 * 5 * 60);
     }

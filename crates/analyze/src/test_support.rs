@@ -1,7 +1,9 @@
 //! Synthetic series with a known shape for the tests of this crate.
 
 use chrono::{DateTime, Utc};
-use trendmaster_types::settings::{AnomalySettings, PrimeTimeMethod, PrimeTimeSettings, SeverityThresholds};
+use trendmaster_types::settings::{
+    AnomalySettings, PrimeTimeMethod, PrimeTimeSettings, SeverityThresholds,
+};
 use trendmaster_types::{AnalysisWindow, SeriesKey, Severity, TrafficSeries};
 
 pub fn window(days: u32) -> AnalysisWindow {

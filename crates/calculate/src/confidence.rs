@@ -1,13 +1,19 @@
 //! Confidence: the original's four weighted factors, so that scores stay comparable with it.
 
 use trendmaster_types::settings::{ConfidenceSettings, ScoreTable};
-use trendmaster_types::{AnalysisMethod, AnalysisResult, Confidence, ConfidenceFactor, ConfidenceLevel};
+use trendmaster_types::{
+    AnalysisMethod, AnalysisResult, Confidence, ConfidenceFactor, ConfidenceLevel,
+};
 
 /// Weighted sum of data volume, stability, method and prime coverage scores, and its level.
 pub fn confidence(analysis: &AnalysisResult, settings: &ConfidenceSettings) -> Confidence {
     let points = &analysis.points;
     let used = points.used as f64;
-    let prime_share = if points.used > 0 { points.prime_used as f64 / used } else { 0.0 };
+    let prime_share = if points.used > 0 {
+        points.prime_used as f64 / used
+    } else {
+        0.0
+    };
     let method_score = match analysis.method {
         AnalysisMethod::Forecast => settings.method.forecast,
         AnalysisMethod::Statistical => settings.method.statistical,
@@ -15,10 +21,25 @@ pub fn confidence(analysis: &AnalysisResult, settings: &ConfidenceSettings) -> C
     };
     let w = &settings.weights;
     let factors = vec![
-        factor("data_volume", used, at_least(&settings.data_volume, used), w.data_volume),
-        factor("stability", analysis.stats.cv, below(&settings.stability, analysis.stats.cv), w.stability),
+        factor(
+            "data_volume",
+            used,
+            at_least(&settings.data_volume, used),
+            w.data_volume,
+        ),
+        factor(
+            "stability",
+            analysis.stats.cv,
+            below(&settings.stability, analysis.stats.cv),
+            w.stability,
+        ),
         factor("method", method_score, method_score, w.method),
-        factor("prime_coverage", prime_share, at_least(&settings.prime_coverage, prime_share), w.prime_coverage),
+        factor(
+            "prime_coverage",
+            prime_share,
+            at_least(&settings.prime_coverage, prime_share),
+            w.prime_coverage,
+        ),
     ];
     let raw: f64 = factors.iter().map(|f| f.score * f.weight).sum();
     // Rounded so that 0.65 computed as 0.6499999999 is still "medium".
@@ -30,7 +51,11 @@ pub fn confidence(analysis: &AnalysisResult, settings: &ConfidenceSettings) -> C
     } else {
         ConfidenceLevel::Low
     };
-    Confidence { score, level, factors }
+    Confidence {
+        score,
+        level,
+        factors,
+    }
 }
 
 fn factor(name: &str, measured: f64, score: f64, weight: f64) -> ConfidenceFactor {

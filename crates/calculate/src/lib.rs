@@ -92,9 +92,9 @@ mod tests {
         ConfidenceWeights, MethodScores, PatternMultipliers, ScoreTable, TrafficPatternSettings,
     };
     use trendmaster_types::{
-        AnalysisMethod, AnalysisWindow, AnomalyEvent, AnomalyKind, CacheAdjustment, ConfidenceLevel,
-        DailyPeak, PointCounts, PrimeTimeWindow, SeriesKey, SeriesStats, Severity, StepKind,
-        TrafficPattern,
+        AnalysisMethod, AnalysisWindow, AnomalyEvent, AnomalyKind, CacheAdjustment,
+        ConfidenceLevel, DailyPeak, PointCounts, PrimeTimeWindow, SeriesKey, SeriesStats, Severity,
+        StepKind, TrafficPattern,
     };
 
     /// The documented defaults of config/config.yaml (environment `environment`: margin 1.5).
@@ -217,7 +217,10 @@ mod tests {
     }
 
     fn step(rec: &RateRecommendation, kind: StepKind) -> &trendmaster_types::FormulaStep {
-        rec.steps.iter().find(|s| s.step == kind).expect("step present")
+        rec.steps
+            .iter()
+            .find(|s| s.step == kind)
+            .expect("step present")
     }
 
     #[test]
@@ -250,20 +253,61 @@ mod tests {
             step(&rec, StepKind::EffectivePeak).explanation,
             "effective peak 68 req/min = mean of 3 daily prime-time peaks (19:00-24:00 UTC) after removing 100 anomalous points (1 spike)"
         );
-        assert_eq!(step(&rec, StepKind::SafetyMargin).explanation, "224.4 × 1.5 (environment safety margin) = 336.6");
-        assert_eq!(step(&rec, StepKind::RoundUp).explanation, "round up to a multiple of 100: 336.6 → 400");
+        assert_eq!(
+            step(&rec, StepKind::SafetyMargin).explanation,
+            "224.4 × 1.5 (environment safety margin) = 336.6"
+        );
+        assert_eq!(
+            step(&rec, StepKind::RoundUp).explanation,
+            "round up to a multiple of 100: 336.6 → 400"
+        );
+    }
+
+    /// The README's worked example is this calculation's derivation, verbatim.
+    #[test]
+    fn readme_shows_the_worked_example_exactly() {
+        let rec = recommend(analysis(&[60.0, 68.0, 76.0], 2.5, 0.5), None, &formula()).unwrap();
+        let rendered: String = rec
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("{}. {}\n", i + 1, s.explanation))
+            .collect();
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .unwrap();
+        let start = "<!-- worked-example:start -->\n```text\n";
+        let block = readme
+            .split_once(start)
+            .and_then(|(_, rest)| rest.split_once("```\n<!-- worked-example:end -->"))
+            .map(|(block, _)| block)
+            .expect("README has the worked-example block");
+        assert_eq!(
+            block, rendered,
+            "README worked example is out of date; it should read:\n{rendered}"
+        );
     }
 
     #[test]
     fn measured_cache_ratio_replaces_the_fallback() {
         let rec = recommend(analysis(&[100.0], 2.5, 0.5), Some(0.5), &formula()).unwrap();
-        assert_eq!(rec.cache, CacheAdjustment::Measured { hit_ratio: 0.5, factor: 1.1 });
+        assert_eq!(
+            rec.cache,
+            CacheAdjustment::Measured {
+                hit_ratio: 0.5,
+                factor: 1.1
+            }
+        );
         assert!((step(&rec, StepKind::CacheAdjustment).output - 275.0).abs() < 1e-9);
 
         // A ratio outside [0, 1] is not a measurement.
         let rec = recommend(analysis(&[100.0], 2.5, 0.5), Some(1.7), &formula()).unwrap();
         assert_eq!(rec.cache, CacheAdjustment::Fallback { factor: 1.2 });
-        assert!(step(&rec, StepKind::CacheAdjustment).explanation.contains("1.7 is not in [0, 1]"));
+        assert!(
+            step(&rec, StepKind::CacheAdjustment)
+                .explanation
+                .contains("1.7 is not in [0, 1]")
+        );
 
         let mut disabled = formula();
         disabled.cache.enable_cache_adjustment = false;
@@ -276,16 +320,32 @@ mod tests {
     fn patterns_follow_the_documented_thresholds() {
         let settings = formula().rate.traffic_pattern;
         let classify = |p2m: f64, cv: f64| {
-            let stats = SeriesStats { peak_to_mean: p2m, cv, ..SeriesStats::default() };
+            let stats = SeriesStats {
+                peak_to_mean: p2m,
+                cv,
+                ..SeriesStats::default()
+            };
             classify_pattern(&stats, &settings)
         };
         assert_eq!(classify(9.0, 1.1), TrafficPattern::VerySpiky);
-        assert_eq!(classify(9.0, 0.9), TrafficPattern::ModeratelySpiky, "high p2m needs high CV too");
+        assert_eq!(
+            classify(9.0, 0.9),
+            TrafficPattern::ModeratelySpiky,
+            "high p2m needs high CV too"
+        );
         assert_eq!(classify(5.0, 0.7), TrafficPattern::ModeratelySpiky);
         assert_eq!(classify(5.0, 0.5), TrafficPattern::Variable);
-        assert_eq!(classify(2.1, 0.1), TrafficPattern::Variable, "variable is p2m OR cv");
+        assert_eq!(
+            classify(2.1, 0.1),
+            TrafficPattern::Variable,
+            "variable is p2m OR cv"
+        );
         assert_eq!(classify(1.5, 0.31), TrafficPattern::Variable);
-        assert_eq!(classify(2.0, 0.3), TrafficPattern::Stable, "thresholds are strict");
+        assert_eq!(
+            classify(2.0, 0.3),
+            TrafficPattern::Stable,
+            "thresholds are strict"
+        );
     }
 
     #[test]
@@ -327,7 +387,10 @@ mod tests {
             let safe = step(&rec, StepKind::PeakFloor).output;
             let limit = rec.requests_per_minute as f64;
             assert!(limit >= safe, "{limit} < {safe}");
-            assert!(limit - safe < 50.0 + 1e-6, "rounded more than one step: {safe} → {limit}");
+            assert!(
+                limit - safe < 50.0 + 1e-6,
+                "rounded more than one step: {safe} → {limit}"
+            );
             assert_eq!(limit % 50.0, 0.0);
         }
         // Exact multiples stay put despite float noise.
@@ -369,9 +432,20 @@ mod tests {
         let mut empty = analysis(&[], 1.5, 0.1);
         empty.days_skipped = 14;
         let skipped = recommend(empty, None, &formula()).unwrap_err();
-        assert_eq!(skipped.key, SeriesKey::new("111", "/api_v3/service/multirequest"));
-        assert!(skipped.reason.contains("no usable prime-time data"), "{}", skipped.reason);
-        assert!(skipped.reason.contains("14 days skipped"), "{}", skipped.reason);
+        assert_eq!(
+            skipped.key,
+            SeriesKey::new("111", "/api_v3/service/multirequest")
+        );
+        assert!(
+            skipped.reason.contains("no usable prime-time data"),
+            "{}",
+            skipped.reason
+        );
+        assert!(
+            skipped.reason.contains("14 days skipped"),
+            "{}",
+            skipped.reason
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use trendmaster_types::{
     TrafficPattern,
 };
 
-use crate::format::num;
+use crate::format::{self, num};
 
 pub struct Chain {
     value: f64,
@@ -33,11 +33,7 @@ impl Chain {
             ));
         }
         let peak = peaks.iter().map(|p| p.peak).sum::<f64>() / peaks.len() as f64;
-        let removed_events = analysis
-            .anomalies
-            .iter()
-            .filter(|e| e.excluded)
-            .count();
+        let removed_events = analysis.anomalies.iter().filter(|e| e.excluded).count();
         let mut explanation = format!(
             "effective peak {} req/min = mean of {} daily prime-time peaks ({prime_window})",
             num(peak),
@@ -91,15 +87,20 @@ impl Chain {
     }
 
     /// Records `value × factor` with `why` in parentheses.
-    fn multiply(&mut self, step: StepKind, factor: f64, why: String) {
+    fn multiply(&mut self, step: StepKind, multiplier: f64, why: String) {
         let input = self.value;
-        self.value = input * factor;
+        self.value = input * multiplier;
         self.steps.push(FormulaStep {
             step,
             input,
-            factor: Some(factor),
+            factor: Some(multiplier),
             output: self.value,
-            explanation: format!("{} × {} ({why}) = {}", num(input), num(factor), num(self.value)),
+            explanation: format!(
+                "{} × {} ({why}) = {}",
+                num(input),
+                format::factor(multiplier),
+                num(self.value)
+            ),
         });
     }
 
@@ -117,27 +118,39 @@ impl Chain {
     }
 
     pub fn peak_multiplier(&mut self, multiplier: f64) {
-        self.multiply(StepKind::PeakMultiplier, multiplier, "peak multiplier".into());
+        self.multiply(
+            StepKind::PeakMultiplier,
+            multiplier,
+            "peak multiplier".into(),
+        );
     }
 
     pub fn cache(&mut self, hit_ratio: Option<f64>, settings: &CacheSettings) -> CacheAdjustment {
         let measured = hit_ratio.filter(|r| r.is_finite() && (0.0..=1.0).contains(r));
         let (adjustment, why) = match (settings.enable_cache_adjustment, measured) {
-            (false, _) => (CacheAdjustment::Disabled, "cache adjustment disabled".to_string()),
+            (false, _) => (
+                CacheAdjustment::Disabled,
+                "cache adjustment disabled".to_string(),
+            ),
             (true, Some(ratio)) => {
                 let factor = 1.0 + ratio * settings.cache_hit_weight;
                 (
-                    CacheAdjustment::Measured { hit_ratio: ratio, factor },
+                    CacheAdjustment::Measured {
+                        hit_ratio: ratio,
+                        factor,
+                    },
                     format!(
                         "cache: 1 + measured hit ratio {} × {}",
-                        num(ratio),
-                        num(settings.cache_hit_weight)
+                        format::factor(ratio),
+                        format::factor(settings.cache_hit_weight)
                     ),
                 )
             }
             (true, None) => {
                 let why = match hit_ratio {
-                    Some(bad) => format!("cache: measured hit ratio {bad} is not in [0, 1], fallback factor"),
+                    Some(bad) => {
+                        format!("cache: measured hit ratio {bad} is not in [0, 1], fallback factor")
+                    }
                     None => "cache: no measured hit ratio, fallback factor".to_string(),
                 };
                 (
@@ -198,7 +211,11 @@ impl Chain {
     }
 
     pub fn safety_margin(&mut self, margin: f64) {
-        self.multiply(StepKind::SafetyMargin, margin, "environment safety margin".into());
+        self.multiply(
+            StepKind::SafetyMargin,
+            margin,
+            "environment safety margin".into(),
+        );
     }
 
     pub fn clamp(&mut self, min: f64, max: f64) {
@@ -214,7 +231,13 @@ impl Chain {
         self.set(
             StepKind::Clamp,
             clamped,
-            format!("clamp to [{}, {}]: {} → {} ({outcome})", num(min), num(max), num(value), num(clamped)),
+            format!(
+                "clamp to [{}, {}]: {} → {} ({outcome})",
+                num(min),
+                num(max),
+                num(value),
+                num(clamped)
+            ),
         );
     }
 
@@ -224,7 +247,11 @@ impl Chain {
             self.set(
                 StepKind::PeakFloor,
                 value,
-                format!("{} ≥ effective peak {}: unchanged", num(value), num(effective_peak)),
+                format!(
+                    "{} ≥ effective peak {}: unchanged",
+                    num(value),
+                    num(effective_peak)
+                ),
             );
         } else {
             let raised = value.max(factor * effective_peak);
@@ -250,7 +277,12 @@ impl Chain {
         self.set(
             StepKind::RoundUp,
             rounded,
-            format!("round up to a multiple of {}: {} → {}", num(step), num(value), num(rounded)),
+            format!(
+                "round up to a multiple of {}: {} → {}",
+                num(step),
+                num(value),
+                num(rounded)
+            ),
         );
         rounded.ceil() as u64
     }
@@ -271,5 +303,9 @@ pub fn classify_pattern(stats: &SeriesStats, settings: &TrafficPatternSettings) 
 }
 
 fn plural(word: &str, n: usize) -> String {
-    if n == 1 { word.to_string() } else { format!("{word}s") }
+    if n == 1 {
+        word.to_string()
+    } else {
+        format!("{word}s")
+    }
 }

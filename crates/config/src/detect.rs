@@ -63,7 +63,12 @@ pub fn detect(
     environments: &BTreeMap<String, EnvironmentSection>,
 ) -> Result<EnvironmentInfo, ConfigError> {
     let (detection, value) = if let Some(value) = flag {
-        (Detection::Flag { value: value.to_string() }, value.to_string())
+        (
+            Detection::Flag {
+                value: value.to_string(),
+            },
+            value.to_string(),
+        )
     } else if let Some((variable, value)) = ENVIRONMENT_VARIABLES.iter().find_map(|variable| {
         lookup(variable)
             .filter(|value| !value.trim().is_empty())
@@ -80,8 +85,8 @@ pub fn detect(
         (Detection::Default, default.to_string())
     };
 
-    let (name, alias) = canonical_name(&value, environments).ok_or_else(|| {
-        ConfigError::UnknownEnvironment {
+    let (name, alias) =
+        canonical_name(&value, environments).ok_or_else(|| ConfigError::UnknownEnvironment {
             origin: match &detection {
                 Detection::Flag { .. } => "--env".to_string(),
                 Detection::Variable { variable, .. } => format!("environment variable {variable}"),
@@ -89,8 +94,7 @@ pub fn detect(
             },
             value: value.clone(),
             known: known_names(environments),
-        }
-    })?;
+        })?;
     Ok(EnvironmentInfo {
         description: environments[&name].description.clone(),
         name,
@@ -106,7 +110,10 @@ fn canonical_name(
     environments: &BTreeMap<String, EnvironmentSection>,
 ) -> Option<(String, Option<String>)> {
     let wanted = value.trim().to_ascii_lowercase();
-    if let Some(name) = environments.keys().find(|name| name.to_ascii_lowercase() == wanted) {
+    if let Some(name) = environments
+        .keys()
+        .find(|name| name.to_ascii_lowercase() == wanted)
+    {
         return Some((name.clone(), None));
     }
     environments.iter().find_map(|(name, section)| {
@@ -181,18 +188,34 @@ mod tests {
         let lookup = vars(&[("ENVIRONMENT", ""), ("ENV", "testing")]);
         let info = detect(Some("Staging"), &lookup, "environment", &environments()).unwrap();
         assert_eq!(info.name, "testing");
-        assert_eq!(info.detection, Detection::Flag { value: "Staging".into() });
+        assert_eq!(
+            info.detection,
+            Detection::Flag {
+                value: "Staging".into()
+            }
+        );
 
-        let info = detect(None, &vars(&[("ENVIRONMENT", " ")]), "environment", &environments()).unwrap();
+        let info = detect(
+            None,
+            &vars(&[("ENVIRONMENT", " ")]),
+            "environment",
+            &environments(),
+        )
+        .unwrap();
         assert_eq!(info.name, "environment");
         assert_eq!(info.detection, Detection::Default);
     }
 
     #[test]
     fn unknown_names_are_errors_listing_what_is_known() {
-        let error = detect(None, &vars(&[("TRENDMASTER_ENV", "qa2")]), "environment", &environments())
-            .unwrap_err()
-            .to_string();
+        let error = detect(
+            None,
+            &vars(&[("TRENDMASTER_ENV", "qa2")]),
+            "environment",
+            &environments(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("TRENDMASTER_ENV"), "{error}");
         assert!(error.contains("`qa2`"), "{error}");
         assert!(error.contains("testing [staging]"), "{error}");

@@ -164,7 +164,8 @@ fn suggestion(known: &Value, path: &str) -> String {
         .filter_map(Value::as_str)
         .filter(|candidate| candidate != unknown)
         .map(|candidate| {
-            let score = strsim::normalized_damerau_levenshtein(&wanted, &candidate.to_ascii_lowercase());
+            let score =
+                strsim::normalized_damerau_levenshtein(&wanted, &candidate.to_ascii_lowercase());
             (score, candidate)
         })
         .filter(|(score, _)| *score >= 0.7)
@@ -200,7 +201,13 @@ mod tests {
     #[test]
     fn numeric_keys_become_strings() {
         let mut problems = ConfigProblems::default();
-        let layer = Layer::parse("f.yaml", "m: {111: 1.5, true: 2}\n", &|_| None, &mut problems).unwrap();
+        let layer = Layer::parse(
+            "f.yaml",
+            "m: {111: 1.5, true: 2}\n",
+            &|_| None,
+            &mut problems,
+        )
+        .unwrap();
         assert!(problems.is_empty());
         assert_eq!(layer.get(&["m", "111"]).and_then(Value::as_f64), Some(1.5));
         assert_eq!(layer.get(&["m", "true"]).and_then(Value::as_f64), Some(2.0));

@@ -27,9 +27,9 @@ mod resolve;
 mod schema;
 mod substitute;
 
-pub use detect::{Detection, EnvironmentInfo, ENVIRONMENT_VARIABLES};
+pub use detect::{Detection, ENVIRONMENT_VARIABLES, EnvironmentInfo};
 pub use error::{ConfigError, ConfigProblems};
-pub use resolve::{load, LoadOptions, Overrides, ResolvedConfig};
+pub use resolve::{LoadOptions, Overrides, ResolvedConfig, load, load_for_validation};
 pub use schema::Exclusions;
 
 /// The shipped `config/config.yaml`, which is also the built-in default layer.

@@ -9,9 +9,9 @@ use trendmaster_types::settings::{
 };
 use trendmaster_types::{CalculationMode, Secret, SeriesKey, SkippedSeries, SourceKind};
 
-use crate::detect::{detect, EnvironmentInfo};
+use crate::detect::{EnvironmentInfo, detect};
 use crate::error::{ConfigError, ConfigProblems};
-use crate::layers::{deserialize_checked, merge, origin_of, Layer};
+use crate::layers::{Layer, deserialize_checked, merge, origin_of};
 use crate::schema::{ConfigFile, Exclusions};
 use crate::{BUILT_IN_CONFIG, DEFAULT_ENVIRONMENT};
 
@@ -99,9 +99,24 @@ pub fn load(
     overrides: &Overrides,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ResolvedConfig, ConfigProblems> {
+    let (config, problems) = load_for_validation(options, overrides, lookup)?;
+    problems.into_result(config)
+}
+
+/// Like [`load`], but when the files are structurally sound it also returns the resolved
+/// configuration alongside its value problems, so that `--validate-only` can run further checks
+/// (such as the emitted ConfigMap's naming rules) and report everything at once.
+pub fn load_for_validation(
+    options: &LoadOptions,
+    overrides: &Overrides,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(ResolvedConfig, ConfigProblems), ConfigProblems> {
     let mut problems = ConfigProblems::default();
     let mut layers = read_layers(options, lookup, &mut problems);
-    if problems.iter().any(|p| !matches!(p, ConfigError::UnknownKey { .. })) {
+    if problems
+        .iter()
+        .any(|p| !matches!(p, ConfigError::UnknownKey { .. }))
+    {
         return Err(problems);
     }
 
@@ -162,7 +177,7 @@ pub fn load(
     match resolved {
         Some(config) => {
             validate(&config, &layers, &mut problems);
-            problems.into_result(config)
+            Ok((config, problems))
         }
         None => Err(problems),
     }
@@ -225,7 +240,10 @@ fn read_layers(
 }
 
 fn display_path(path: &Path) -> String {
-    path.strip_prefix("./").unwrap_or(path).display().to_string()
+    path.strip_prefix("./")
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// Checks one file on top of the built-in layer, and each of its `DEPLOYMENT_OVERRIDES` on top of
@@ -234,7 +252,10 @@ fn check_layer(builtin: &Layer, layer: &Layer, problems: &mut ConfigProblems) {
     let mut candidate = builtin.tree.clone();
     merge(&mut candidate, &layer.tree);
     deserialize_checked(&candidate, &layer.label, "", &builtin.tree, problems);
-    let Some(overrides) = layer.get(&["DEPLOYMENT_OVERRIDES"]).and_then(|v| v.as_mapping()) else {
+    let Some(overrides) = layer
+        .get(&["DEPLOYMENT_OVERRIDES"])
+        .and_then(|v| v.as_mapping())
+    else {
         return;
     };
     for (environment, tree) in overrides {
@@ -247,7 +268,11 @@ fn check_layer(builtin: &Layer, layer: &Layer, problems: &mut ConfigProblems) {
 }
 
 fn check_aliases(file: &ConfigFile, layers: &[Layer], problems: &mut ConfigProblems) {
-    let mut seen: BTreeSet<String> = file.environments.keys().map(|n| n.to_ascii_lowercase()).collect();
+    let mut seen: BTreeSet<String> = file
+        .environments
+        .keys()
+        .map(|n| n.to_ascii_lowercase())
+        .collect();
     for (name, section) in &file.environments {
         for alias in &section.aliases {
             if !seen.insert(alias.to_ascii_lowercase()) {
@@ -275,7 +300,10 @@ fn resolve(
         problems.push(ConfigError::Invalid {
             origin: origin_of(layers, &["PARTNER_CONFIGS"]).to_string(),
             key: "PARTNER_CONFIGS".into(),
-            message: format!("no partners are configured for environment `{}`", environment.name),
+            message: format!(
+                "no partners are configured for environment `{}`",
+                environment.name
+            ),
         });
         return None;
     };
@@ -321,7 +349,10 @@ fn resolve(
         Some(step) => (step.clone(), "--step".to_string()),
         None => (
             file.common.data.step.clone(),
-            format!("{}: COMMON.DATA.step", origin_of(layers, &["COMMON", "DATA", "step"])),
+            format!(
+                "{}: COMMON.DATA.step",
+                origin_of(layers, &["COMMON", "DATA", "step"])
+            ),
         ),
     };
     let step_secs = parse_step(&step_text).unwrap_or_else(|message| {
@@ -451,30 +482,71 @@ fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut ConfigProb
     let env = config.environment.name.as_str();
 
     // Data and selection.
-    check(config.days >= 1 && config.days <= 400, &["COMMON", "DATA", "days"],
-        format!("must be between 1 and 400 days, got {}", config.days));
+    check(
+        config.days >= 1 && config.days <= 400,
+        &["COMMON", "DATA", "days"],
+        format!("must be between 1 and 400 days, got {}", config.days),
+    );
     let partners_path = ["PARTNER_CONFIGS", env, "partners"];
-    check(!config.partners.is_empty(), &partners_path, "no partners selected".into());
-    check(!config.apis.is_empty(), &["PARTNER_CONFIGS", env, "apis"], "no APIs selected".into());
+    check(
+        !config.partners.is_empty(),
+        &partners_path,
+        "no partners selected".into(),
+    );
+    check(
+        !config.apis.is_empty(),
+        &["PARTNER_CONFIGS", env, "apis"],
+        "no APIs selected".into(),
+    );
     for (what, items) in [("partners", &config.partners), ("apis", &config.apis)] {
         let path = ["PARTNER_CONFIGS", env, what];
         let mut seen = BTreeSet::new();
         for item in items.iter() {
-            check(seen.insert(item), &path, format!("`{item}` is listed twice"));
-            check(!item.trim().is_empty(), &path, "contains an empty entry".into());
+            check(
+                seen.insert(item),
+                &path,
+                format!("`{item}` is listed twice"),
+            );
+            check(
+                !item.trim().is_empty(),
+                &path,
+                "contains an empty entry".into(),
+            );
             // A '.' splits ratelimit stat names (see envoy-istio-formats §1.3).
-            check(!item.contains('.'), &path,
-                format!("`{item}` contains `.`, which scrambles the ratelimit service's metric names"));
+            check(
+                !item.contains('.'),
+                &path,
+                format!(
+                    "`{item}` contains `.`, which scrambles the ratelimit service's metric names"
+                ),
+            );
         }
     }
     for (partner, multiplier) in &config.multipliers.partner {
-        let path = ["PARTNER_CONFIGS", env, "partner_multipliers", partner.as_str()];
-        check(positive(*multiplier), &path, format!("must be a positive number, got {multiplier}"));
+        let path = [
+            "PARTNER_CONFIGS",
+            env,
+            "partner_multipliers",
+            partner.as_str(),
+        ];
+        check(
+            positive(*multiplier),
+            &path,
+            format!("must be a positive number, got {multiplier}"),
+        );
     }
     for (pattern, multiplier) in &config.multipliers.path {
         let path = ["COMMON", "PATH_MULTIPLIERS", pattern.as_str()];
-        check(positive(*multiplier), &path, format!("must be a positive number, got {multiplier}"));
-        check(!pattern.is_empty(), &path, "empty pattern matches every path".into());
+        check(
+            positive(*multiplier),
+            &path,
+            format!("must be a positive number, got {multiplier}"),
+        );
+        check(
+            !pattern.is_empty(),
+            &path,
+            "empty pattern matches every path".into(),
+        );
     }
 
     // Formula constants.
@@ -486,45 +558,102 @@ fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut ConfigProb
         ("rounding_step", rate.rounding_step),
         ("max_rate_limit", rate.max_rate_limit),
     ] {
-        check(positive(value), &rc(key), format!("must be a positive number, got {value}"));
+        check(
+            positive(value),
+            &rc(key),
+            format!("must be a positive number, got {value}"),
+        );
     }
     // requests_per_unit 0 blocks all traffic, so the floor is at least 1.
-    check(rate.min_rate_limit.is_finite() && rate.min_rate_limit >= 1.0, &rc("min_rate_limit"),
-        format!("must be at least 1 (0 would block every request), got {}", rate.min_rate_limit));
-    check(rate.min_rate_limit <= rate.max_rate_limit, &rc("min_rate_limit"),
-        format!("min_rate_limit {} is above max_rate_limit {}", rate.min_rate_limit, rate.max_rate_limit));
-    check(rate.max_rate_limit <= f64::from(u32::MAX), &rc("max_rate_limit"),
-        "must fit requests_per_unit (at most 4294967295)".into());
-    check(rate.below_peak_factor.is_finite() && rate.below_peak_factor >= 1.0, &rc("below_peak_factor"),
-        format!("must be at least 1, got {}", rate.below_peak_factor));
+    check(
+        rate.min_rate_limit.is_finite() && rate.min_rate_limit >= 1.0,
+        &rc("min_rate_limit"),
+        format!(
+            "must be at least 1 (0 would block every request), got {}",
+            rate.min_rate_limit
+        ),
+    );
+    check(
+        rate.min_rate_limit <= rate.max_rate_limit,
+        &rc("min_rate_limit"),
+        format!(
+            "min_rate_limit {} is above max_rate_limit {}",
+            rate.min_rate_limit, rate.max_rate_limit
+        ),
+    );
+    check(
+        rate.max_rate_limit <= f64::from(u32::MAX),
+        &rc("max_rate_limit"),
+        "must fit requests_per_unit (at most 4294967295)".into(),
+    );
+    check(
+        rate.below_peak_factor.is_finite() && rate.below_peak_factor >= 1.0,
+        &rc("below_peak_factor"),
+        format!("must be at least 1, got {}", rate.below_peak_factor),
+    );
     let tp = &rate.traffic_pattern;
     let tpp = |key: &'static str| ["COMMON", "RATE_CALCULATION", "traffic_pattern", key];
     for (key, value) in [
         ("spike_threshold_high", tp.spike_threshold_high),
         ("spike_threshold_medium", tp.spike_threshold_medium),
         ("variability_threshold_high", tp.variability_threshold_high),
-        ("variability_threshold_medium", tp.variability_threshold_medium),
+        (
+            "variability_threshold_medium",
+            tp.variability_threshold_medium,
+        ),
         ("variable_peak_to_mean", tp.variable_peak_to_mean),
         ("variable_cv", tp.variable_cv),
     ] {
-        check(positive(value), &tpp(key), format!("must be a positive number, got {value}"));
+        check(
+            positive(value),
+            &tpp(key),
+            format!("must be a positive number, got {value}"),
+        );
     }
-    check(tp.spike_threshold_high >= tp.spike_threshold_medium, &tpp("spike_threshold_high"),
-        "must not be below spike_threshold_medium".into());
-    check(tp.variability_threshold_high >= tp.variability_threshold_medium, &tpp("variability_threshold_high"),
-        "must not be below variability_threshold_medium".into());
+    check(
+        tp.spike_threshold_high >= tp.spike_threshold_medium,
+        &tpp("spike_threshold_high"),
+        "must not be below spike_threshold_medium".into(),
+    );
+    check(
+        tp.variability_threshold_high >= tp.variability_threshold_medium,
+        &tpp("variability_threshold_high"),
+        "must not be below variability_threshold_medium".into(),
+    );
     let m = &tp.multipliers;
-    for (key, value) in [("very_spiky", m.very_spiky), ("moderately_spiky", m.moderately_spiky),
-        ("variable", m.variable), ("stable", m.stable)] {
-        check(positive(value), &["COMMON", "RATE_CALCULATION", "traffic_pattern", "multipliers", key],
-            format!("must be a positive number, got {value}"));
+    for (key, value) in [
+        ("very_spiky", m.very_spiky),
+        ("moderately_spiky", m.moderately_spiky),
+        ("variable", m.variable),
+        ("stable", m.stable),
+    ] {
+        check(
+            positive(value),
+            &[
+                "COMMON",
+                "RATE_CALCULATION",
+                "traffic_pattern",
+                "multipliers",
+                key,
+            ],
+            format!("must be a positive number, got {value}"),
+        );
     }
 
     let cache = &config.cache;
-    check(cache.cache_hit_weight.is_finite() && cache.cache_hit_weight >= 0.0,
-        &["COMMON", "CACHE_CONFIG", "cache_hit_weight"], format!("must be 0 or more, got {}", cache.cache_hit_weight));
-    check(positive(cache.cache_adjustment_factor), &["COMMON", "CACHE_CONFIG", "cache_adjustment_factor"],
-        format!("must be a positive number, got {}", cache.cache_adjustment_factor));
+    check(
+        cache.cache_hit_weight.is_finite() && cache.cache_hit_weight >= 0.0,
+        &["COMMON", "CACHE_CONFIG", "cache_hit_weight"],
+        format!("must be 0 or more, got {}", cache.cache_hit_weight),
+    );
+    check(
+        positive(cache.cache_adjustment_factor),
+        &["COMMON", "CACHE_CONFIG", "cache_adjustment_factor"],
+        format!(
+            "must be a positive number, got {}",
+            cache.cache_adjustment_factor
+        ),
+    );
 
     // Confidence.
     let conf = &config.confidence;
@@ -533,11 +662,19 @@ fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut ConfigProb
     let weights_ok = [w.data_volume, w.stability, w.method, w.prime_coverage]
         .iter()
         .all(|x| x.is_finite() && *x >= 0.0);
-    check(weights_ok && (sum - 1.0).abs() < 1e-6, &["COMMON", "CONFIDENCE", "weights"],
-        format!("weights must be 0 or more and add up to 1, they add up to {sum}"));
-    check((0.0..=1.0).contains(&conf.medium) && conf.medium <= conf.high && conf.high <= 1.0,
+    check(
+        weights_ok && (sum - 1.0).abs() < 1e-6,
+        &["COMMON", "CONFIDENCE", "weights"],
+        format!("weights must be 0 or more and add up to 1, they add up to {sum}"),
+    );
+    check(
+        (0.0..=1.0).contains(&conf.medium) && conf.medium <= conf.high && conf.high <= 1.0,
         &["COMMON", "CONFIDENCE", "high"],
-        format!("need 0 <= medium ({}) <= high ({}) <= 1", conf.medium, conf.high));
+        format!(
+            "need 0 <= medium ({}) <= high ({}) <= 1",
+            conf.medium, conf.high
+        ),
+    );
     for (key, table, descending) in [
         ("data_volume", &conf.data_volume, true),
         ("stability", &conf.stability, false),
@@ -548,30 +685,64 @@ fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut ConfigProb
         }
     }
     let ms = &conf.method;
-    check([ms.forecast, ms.statistical, ms.none].iter().all(|s| (0.0..=1.0).contains(s)),
-        &["COMMON", "CONFIDENCE", "method"], "scores must lie between 0 and 1".into());
+    check(
+        [ms.forecast, ms.statistical, ms.none]
+            .iter()
+            .all(|s| (0.0..=1.0).contains(s)),
+        &["COMMON", "CONFIDENCE", "method"],
+        "scores must lie between 0 and 1".into(),
+    );
 
     // Prime time and anomalies.
     let pt = &config.prime_time;
-    check(pt.fixed_start_hour < 24, &["COMMON", "PRIME_TIME_CONFIG", "fixed_start_hour"],
-        format!("must be an hour 0-23, got {}", pt.fixed_start_hour));
-    check(pt.fixed_end_hour > pt.fixed_start_hour && pt.fixed_end_hour <= 24,
+    check(
+        pt.fixed_start_hour < 24,
+        &["COMMON", "PRIME_TIME_CONFIG", "fixed_start_hour"],
+        format!("must be an hour 0-23, got {}", pt.fixed_start_hour),
+    );
+    check(
+        pt.fixed_end_hour > pt.fixed_start_hour && pt.fixed_end_hour <= 24,
         &["COMMON", "PRIME_TIME_CONFIG", "fixed_end_hour"],
-        format!("must be after fixed_start_hour ({}) and at most 24, got {}", pt.fixed_start_hour, pt.fixed_end_hour));
-    check(pt.min_day_coverage > 0.0 && pt.min_day_coverage <= 1.0,
+        format!(
+            "must be after fixed_start_hour ({}) and at most 24, got {}",
+            pt.fixed_start_hour, pt.fixed_end_hour
+        ),
+    );
+    check(
+        pt.min_day_coverage > 0.0 && pt.min_day_coverage <= 1.0,
         &["COMMON", "PRIME_TIME_CONFIG", "min_day_coverage"],
-        format!("must be a share in (0, 1], got {}", pt.min_day_coverage));
+        format!("must be a share in (0, 1], got {}", pt.min_day_coverage),
+    );
     let z = &config.anomaly.robust_zscore;
-    check(positive(z.low) && z.low <= z.medium && z.medium <= z.high,
+    check(
+        positive(z.low) && z.low <= z.medium && z.medium <= z.high,
         &["COMMON", "ANOMALY_CONFIG", "robust_zscore"],
-        format!("need 0 < low ({}) <= medium ({}) <= high ({})", z.low, z.medium, z.high));
-    check(config.anomaly.min_relative_spread.is_finite() && config.anomaly.min_relative_spread >= 0.0,
+        format!(
+            "need 0 < low ({}) <= medium ({}) <= high ({})",
+            z.low, z.medium, z.high
+        ),
+    );
+    check(
+        config.anomaly.min_relative_spread.is_finite() && config.anomaly.min_relative_spread >= 0.0,
         &["COMMON", "ANOMALY_CONFIG", "min_relative_spread"],
-        format!("must be 0 or more, got {}", config.anomaly.min_relative_spread));
-    check(positive(config.anomaly.sustained_zscore), &["COMMON", "ANOMALY_CONFIG", "sustained_zscore"],
-        format!("must be a positive number, got {}", config.anomaly.sustained_zscore));
-    check(config.anomaly.spike_max_minutes >= 1, &["COMMON", "ANOMALY_CONFIG", "spike_max_minutes"],
-        "must be at least 1".into());
+        format!(
+            "must be 0 or more, got {}",
+            config.anomaly.min_relative_spread
+        ),
+    );
+    check(
+        positive(config.anomaly.sustained_zscore),
+        &["COMMON", "ANOMALY_CONFIG", "sustained_zscore"],
+        format!(
+            "must be a positive number, got {}",
+            config.anomaly.sustained_zscore
+        ),
+    );
+    check(
+        config.anomaly.spike_max_minutes >= 1,
+        &["COMMON", "ANOMALY_CONFIG", "spike_max_minutes"],
+        "must be at least 1".into(),
+    );
 }
 
 fn check_score_table(table: &ScoreTable, descending: bool) -> Result<(), String> {
@@ -591,12 +762,20 @@ fn check_score_table(table: &ScoreTable, descending: bool) -> Result<(), String>
         return Err("scores must lie between 0 and 1".into());
     }
     let ordered = table.thresholds.windows(2).all(|pair| {
-        if descending { pair[0] > pair[1] } else { pair[0] < pair[1] }
+        if descending {
+            pair[0] > pair[1]
+        } else {
+            pair[0] < pair[1]
+        }
     });
     if !ordered {
         return Err(format!(
             "thresholds must be strictly {}",
-            if descending { "decreasing" } else { "increasing" }
+            if descending {
+                "decreasing"
+            } else {
+                "increasing"
+            }
         ));
     }
     Ok(())
@@ -658,20 +837,55 @@ mod tests {
         assert_eq!(environment.source, SourceKind::Demo);
         assert!(environment.dry_run);
         assert_eq!(environment.rate.safety_margin, 1.5);
+        // The constants of the README's worked example.
         assert_eq!(environment.rate.peak_multiplier, 2.5);
+        assert_eq!(environment.cache.cache_adjustment_factor, 1.2);
+        assert_eq!(environment.rate.traffic_pattern.multipliers.variable, 1.1);
+        assert_eq!(
+            (
+                environment.rate.min_rate_limit,
+                environment.rate.max_rate_limit
+            ),
+            (100.0, 50_000.0)
+        );
+        assert_eq!(environment.rate.rounding_step, 100.0);
+        assert_eq!(environment.rate.below_peak_factor, 1.2);
         assert_eq!(environment.step_secs, 60);
-        assert_eq!(environment.config_files, ["built-in defaults", "built-in defaults (DEPLOYMENT_OVERRIDES.environment)"]);
+        assert_eq!(
+            environment.config_files,
+            [
+                "built-in defaults",
+                "built-in defaults (DEPLOYMENT_OVERRIDES.environment)"
+            ]
+        );
 
-        let production = Fixture::new().var("ENVIRONMENT", "production").load(&Overrides::default()).unwrap();
+        let production = Fixture::new()
+            .var("ENVIRONMENT", "production")
+            .load(&Overrides::default())
+            .unwrap();
         assert_eq!(production.partners, ["101", "201", "301", "401", "501"]);
         assert_eq!(production.apis.len(), 11);
         assert_eq!(production.rate.safety_margin, 1.3);
         assert!(!production.dry_run);
 
-        let testing = Fixture::new().var("ENV", "staging").load(&Overrides::default()).unwrap();
+        let testing = Fixture::new()
+            .var("ENV", "staging")
+            .load(&Overrides::default())
+            .unwrap();
         assert_eq!(testing.environment.name, "testing");
-        assert_eq!(testing.environment.to_string(), "ENV=staging (alias of testing)");
+        assert_eq!(
+            testing.environment.to_string(),
+            "ENV=staging (alias of testing)"
+        );
         assert_eq!(testing.apis.len(), 9);
+    }
+
+    #[test]
+    fn the_shipped_file_as_a_layer_has_no_problems() {
+        let fixture = Fixture::new().config(crate::BUILT_IN_CONFIG);
+        let config = fixture.load(&Overrides::default()).unwrap();
+        assert_eq!(config.config_files.len(), 3, "{:?}", config.config_files);
+        assert!(config.config_files[1].ends_with("config/config.yaml"));
     }
 
     #[test]
@@ -681,10 +895,16 @@ mod tests {
             .local("ENVIRONMENTS:\n  environment:\n    PROMETHEUS_URL: http://local:9090\n");
         let config = fixture.load(&Overrides::default()).unwrap();
         assert_eq!(config.prometheus_url, "http://local:9090");
-        assert_eq!(config.days, 7, "the file's value survives the local layer's deep merge");
+        assert_eq!(
+            config.days, 7,
+            "the file's value survives the local layer's deep merge"
+        );
 
         let fixture = fixture.var("PROMETHEUS_URL", "http://variable:9090");
-        assert_eq!(fixture.load(&Overrides::default()).unwrap().prometheus_url, "http://variable:9090");
+        assert_eq!(
+            fixture.load(&Overrides::default()).unwrap().prometheus_url,
+            "http://variable:9090"
+        );
 
         let flags = Overrides {
             prometheus_url: Some("http://flag:9090".into()),
@@ -701,7 +921,12 @@ mod tests {
         let fixture = Fixture::new().config(
             "COMMON:\n  RATE_CALCULATION: {safety_margin: 2.0, peak_multiplier: 3.0}\nDEPLOYMENT_OVERRIDES:\n  testing:\n    COMMON: {RATE_CALCULATION: {safety_margin: 1.7}}\n",
         );
-        let testing = fixture.load(&Overrides { environment: Some("testing".into()), ..Default::default() }).unwrap();
+        let testing = fixture
+            .load(&Overrides {
+                environment: Some("testing".into()),
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(testing.rate.safety_margin, 1.7);
         assert_eq!(testing.rate.peak_multiplier, 3.0);
         // The built-in override for `environment` still applies on top of the file.
@@ -717,9 +942,15 @@ mod tests {
         let problems = fixture.problems(&Overrides::default());
         let text = problems.join("\n");
         assert!(text.contains("config/config.yaml: unknown key `COMMON.RATE_CALCULATION.peak_multiplierr` (did you mean `peak_multiplier`?)"), "{text}");
-        assert!(text.contains("unknown key `PARTNER_CONFIG` (did you mean `PARTNER_CONFIGS`?)"), "{text}");
+        assert!(
+            text.contains("unknown key `PARTNER_CONFIG` (did you mean `PARTNER_CONFIGS`?)"),
+            "{text}"
+        );
         assert!(text.contains("COMMON.RATE_CALCULATION.min_rate_limit: min_rate_limit 900 is above max_rate_limit 500"), "{text}");
-        assert!(text.contains("config/config.yaml: COMMON.PRIME_TIME_CONFIG.fixed_end_hour"), "{text}");
+        assert!(
+            text.contains("config/config.yaml: COMMON.PRIME_TIME_CONFIG.fixed_end_hour"),
+            "{text}"
+        );
         assert_eq!(problems.len(), 4, "{text}");
     }
 
@@ -729,7 +960,13 @@ mod tests {
             .local("COMMON:\n  RATE_CALCULATION:\n    safety_margin: lots\n")
             .problems(&Overrides::default());
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains(".local.config.yaml: COMMON.RATE_CALCULATION.safety_margin: invalid type"), "{}", problems[0]);
+        assert!(
+            problems[0].contains(
+                ".local.config.yaml: COMMON.RATE_CALCULATION.safety_margin: invalid type"
+            ),
+            "{}",
+            problems[0]
+        );
     }
 
     #[test]
@@ -739,7 +976,10 @@ mod tests {
             .problems(&Overrides::default());
         let text = problems.join("\n");
         assert!(text.contains("unknown key `DEPLOYMENT_OVERRIDES.production.COMMON.RATE_CALCULATION.safety_marign` (did you mean `safety_margin`?)"), "{text}");
-        assert!(text.contains("DEPLOYMENT_OVERRIDES.prodution: no environment `prodution`"), "{text}");
+        assert!(
+            text.contains("DEPLOYMENT_OVERRIDES.prodution: no environment `prodution`"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -750,7 +990,10 @@ mod tests {
             .var("MY_TOKEN", "t0ken");
         let config = fixture.load(&Overrides::default()).unwrap();
         assert_eq!(config.prometheus_url, "http://prom.internal:9090");
-        assert_eq!(config.prometheus_token.as_ref().map(Secret::expose), Some("t0ken"));
+        assert_eq!(
+            config.prometheus_token.as_ref().map(Secret::expose),
+            Some("t0ken")
+        );
         let shown = serde_json::to_string(&config.prometheus_token).unwrap();
         assert!(!shown.contains("t0ken"));
 
@@ -771,10 +1014,16 @@ mod tests {
         let problems = Fixture::new().problems(&overrides);
         let text = problems.join("\n");
         assert!(text.contains("--partners: partner 999 is not configured for environment `environment` (configured: 111, 222, 333, 444)"), "{text}");
-        assert!(text.contains("--apis: API /nope is not configured"), "{text}");
+        assert!(
+            text.contains("--apis: API /nope is not configured"),
+            "{text}"
+        );
 
         let one = Fixture::new()
-            .load(&Overrides { partners: Some(vec!["111".into(), "111".into()]), ..Default::default() })
+            .load(&Overrides {
+                partners: Some(vec!["111".into(), "111".into()]),
+                ..Default::default()
+            })
             .unwrap();
         assert_eq!(one.partners, ["111"]);
     }
@@ -790,7 +1039,10 @@ mod tests {
         let (analysed, excluded) = config.series_keys();
         assert_eq!(analysed.len(), 2 * 9 - 1);
         assert_eq!(excluded.len(), 1);
-        assert_eq!(excluded[0].key, SeriesKey::new("222", "/api_v3/service/multirequest"));
+        assert_eq!(
+            excluded[0].key,
+            SeriesKey::new("222", "/api_v3/service/multirequest")
+        );
         assert!(excluded[0].reason.contains("EXCLUSIONS.partner_paths.222"));
     }
 
@@ -802,12 +1054,24 @@ mod tests {
             .var("ENV", "qa9")
             .problems(&Overrides::default());
         let text = problems.join("\n");
-        assert!(text.contains("environment variable ENV: unknown environment `qa9`"), "{text}");
+        assert!(
+            text.contains("environment variable ENV: unknown environment `qa9`"),
+            "{text}"
+        );
 
-        let problems = Fixture::new().var("DRY_RUN", "maybe").var("TRENDMASTER_SOURCE", "influx").problems(&Overrides::default());
+        let problems = Fixture::new()
+            .var("DRY_RUN", "maybe")
+            .var("TRENDMASTER_SOURCE", "influx")
+            .problems(&Overrides::default());
         let text = problems.join("\n");
-        assert!(text.contains("environment variable DRY_RUN: `maybe` is not a boolean"), "{text}");
-        assert!(text.contains("environment variable TRENDMASTER_SOURCE: unknown data source `influx`"), "{text}");
+        assert!(
+            text.contains("environment variable DRY_RUN: `maybe` is not a boolean"),
+            "{text}"
+        );
+        assert!(
+            text.contains("environment variable TRENDMASTER_SOURCE: unknown data source `influx`"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -826,8 +1090,13 @@ mod tests {
             config_file: Some(PathBuf::from("/nonexistent/trendmaster.yaml")),
             base_dir: None,
         };
-        let problems = load(&options, &Overrides::default(), &|_| None).unwrap_err().to_string();
-        assert!(problems.starts_with("/nonexistent/trendmaster.yaml: cannot read config file"), "{problems}");
+        let problems = load(&options, &Overrides::default(), &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            problems.starts_with("/nonexistent/trendmaster.yaml: cannot read config file"),
+            "{problems}"
+        );
     }
 
     #[test]
@@ -837,7 +1106,13 @@ mod tests {
             .problems(&Overrides::default());
         let text = problems.join("\n");
         assert!(text.contains("COMMON.CONFIDENCE.weights: weights must be 0 or more and add up to 1, they add up to 1.25"), "{text}");
-        assert!(text.contains("COMMON.CONFIDENCE.stability: thresholds must be strictly increasing"), "{text}");
-        assert!(text.contains("COMMON.CONFIDENCE.data_volume: 1 thresholds but 2 scores"), "{text}");
+        assert!(
+            text.contains("COMMON.CONFIDENCE.stability: thresholds must be strictly increasing"),
+            "{text}"
+        );
+        assert!(
+            text.contains("COMMON.CONFIDENCE.data_volume: 1 thresholds but 2 scores"),
+            "{text}"
+        );
     }
 }

@@ -102,7 +102,9 @@ impl Exclusions {
     /// Why `partner`/`api` is excluded, or `None` when it is analysed.
     pub fn reason(&self, partner: &str, api: &str) -> Option<String> {
         if self.global_partners.iter().any(|p| p == partner) {
-            return Some(format!("partner {partner} is in EXCLUSIONS.global_partners"));
+            return Some(format!(
+                "partner {partner} is in EXCLUSIONS.global_partners"
+            ));
         }
         if self.global_paths.iter().any(|p| p == api) {
             return Some(format!("API {api} is in EXCLUSIONS.global_paths"));

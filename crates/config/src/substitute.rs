@@ -16,7 +16,10 @@ pub enum SubstitutionError {
 
 /// Expands `${VAR}` and `${VAR:-default}` in `text`; `$${` is a literal `${`.
 /// A variable set to the empty string counts as unset for `:-` (as in the shell).
-pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, SubstitutionError> {
+pub fn expand(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, SubstitutionError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find('$') {
@@ -144,7 +147,10 @@ mod tests {
 
     #[test]
     fn expands_set_variables_and_defaults() {
-        assert_eq!(expand("http://${HOST}:9090", &env).unwrap(), "http://prom.local:9090");
+        assert_eq!(
+            expand("http://${HOST}:9090", &env).unwrap(),
+            "http://prom.local:9090"
+        );
         assert_eq!(expand("${MISSING:-fallback}", &env).unwrap(), "fallback");
         assert_eq!(expand("${EMPTY:-fallback}", &env).unwrap(), "fallback");
         assert_eq!(expand("${MISSING:-}", &env).unwrap(), "");
@@ -159,9 +165,18 @@ mod tests {
 
     #[test]
     fn unset_without_default_and_malformed_references_are_errors() {
-        assert_eq!(expand("${MISSING}", &env), Err(SubstitutionError::Unset("MISSING".into())));
-        assert!(matches!(expand("${HOST", &env), Err(SubstitutionError::Malformed(_))));
-        assert!(matches!(expand("${1BAD}", &env), Err(SubstitutionError::Malformed(_))));
+        assert_eq!(
+            expand("${MISSING}", &env),
+            Err(SubstitutionError::Unset("MISSING".into()))
+        );
+        assert!(matches!(
+            expand("${HOST", &env),
+            Err(SubstitutionError::Malformed(_))
+        ));
+        assert!(matches!(
+            expand("${1BAD}", &env),
+            Err(SubstitutionError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -171,7 +186,9 @@ mod tests {
         )
         .unwrap();
         let mut errors = Vec::new();
-        expand_tree(&mut tree, &env, &mut |path, error| errors.push((path.to_string(), error)));
+        expand_tree(&mut tree, &env, &mut |path, error| {
+            errors.push((path.to_string(), error))
+        });
         assert_eq!(
             tree["COMMON"]["RATE_CALCULATION"]["safety_margin"].as_f64(),
             Some(1.75)
@@ -179,7 +196,10 @@ mod tests {
         assert_eq!(tree["COMMON"]["urls"][0].as_str(), Some("prom.local"));
         assert_eq!(
             errors,
-            vec![("COMMON.urls[1]".to_string(), SubstitutionError::Unset("NOPE".into()))]
+            vec![(
+                "COMMON.urls[1]".to_string(),
+                SubstitutionError::Unset("NOPE".into())
+            )]
         );
     }
 }

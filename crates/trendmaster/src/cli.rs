@@ -86,8 +86,8 @@ pub struct Cli {
     pub log_format: LogFormat,
 
     /// Also write logs to FILE [default with no value: logs/trendmaster_<env>_<timestamp>.log]
-    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
-    pub log_file: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    pub log_file: Option<Option<PathBuf>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,12 +134,27 @@ mod tests {
     #[test]
     fn original_flags_keep_their_meaning() {
         let cli = Cli::try_parse_from([
-            "trendmaster", "-c", "my.yaml", "--partners", "111,222", "--apis", "/a,/b",
-            "--output-format", "json", "-vv", "--mode", "fixed", "--source", "file:t.csv",
+            "trendmaster",
+            "-c",
+            "my.yaml",
+            "--partners",
+            "111,222",
+            "--apis",
+            "/a,/b",
+            "--output-format",
+            "json",
+            "-vv",
+            "--mode",
+            "fixed",
+            "--source",
+            "file:t.csv",
         ])
         .unwrap();
         assert_eq!(cli.config, Some(PathBuf::from("my.yaml")));
-        assert_eq!(cli.partners, Some(vec!["111".to_string(), "222".to_string()]));
+        assert_eq!(
+            cli.partners,
+            Some(vec!["111".to_string(), "222".to_string()])
+        );
         assert_eq!(cli.apis, Some(vec!["/a".to_string(), "/b".to_string()]));
         assert_eq!(cli.output_format, OutputFormat::Json);
         assert_eq!(cli.verbose, 2);
@@ -152,8 +167,9 @@ mod tests {
     #[test]
     fn log_file_value_is_optional() {
         let cli = Cli::try_parse_from(["trendmaster", "--log-file"]).unwrap();
-        assert_eq!(cli.log_file, Some(PathBuf::new()));
+        assert_eq!(cli.log_file, Some(None));
         let cli = Cli::try_parse_from(["trendmaster", "--log-file", "x.log"]).unwrap();
-        assert_eq!(cli.log_file, Some(PathBuf::from("x.log")));
+        assert_eq!(cli.log_file, Some(Some(PathBuf::from("x.log"))));
+        assert_eq!(Cli::try_parse_from(["trendmaster"]).unwrap().log_file, None);
     }
 }

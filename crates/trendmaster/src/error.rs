@@ -24,12 +24,19 @@ pub enum AppError {
     Invalid(Vec<String>),
     #[error(transparent)]
     Fetch(#[from] trendmaster_fetch::FetchError),
+    /// Boxed: emit errors carry paths and I/O errors, and would make every `Result` here large.
     #[error(transparent)]
-    Emit(#[from] trendmaster_emit::EmitError),
+    Emit(Box<trendmaster_emit::EmitError>),
     #[error("{0}")]
     NothingToEmit(String),
     #[error("{0}")]
     Output(String),
+}
+
+impl From<trendmaster_emit::EmitError> for AppError {
+    fn from(error: trendmaster_emit::EmitError) -> Self {
+        Self::Emit(Box::new(error))
+    }
 }
 
 impl AppError {

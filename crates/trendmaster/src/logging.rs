@@ -22,15 +22,17 @@ pub fn filter(verbose: u8, lookup: &dyn Fn(&str) -> Option<String>) -> Result<En
         1 => "debug".into(),
         _ => "trace".into(),
     };
-    EnvFilter::try_new(&directives)
-        .map_err(|e| format!("log level `{directives}` (from -v, RUST_LOG or LOG_LEVEL) is invalid: {e}"))
+    EnvFilter::try_new(&directives).map_err(|e| {
+        format!("log level `{directives}` (from -v, RUST_LOG or LOG_LEVEL) is invalid: {e}")
+    })
 }
 
-/// Installs the global subscriber. `log_file` is the `--log-file` value (empty = default name).
+/// Installs the global subscriber. `log_file` is the `--log-file` flag: absent, given without a
+/// value (default name), or given a path.
 pub fn init(
     filter: EnvFilter,
     format: LogFormat,
-    log_file: Option<&Path>,
+    log_file: Option<Option<&Path>>,
     environment: &str,
 ) -> Result<Option<PathBuf>, String> {
     let stderr = std::io::stderr;
@@ -41,18 +43,19 @@ pub fn init(
             .with_ansi(ansi)
             .with_target(false)
             .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().with_writer(stderr).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(stderr)
+            .boxed(),
     };
 
     let (file_layer, path): (Option<BoxedLayer>, Option<PathBuf>) = match log_file {
         None => (None, None),
         Some(path) => {
-            let path = if path.as_os_str().is_empty() {
+            let path = path.map(Path::to_path_buf).unwrap_or_else(|| {
                 let stamp = chrono::Utc::now().format("%Y%m%d_%H%M%S");
                 PathBuf::from(format!("logs/trendmaster_{environment}_{stamp}.log"))
-            } else {
-                path.to_path_buf()
-            };
+            });
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("--log-file: cannot create {}: {e}", dir.display()))?;
@@ -65,7 +68,10 @@ pub fn init(
                     .with_writer(writer)
                     .with_ansi(false)
                     .boxed(),
-                LogFormat::Json => tracing_subscriber::fmt::layer().json().with_writer(writer).boxed(),
+                LogFormat::Json => tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(writer)
+                    .boxed(),
             };
             (Some(layer), Some(path))
         }

@@ -10,10 +10,13 @@ mod run;
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
-use trendmaster_config::{load, LoadOptions, Overrides, ResolvedConfig, ENVIRONMENT_VARIABLES};
+use trendmaster_config::{
+    ConfigProblems, ENVIRONMENT_VARIABLES, LoadOptions, Overrides, ResolvedConfig, load,
+    load_for_validation,
+};
 
 use crate::cli::Cli;
-use crate::error::{exit, AppError};
+use crate::error::{AppError, exit};
 use crate::output::{EnvironmentReport, Validation};
 
 fn main() -> ExitCode {
@@ -22,7 +25,11 @@ fn main() -> ExitCode {
         Err(error) => {
             // clap would exit 2 for usage errors; 2 is ours for "changes present".
             let _ = error.print();
-            return ExitCode::from(if error.use_stderr() { exit::INVALID_CONFIG } else { exit::SUCCESS });
+            return ExitCode::from(if error.use_stderr() {
+                exit::INVALID_CONFIG
+            } else {
+                exit::SUCCESS
+            });
         }
     };
     let lookup = |name: &str| std::env::var(name).ok();
@@ -31,14 +38,23 @@ fn main() -> ExitCode {
         Ok(filter) => filter,
         Err(message) => return fail(&AppError::Usage(message), cli.verbose),
     };
-    if let Err(message) = logging::init(filter, cli.log_format, cli.log_file.as_deref(), &log_name(&cli, &lookup)) {
+    if let Err(message) = logging::init(
+        filter,
+        cli.log_format,
+        cli.log_file.as_ref().map(Option::as_deref),
+        &log_name(&cli, &lookup),
+    ) {
         return fail(&AppError::Usage(message), cli.verbose);
     }
 
     match execute(&cli, &lookup) {
         Ok(stdout) => {
             let mut out = std::io::stdout().lock();
-            if out.write_all(stdout.as_bytes()).and_then(|()| out.flush()).is_err() {
+            if out
+                .write_all(stdout.as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
                 // A closed pipe (`| head`) is not worth a panic.
                 return ExitCode::from(exit::RUNTIME_FAILURE);
             }
@@ -50,11 +66,11 @@ fn main() -> ExitCode {
 
 /// Runs what the flags ask for and returns what to print on stdout.
 fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, AppError> {
-    let loaded = load_config(cli, lookup);
+    let (options, overrides) = config_request(cli);
     if cli.validate_only {
-        return validate(cli, loaded);
+        return validate(cli, load_for_validation(&options, &overrides, lookup));
     }
-    let config = loaded.map_err(AppError::Config)?;
+    let config = load(&options, &overrides, lookup).map_err(AppError::Config)?;
     if cli.show_env {
         return output::render_environment(&EnvironmentReport::new(&config), cli.output_format);
     }
@@ -66,10 +82,8 @@ fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String,
     output::render_run(&result, cli.output_format)
 }
 
-fn load_config(
-    cli: &Cli,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<ResolvedConfig, trendmaster_config::ConfigProblems> {
+/// Where to find configuration, and the flags that override it.
+fn config_request(cli: &Cli) -> (LoadOptions, Overrides) {
     let options = LoadOptions {
         config_file: cli.config.clone(),
         base_dir: None,
@@ -86,21 +100,26 @@ fn load_config(
         prometheus_url: cli.prometheus_url.clone(),
         demo_seed: cli.seed,
     };
-    load(&options, &overrides, lookup)
+    (options, overrides)
 }
 
 /// `--validate-only`: the configuration's problems plus the emitted ConfigMap's naming rules,
 /// all at once.
 fn validate(
     cli: &Cli,
-    loaded: Result<ResolvedConfig, trendmaster_config::ConfigProblems>,
+    loaded: Result<(ResolvedConfig, ConfigProblems), ConfigProblems>,
 ) -> Result<String, AppError> {
-    let (config, mut problems) = match &loaded {
-        Ok(config) => (Some(config), Vec::new()),
+    let (config, mut problems): (Option<&ResolvedConfig>, Vec<String>) = match &loaded {
+        Ok((config, problems)) => (
+            Some(config),
+            problems.iter().map(ToString::to_string).collect(),
+        ),
         Err(problems) => (None, problems.iter().map(ToString::to_string).collect()),
     };
     if let Some(config) = config {
-        problems.extend(trendmaster_emit::check_configmap_settings(&config.configmap));
+        problems.extend(trendmaster_emit::check_configmap_settings(
+            &config.configmap,
+        ));
     }
     if let Some(as_of) = &cli.as_of
         && let Err(error) = run::parse_as_of(as_of)
@@ -145,7 +164,11 @@ fn fail(error: &AppError, verbose: u8) -> ExitCode {
 fn log_name(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> String {
     cli.environment
         .clone()
-        .or_else(|| ENVIRONMENT_VARIABLES.iter().find_map(|v| lookup(v).filter(|s| !s.is_empty())))
+        .or_else(|| {
+            ENVIRONMENT_VARIABLES
+                .iter()
+                .find_map(|v| lookup(v).filter(|s| !s.is_empty()))
+        })
         .unwrap_or_else(|| trendmaster_config::DEFAULT_ENVIRONMENT.to_string())
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')

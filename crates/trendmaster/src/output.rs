@@ -59,7 +59,11 @@ pub fn render_run(result: &RunResult, format: OutputFormat) -> Result<String, Ap
         );
     }
     for s in &result.skipped {
-        let _ = writeln!(out, "{:<8} {:<api_width$} {:>8} {}", s.key.partner, s.key.api, "-", s.reason);
+        let _ = writeln!(
+            out,
+            "{:<8} {:<api_width$} {:>8} {}",
+            s.key.partner, s.key.api, "-", s.reason
+        );
     }
     Ok(out)
 }
@@ -105,7 +109,10 @@ impl<'a> EnvironmentReport<'a> {
     }
 }
 
-pub fn render_environment(report: &EnvironmentReport, format: OutputFormat) -> Result<String, AppError> {
+pub fn render_environment(
+    report: &EnvironmentReport,
+    format: OutputFormat,
+) -> Result<String, AppError> {
     if let Some(text) = machine(report, format)? {
         return Ok(text);
     }
@@ -120,12 +127,22 @@ pub fn render_environment(report: &EnvironmentReport, format: OutputFormat) -> R
     }
     line(&mut out, "config files:", &report.config_files.join(", "));
     line(&mut out, "data source:", report.source);
-    let token = report.prometheus_token.map_or("none".to_string(), ToString::to_string);
-    line(&mut out, "prometheus:", &format!("{} (token: {token})", report.prometheus_url));
+    let token = report
+        .prometheus_token
+        .map_or("none".to_string(), ToString::to_string);
+    line(
+        &mut out,
+        "prometheus:",
+        &format!("{} (token: {token})", report.prometheus_url),
+    );
     line(&mut out, "dry run:", &report.dry_run);
     line(&mut out, "mode:", &report.calculation_mode);
     line(&mut out, "safety margin:", &report.safety_margin);
-    line(&mut out, "window:", &format!("{} days at {} s steps", report.days, report.step_seconds));
+    line(
+        &mut out,
+        "window:",
+        &format!("{} days at {} s steps", report.days, report.step_seconds),
+    );
     line(&mut out, "output dir:", &report.output_dir.display());
     line(
         &mut out,
@@ -149,7 +166,10 @@ pub struct Validation<'a> {
     pub problems: Vec<String>,
 }
 
-pub fn render_validation(validation: &Validation, format: OutputFormat) -> Result<String, AppError> {
+pub fn render_validation(
+    validation: &Validation,
+    format: OutputFormat,
+) -> Result<String, AppError> {
     if let Some(text) = machine(validation, format)? {
         return Ok(text);
     }
@@ -161,6 +181,9 @@ pub fn render_validation(validation: &Validation, format: OutputFormat) -> Resul
             validation.apis
         )
     } else {
-        format!("configuration is invalid: {} problems\n", validation.problems.len())
+        format!(
+            "configuration is invalid: {} problems\n",
+            validation.problems.len()
+        )
     })
 }

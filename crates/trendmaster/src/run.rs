@@ -37,9 +37,16 @@ pub fn parse_as_of(text: &str) -> Result<DateTime<Utc>, AppError> {
         return Ok(time.with_timezone(&Utc));
     }
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+        return Ok(date
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc());
     }
-    if let Some(time) = text.parse::<i64>().ok().and_then(|s| DateTime::from_timestamp(s, 0)) {
+    if let Some(time) = text
+        .parse::<i64>()
+        .ok()
+        .and_then(|s| DateTime::from_timestamp(s, 0))
+    {
         return Ok(time);
     }
     Err(AppError::Usage(format!(
@@ -82,7 +89,8 @@ pub fn run(config: &ResolvedConfig, as_of: DateTime<Utc>) -> Result<RunResult, A
     let mut recommendations = Vec::with_capacity(fetched.len());
     let mut skipped = excluded;
     for item in fetched {
-        let analysis = trendmaster_analyze::analyze(&item.series, &config.prime_time, &config.anomaly);
+        let analysis =
+            trendmaster_analyze::analyze(&item.series, &config.prime_time, &config.anomaly);
         match trendmaster_calculate::recommend(analysis, item.cache_hit_ratio, &formula) {
             Ok(recommendation) => {
                 debug!(
@@ -170,7 +178,10 @@ mod tests {
         assert_eq!(parse_as_of("2026-11-15T00:00:00Z").unwrap(), expected);
         assert_eq!(parse_as_of("2026-11-15T01:00:00+01:00").unwrap(), expected);
         assert_eq!(parse_as_of("2026-11-15").unwrap(), expected);
-        assert_eq!(parse_as_of(&expected.timestamp().to_string()).unwrap(), expected);
+        assert_eq!(
+            parse_as_of(&expected.timestamp().to_string()).unwrap(),
+            expected
+        );
         let error = parse_as_of("yesterday").unwrap_err().to_string();
         assert!(error.contains("`yesterday`"), "{error}");
     }

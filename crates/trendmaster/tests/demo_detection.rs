@@ -2,7 +2,7 @@
 //! inflate a peak are found and removed, and normal traffic is left alone.
 
 use trendmaster_calculate::Formula;
-use trendmaster_config::{load, LoadOptions, Overrides, ResolvedConfig};
+use trendmaster_config::{LoadOptions, Overrides, ResolvedConfig, load};
 use trendmaster_types::settings::AnomalySettings;
 use trendmaster_types::{AnalysisWindow, AnomalyKind, FetchedSeries, TrafficSeries};
 
@@ -10,7 +10,9 @@ fn demo(config: &ResolvedConfig) -> (AnalysisWindow, Vec<FetchedSeries>) {
     let as_of = "2026-11-15T00:00:00Z".parse().unwrap();
     let window = AnalysisWindow::ending_at(as_of, config.days, config.step_secs);
     let (keys, _) = config.series_keys();
-    let options = trendmaster_fetch::FetchOptions { demo_seed: config.demo_seed };
+    let options = trendmaster_fetch::FetchOptions {
+        demo_seed: config.demo_seed,
+    };
     let fetched = trendmaster_fetch::fetch(&config.source, &keys, &window, &options).unwrap();
     (window, fetched)
 }
@@ -19,9 +21,19 @@ fn demo(config: &ResolvedConfig) -> (AnalysisWindow, Vec<FetchedSeries>) {
 const SEEDS: [u64; 3] = [1, 7, 31337];
 
 fn built_in(seed: u64) -> ResolvedConfig {
-    let overrides = Overrides { demo_seed: Some(seed), ..Overrides::default() };
-    load(&LoadOptions { config_file: None, base_dir: Some("/nonexistent".into()) }, &overrides, &|_| None)
-        .unwrap()
+    let overrides = Overrides {
+        demo_seed: Some(seed),
+        ..Overrides::default()
+    };
+    load(
+        &LoadOptions {
+            config_file: None,
+            base_dir: Some("/nonexistent".into()),
+        },
+        &overrides,
+        &|_| None,
+    )
+    .unwrap()
 }
 
 /// The calculator's formula with the built-in settings.
@@ -34,7 +46,12 @@ fn formula(config: &ResolvedConfig) -> Formula {
     }
 }
 
-fn limit(config: &ResolvedConfig, item: &FetchedSeries, series: &TrafficSeries, anomaly: &AnomalySettings) -> u64 {
+fn limit(
+    config: &ResolvedConfig,
+    item: &FetchedSeries,
+    series: &TrafficSeries,
+    anomaly: &AnomalySettings,
+) -> u64 {
     let analysis = trendmaster_analyze::analyze(series, &config.prime_time, anomaly);
     trendmaster_calculate::recommend(analysis, item.cache_hit_ratio, &formula(config))
         .unwrap()
@@ -68,11 +85,18 @@ fn filtered_limits_equal_ground_truth_limits(seed: u64) {
         let filtered = limit(&config, item, &item.series, &config.anomaly);
         let on_truth = limit(&config, item, &truth, &config.anomaly);
         let unfiltered = limit(&config, item, &item.series, &no_filter);
-        assert_eq!(filtered, on_truth, "seed {seed}, {}: filtered {filtered} vs ground truth {on_truth}", item.series.key);
+        assert_eq!(
+            filtered, on_truth,
+            "seed {seed}, {}: filtered {filtered} vs ground truth {on_truth}",
+            item.series.key
+        );
         assert!(unfiltered >= filtered, "{}", item.series.key);
         inflated += usize::from(unfiltered > filtered);
     }
-    assert!(inflated >= 5, "seed {seed}: without filtering, injected anomalies raise only {inflated} limits");
+    assert!(
+        inflated >= 5,
+        "seed {seed}: without filtering, injected anomalies raise only {inflated} limits"
+    );
 }
 
 #[test]
@@ -86,24 +110,36 @@ fn spikes_removed_and_normal_points_kept(seed: u64) {
     let config = built_in(seed);
     let (window, fetched) = demo(&config);
     let step = i64::from(window.step_secs);
-    let (mut injected, mut found, mut removed_normal, mut normal) = (0usize, 0usize, 0usize, 0usize);
+    let (mut injected, mut found, mut removed_normal, mut normal) =
+        (0usize, 0usize, 0usize, 0usize);
     for item in &fetched {
-        let analysis = trendmaster_analyze::analyze(&item.series, &config.prime_time, &config.anomaly);
+        let analysis =
+            trendmaster_analyze::analyze(&item.series, &config.prime_time, &config.anomaly);
         let mut removed = vec![false; window.len()];
         for event in analysis.anomalies.iter().filter(|e| e.excluded) {
             let start = ((event.start - window.start).num_seconds() / step) as usize;
-            removed[start..start + event.points].iter_mut().for_each(|r| *r = true);
+            removed[start..start + event.points]
+                .iter_mut()
+                .for_each(|r| *r = true);
         }
         let mut labelled = vec![false; window.len()];
         for label in &item.labelled_anomalies {
-            labelled[label.start_index..label.start_index + label.len].iter_mut().for_each(|l| *l = true);
+            labelled[label.start_index..label.start_index + label.len]
+                .iter_mut()
+                .for_each(|l| *l = true);
             if label.kind == AnomalyKind::Spike {
                 injected += 1;
-                let hit = removed[label.start_index..label.start_index + label.len].iter().filter(|r| **r).count();
+                let hit = removed[label.start_index..label.start_index + label.len]
+                    .iter()
+                    .filter(|r| **r)
+                    .count();
                 if hit * 2 >= label.len {
                     found += 1;
                 } else {
-                    eprintln!("missed {:?} {} at {} len {} (hit {hit})", label.kind, item.series.key, label.start_index, label.len);
+                    eprintln!(
+                        "missed {:?} {} at {} len {} (hit {hit})",
+                        label.kind, item.series.key, label.start_index, label.len
+                    );
                 }
             }
         }
@@ -114,9 +150,20 @@ fn spikes_removed_and_normal_points_kept(seed: u64) {
             }
         }
     }
-    eprintln!("seed {seed}: found {found}/{injected} injected spikes; removed {removed_normal} of {normal} normal points");
-    assert!(injected >= 20, "seed {seed}: the demo injects spikes ({injected})");
-    assert_eq!(found, injected, "seed {seed}: every injected spike is mostly removed");
+    eprintln!(
+        "seed {seed}: found {found}/{injected} injected spikes; removed {removed_normal} of {normal} normal points"
+    );
+    assert!(
+        injected >= 20,
+        "seed {seed}: the demo injects spikes ({injected})"
+    );
+    assert_eq!(
+        found, injected,
+        "seed {seed}: every injected spike is mostly removed"
+    );
     // Below 0.05 %: fewer than one normal point in 2,000 is mistaken for an anomaly.
-    assert!((removed_normal as f64) < 0.0005 * normal as f64, "seed {seed}: {removed_normal} normal points removed");
+    assert!(
+        (removed_normal as f64) < 0.0005 * normal as f64,
+        "seed {seed}: {removed_normal} normal points removed"
+    );
 }

@@ -201,7 +201,10 @@ mod tests {
             let kind: SourceKind = text.parse().unwrap();
             assert_eq!(kind.to_string(), text);
         }
-        assert_eq!("trickster".parse::<SourceKind>(), Ok(SourceKind::Prometheus));
+        assert_eq!(
+            "trickster".parse::<SourceKind>(),
+            Ok(SourceKind::Prometheus)
+        );
         assert!("file:".parse::<SourceKind>().is_err());
         let err = "influx".parse::<SourceKind>().unwrap_err();
         assert!(err.contains("influx"), "{err}");
@@ -209,7 +212,7 @@ mod tests {
 
     #[test]
     fn series_key_orders_by_partner_then_api() {
-        let mut keys = vec![
+        let mut keys = [
             SeriesKey::new("222", "/a"),
             SeriesKey::new("111", "/b"),
             SeriesKey::new("111", "/a"),
