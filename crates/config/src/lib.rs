@@ -26,6 +26,7 @@ mod layers;
 mod resolve;
 mod schema;
 mod substitute;
+mod validate;
 
 pub use detect::{Detection, ENVIRONMENT_VARIABLES, EnvironmentInfo};
 pub use error::{ConfigError, ConfigProblems};

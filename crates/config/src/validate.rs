@@ -1,0 +1,331 @@
+//! Range and consistency checks on the resolved values: the problems that parse fine but would
+//! make a wrong or dangerous limit.
+
+use std::collections::BTreeSet;
+use trendmaster_types::settings::ScoreTable;
+
+use crate::error::{ConfigError, ConfigProblems};
+use crate::layers::{Layer, origin_of};
+use crate::resolve::ResolvedConfig;
+
+/// Range and consistency checks on the merged values; each problem names the layer that set
+/// the offending key.
+pub fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut ConfigProblems) {
+    // An empty selection caused by unknown --partners/--apis values is already explained.
+    let unknown_partner = problems
+        .iter()
+        .any(|p| matches!(p, ConfigError::UnknownPartner { .. }));
+    let unknown_api = problems
+        .iter()
+        .any(|p| matches!(p, ConfigError::UnknownApi { .. }));
+    let mut check = |ok: bool, path: &[&str], message: String| {
+        if !ok {
+            problems.push(ConfigError::Invalid {
+                origin: origin_of(layers, path).to_string(),
+                key: path.join("."),
+                message,
+            });
+        }
+    };
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    let env = config.environment.name.as_str();
+
+    // Data and selection.
+    check(
+        config.days >= 1 && config.days <= 400,
+        &["COMMON", "DATA", "days"],
+        format!("must be between 1 and 400 days, got {}", config.days),
+    );
+    let partners_path = ["PARTNER_CONFIGS", env, "partners"];
+    check(
+        unknown_partner || !config.partners.is_empty(),
+        &partners_path,
+        "no partners selected".into(),
+    );
+    check(
+        unknown_api || !config.apis.is_empty(),
+        &["PARTNER_CONFIGS", env, "apis"],
+        "no APIs selected".into(),
+    );
+    for (what, items) in [("partners", &config.partners), ("apis", &config.apis)] {
+        let path = ["PARTNER_CONFIGS", env, what];
+        let mut seen = BTreeSet::new();
+        for item in items.iter() {
+            check(
+                seen.insert(item),
+                &path,
+                format!("`{item}` is listed twice"),
+            );
+            check(
+                !item.trim().is_empty(),
+                &path,
+                "contains an empty entry".into(),
+            );
+            // A '.' splits ratelimit stat names (see envoy-istio-formats §1.3).
+            check(
+                !item.contains('.'),
+                &path,
+                format!(
+                    "`{item}` contains `.`, which scrambles the ratelimit service's metric names"
+                ),
+            );
+        }
+    }
+    for (partner, multiplier) in &config.multipliers.partner {
+        let path = [
+            "PARTNER_CONFIGS",
+            env,
+            "partner_multipliers",
+            partner.as_str(),
+        ];
+        check(
+            positive(*multiplier),
+            &path,
+            format!("must be a positive number, got {multiplier}"),
+        );
+    }
+    for (pattern, multiplier) in &config.multipliers.path {
+        let path = ["COMMON", "PATH_MULTIPLIERS", pattern.as_str()];
+        check(
+            positive(*multiplier),
+            &path,
+            format!("must be a positive number, got {multiplier}"),
+        );
+        check(
+            !pattern.is_empty(),
+            &path,
+            "empty pattern matches every path".into(),
+        );
+    }
+
+    // Formula constants.
+    let rate = &config.rate;
+    let rc = |key: &'static str| ["COMMON", "RATE_CALCULATION", key];
+    for (key, value) in [
+        ("peak_multiplier", rate.peak_multiplier),
+        ("safety_margin", rate.safety_margin),
+        ("rounding_step", rate.rounding_step),
+        ("max_rate_limit", rate.max_rate_limit),
+    ] {
+        check(
+            positive(value),
+            &rc(key),
+            format!("must be a positive number, got {value}"),
+        );
+    }
+    // requests_per_unit 0 blocks all traffic, so the floor is at least 1.
+    check(
+        rate.min_rate_limit.is_finite() && rate.min_rate_limit >= 1.0,
+        &rc("min_rate_limit"),
+        format!(
+            "must be at least 1 (0 would block every request), got {}",
+            rate.min_rate_limit
+        ),
+    );
+    check(
+        rate.min_rate_limit <= rate.max_rate_limit,
+        &rc("min_rate_limit"),
+        format!(
+            "min_rate_limit {} is above max_rate_limit {}",
+            rate.min_rate_limit, rate.max_rate_limit
+        ),
+    );
+    check(
+        rate.max_rate_limit <= f64::from(u32::MAX),
+        &rc("max_rate_limit"),
+        "must fit requests_per_unit (at most 4294967295)".into(),
+    );
+    check(
+        rate.below_peak_factor.is_finite() && rate.below_peak_factor >= 1.0,
+        &rc("below_peak_factor"),
+        format!("must be at least 1, got {}", rate.below_peak_factor),
+    );
+    let tp = &rate.traffic_pattern;
+    let tpp = |key: &'static str| ["COMMON", "RATE_CALCULATION", "traffic_pattern", key];
+    for (key, value) in [
+        ("spike_threshold_high", tp.spike_threshold_high),
+        ("spike_threshold_medium", tp.spike_threshold_medium),
+        ("variability_threshold_high", tp.variability_threshold_high),
+        (
+            "variability_threshold_medium",
+            tp.variability_threshold_medium,
+        ),
+        ("variable_peak_to_mean", tp.variable_peak_to_mean),
+        ("variable_cv", tp.variable_cv),
+    ] {
+        check(
+            positive(value),
+            &tpp(key),
+            format!("must be a positive number, got {value}"),
+        );
+    }
+    check(
+        tp.spike_threshold_high >= tp.spike_threshold_medium,
+        &tpp("spike_threshold_high"),
+        "must not be below spike_threshold_medium".into(),
+    );
+    check(
+        tp.variability_threshold_high >= tp.variability_threshold_medium,
+        &tpp("variability_threshold_high"),
+        "must not be below variability_threshold_medium".into(),
+    );
+    let m = &tp.multipliers;
+    for (key, value) in [
+        ("very_spiky", m.very_spiky),
+        ("moderately_spiky", m.moderately_spiky),
+        ("variable", m.variable),
+        ("stable", m.stable),
+    ] {
+        check(
+            positive(value),
+            &[
+                "COMMON",
+                "RATE_CALCULATION",
+                "traffic_pattern",
+                "multipliers",
+                key,
+            ],
+            format!("must be a positive number, got {value}"),
+        );
+    }
+
+    let cache = &config.cache;
+    check(
+        cache.cache_hit_weight.is_finite() && cache.cache_hit_weight >= 0.0,
+        &["COMMON", "CACHE_CONFIG", "cache_hit_weight"],
+        format!("must be 0 or more, got {}", cache.cache_hit_weight),
+    );
+    check(
+        positive(cache.cache_adjustment_factor),
+        &["COMMON", "CACHE_CONFIG", "cache_adjustment_factor"],
+        format!(
+            "must be a positive number, got {}",
+            cache.cache_adjustment_factor
+        ),
+    );
+
+    // Confidence.
+    let conf = &config.confidence;
+    let w = &conf.weights;
+    let sum = w.data_volume + w.stability + w.method + w.prime_coverage;
+    let weights_ok = [w.data_volume, w.stability, w.method, w.prime_coverage]
+        .iter()
+        .all(|x| x.is_finite() && *x >= 0.0);
+    check(
+        weights_ok && (sum - 1.0).abs() < 1e-6,
+        &["COMMON", "CONFIDENCE", "weights"],
+        format!("weights must be 0 or more and add up to 1, they add up to {sum}"),
+    );
+    check(
+        (0.0..=1.0).contains(&conf.medium) && conf.medium <= conf.high && conf.high <= 1.0,
+        &["COMMON", "CONFIDENCE", "high"],
+        format!(
+            "need 0 <= medium ({}) <= high ({}) <= 1",
+            conf.medium, conf.high
+        ),
+    );
+    for (key, table, descending) in [
+        ("data_volume", &conf.data_volume, true),
+        ("stability", &conf.stability, false),
+        ("prime_coverage", &conf.prime_coverage, true),
+    ] {
+        if let Err(message) = check_score_table(table, descending) {
+            check(false, &["COMMON", "CONFIDENCE", key], message);
+        }
+    }
+    let ms = &conf.method;
+    check(
+        [ms.forecast, ms.statistical, ms.none]
+            .iter()
+            .all(|s| (0.0..=1.0).contains(s)),
+        &["COMMON", "CONFIDENCE", "method"],
+        "scores must lie between 0 and 1".into(),
+    );
+
+    // Prime time and anomalies.
+    let pt = &config.prime_time;
+    check(
+        pt.fixed_start_hour < 24,
+        &["COMMON", "PRIME_TIME_CONFIG", "fixed_start_hour"],
+        format!("must be an hour 0-23, got {}", pt.fixed_start_hour),
+    );
+    check(
+        pt.fixed_end_hour > pt.fixed_start_hour && pt.fixed_end_hour <= 24,
+        &["COMMON", "PRIME_TIME_CONFIG", "fixed_end_hour"],
+        format!(
+            "must be after fixed_start_hour ({}) and at most 24, got {}",
+            pt.fixed_start_hour, pt.fixed_end_hour
+        ),
+    );
+    check(
+        pt.min_day_coverage > 0.0 && pt.min_day_coverage <= 1.0,
+        &["COMMON", "PRIME_TIME_CONFIG", "min_day_coverage"],
+        format!("must be a share in (0, 1], got {}", pt.min_day_coverage),
+    );
+    let z = &config.anomaly.robust_zscore;
+    check(
+        positive(z.low) && z.low <= z.medium && z.medium <= z.high,
+        &["COMMON", "ANOMALY_CONFIG", "robust_zscore"],
+        format!(
+            "need 0 < low ({}) <= medium ({}) <= high ({})",
+            z.low, z.medium, z.high
+        ),
+    );
+    check(
+        config.anomaly.min_relative_spread.is_finite() && config.anomaly.min_relative_spread >= 0.0,
+        &["COMMON", "ANOMALY_CONFIG", "min_relative_spread"],
+        format!(
+            "must be 0 or more, got {}",
+            config.anomaly.min_relative_spread
+        ),
+    );
+    check(
+        positive(config.anomaly.sustained_zscore),
+        &["COMMON", "ANOMALY_CONFIG", "sustained_zscore"],
+        format!(
+            "must be a positive number, got {}",
+            config.anomaly.sustained_zscore
+        ),
+    );
+    check(
+        config.anomaly.spike_max_minutes >= 1,
+        &["COMMON", "ANOMALY_CONFIG", "spike_max_minutes"],
+        "must be at least 1".into(),
+    );
+}
+
+fn check_score_table(table: &ScoreTable, descending: bool) -> Result<(), String> {
+    if table.thresholds.len() != table.scores.len() {
+        return Err(format!(
+            "{} thresholds but {} scores: they must pair up",
+            table.thresholds.len(),
+            table.scores.len()
+        ));
+    }
+    let scores_ok = table
+        .scores
+        .iter()
+        .chain([&table.otherwise])
+        .all(|s| (0.0..=1.0).contains(s));
+    if !scores_ok {
+        return Err("scores must lie between 0 and 1".into());
+    }
+    let ordered = table.thresholds.windows(2).all(|pair| {
+        if descending {
+            pair[0] > pair[1]
+        } else {
+            pair[0] < pair[1]
+        }
+    });
+    if !ordered {
+        return Err(format!(
+            "thresholds must be strictly {}",
+            if descending {
+                "decreasing"
+            } else {
+                "increasing"
+            }
+        ));
+    }
+    Ok(())
+}
