@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use trendmaster_types::settings::{
     AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, MultiplierSettings,
-    PrimeTimeSettings, RateCalculationSettings,
+    PrimeTimeSettings, PrometheusSettings, RateCalculationSettings,
 };
 use trendmaster_types::{CalculationMode, Secret, SeriesKey, SkippedSeries, SourceKind};
 
@@ -50,6 +50,7 @@ pub struct ResolvedConfig {
     pub source: SourceKind,
     pub prometheus_url: String,
     pub prometheus_token: Option<Secret>,
+    pub prometheus: PrometheusSettings,
     pub dry_run: bool,
     /// Selected partners (all configured ones unless `--partners` narrowed them).
     pub partners: Vec<String>,
@@ -394,6 +395,7 @@ fn resolve(
         source,
         prometheus_url,
         prometheus_token,
+        prometheus: file.common.prometheus,
         dry_run,
         days: overrides.days.unwrap_or(file.common.data.days),
         step_secs,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use trendmaster_types::settings::{
     AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, PrimeTimeSettings,
-    RateCalculationSettings,
+    PrometheusSettings, RateCalculationSettings,
 };
 use trendmaster_types::{Secret, SourceKind};
 
@@ -58,6 +58,8 @@ pub struct CommonSection {
     pub data: DataSection,
     #[serde(rename = "OUTPUT")]
     pub output: OutputSection,
+    #[serde(rename = "PROMETHEUS_CONFIG")]
+    pub prometheus: PrometheusSettings,
     #[serde(rename = "RATE_CALCULATION")]
     pub rate_calculation: RateCalculationSettings,
     #[serde(rename = "CACHE_CONFIG")]

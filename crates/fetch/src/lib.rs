@@ -1,72 +1,212 @@
 //! The data-source stage: turns a [`SourceKind`], the series keys to analyse and an
-//! [`AnalysisWindow`] into one [`FetchedSeries`] per key, in the order the keys were given.
+//! [`AnalysisWindow`] into one [`FetchedSeries`] per key, plus a [`FetchReport`] of what it cost
+//! and which series could not be fetched.
 //!
-//! This crate only delivers traffic (requests per minute on the window's grid, gaps as NaN) and
-//! what the source knows around it (cache hit ratio, labelled anomalies for demo data). It does
-//! not judge anomalies, pick peaks or compute limits: that is the analysis and calculator stages.
+//! Sources:
+//! - [`DemoTraffic`]: the built-in deterministic simulator with labelled anomalies;
+//! - [`PrometheusSource`]: Prometheus or Trickster `query_range`, grouped per API, chunked under
+//!   the 11,000-points limit, rate-limited, retried and circuit-broken, optionally cached on disk;
+//! - [`FileTraffic`]: CSV or Parquet files read with polars (see [`file`] for the schema), which
+//!   is also the format [`export`] writes, so any fetch can be replayed offline.
 //!
-//! In this version only the built-in simulator ([`DemoTraffic`]) is available; Prometheus and
-//! file sources are rejected with [`FetchError::NotAvailable`].
+//! Every source delivers requests per minute on the window's grid: grid point `t` stands for
+//! the interval `[t, t + step)`, and a missing sample is NaN, never zero.
+//!
+//! This crate does not judge anomalies, pick peaks or compute limits.
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
-//! use trendmaster_fetch::{fetch, FetchOptions};
+//! use trendmaster_fetch::{FetchOptions, Source};
 //! use trendmaster_types::{AnalysisWindow, SeriesKey, SourceKind};
 //!
 //! let as_of = Utc.with_ymd_and_hms(2026, 11, 15, 12, 0, 0).unwrap();
 //! let window = AnalysisWindow::ending_at(as_of, 14, 60);
 //! let keys = [SeriesKey::new("111", "/api_v3/service/multirequest")];
-//! let fetched = fetch(&SourceKind::Demo, &keys, &window, &FetchOptions { demo_seed: 7 }).unwrap();
-//! assert_eq!(fetched[0].series.values.len(), 14 * 1440);
+//! let options = FetchOptions { demo_seed: 7, ..FetchOptions::default() };
+//! let source = Source::open(&SourceKind::Demo, &options).unwrap();
+//! let report = source.fetch(&keys, &window).unwrap();
+//! assert_eq!(report.series[0].series.values.len(), 14 * 1440);
 //! ```
 
 mod demo;
+pub mod export;
+pub mod file;
+mod prometheus;
 
 pub use demo::DemoTraffic;
+pub use file::FileTraffic;
+pub use prometheus::PrometheusSource;
 
-use trendmaster_types::{AnalysisWindow, FetchedSeries, SeriesKey, SourceKind};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::path::PathBuf;
+use trendmaster_types::settings::PrometheusSettings;
+use trendmaster_types::{AnalysisWindow, FetchedSeries, Secret, SeriesKey, SourceKind};
 
 /// How to fetch, beyond what is fetched.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct FetchOptions {
     /// Seed of the demo traffic simulator; the same seed and window give the same traffic.
     pub demo_seed: u64,
+    pub prometheus: PrometheusOptions,
+    pub file: FileOptions,
+    /// Directory of cached Prometheus responses (`--cache-dir`); `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Answer from the response cache only; a miss is an error (`--offline`).
+    pub offline: bool,
+    /// Draw a progress bar on stderr (the caller decides: only when stderr is a terminal).
+    pub progress: bool,
 }
 
-/// Why traffic could not be fetched.
+/// Where Prometheus is and how to talk to it.
+#[derive(Debug, Clone, Default)]
+pub struct PrometheusOptions {
+    /// Base URL, e.g. `http://prometheus:9090` or a Trickster origin URL.
+    pub url: String,
+    /// Bearer token (already resolved from `PROMETHEUS_TOKEN`, the config or the token file).
+    pub token: Option<Secret>,
+    /// Headers from `-H 'K: V'`, added after (and winning over) the configured ones.
+    pub extra_headers: Vec<(String, String)>,
+    /// `None` only in tests of other sources; the Prometheus source requires it.
+    pub settings: Option<PrometheusSettings>,
+}
+
+/// How to read a traffic file.
+#[derive(Debug, Clone, Default)]
+pub struct FileOptions {
+    /// The grid step; inferred from the timestamps when `None`.
+    pub step_secs: Option<u32>,
+    /// Add up rows that land in the same partner × API × grid bucket instead of rejecting them.
+    pub sum_duplicates: bool,
+}
+
+/// A series that could not be fetched, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeriesFailure {
+    pub key: SeriesKey,
+    pub reason: String,
+}
+
+/// What a fetch cost; printed as the closing summary line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct FetchStats {
+    /// HTTP requests sent (retries included).
+    pub queries: usize,
+    pub retries: usize,
+    /// Response bytes received (or read from the response cache).
+    pub bytes: u64,
+    /// Queries answered from the response cache.
+    pub cache_hits: usize,
+    /// Series delivered.
+    pub series: usize,
+    /// Grid points without a sample, over all delivered series.
+    pub missing_points: usize,
+}
+
+/// The fetched series (in the order of the requested keys, failures left out), the failures,
+/// and what it cost.
+#[derive(Debug, Clone, Default)]
+pub struct FetchReport {
+    pub series: Vec<FetchedSeries>,
+    pub failures: Vec<SeriesFailure>,
+    pub stats: FetchStats,
+}
+
+impl FetchReport {
+    /// Fills in the series count and missing points from `series`.
+    fn counted(mut self) -> Self {
+        self.stats.series = self.series.len();
+        self.stats.missing_points = self
+            .series
+            .iter()
+            .map(|s| s.series.values.len() - s.series.present_count())
+            .sum();
+        self
+    }
+}
+
+/// Why traffic could not be fetched at all. Failures of single series are [`SeriesFailure`]s.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// The source exists in the configuration language but not yet in this build.
-    // The field is not called `source`: thiserror would take it for the underlying error.
-    #[error(
-        "data source `{source_name}` is not available yet in this version (it arrives with a later release); use `--source demo`"
-    )]
-    NotAvailable { source_name: String },
+    /// A problem with how the source was configured (URL, TLS files, templates…).
+    #[error("{0}")]
+    Config(String),
+    /// The source could not be read (unreachable server, broken file…).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A traffic file with the wrong shape or content.
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    /// The export file could not be written.
+    #[error("--export-data {path}: {message}")]
+    Export { path: String, message: String },
 }
 
-/// Fetches one series per key from `source` over `window`, in the order of `keys`.
-pub fn fetch(
-    source: &SourceKind,
-    keys: &[SeriesKey],
-    window: &AnalysisWindow,
-    options: &FetchOptions,
-) -> Result<Vec<FetchedSeries>, FetchError> {
-    match source {
-        SourceKind::Demo => {
-            let demo = DemoTraffic::new(options.demo_seed);
-            Ok(keys.iter().map(|key| demo.series(key, window)).collect())
+/// An opened data source.
+#[derive(Debug)]
+pub enum Source {
+    Demo(DemoTraffic),
+    Prometheus(Box<PrometheusSource>),
+    File(FileTraffic),
+}
+
+impl Source {
+    /// Prepares `kind`: builds the HTTP client, or reads the whole file.
+    pub fn open(kind: &SourceKind, options: &FetchOptions) -> Result<Source, FetchError> {
+        Ok(match kind {
+            SourceKind::Demo => Source::Demo(DemoTraffic::new(options.demo_seed)),
+            SourceKind::Prometheus => Source::Prometheus(Box::new(PrometheusSource::new(options)?)),
+            SourceKind::File(path) => Source::File(FileTraffic::open(path, &options.file)?),
+        })
+    }
+
+    /// The step the data itself has, when the source knows it (a file's inferred step).
+    pub fn native_step_secs(&self) -> Option<u32> {
+        match self {
+            Source::File(file) => Some(file.step_secs()),
+            _ => None,
         }
-        SourceKind::Prometheus | SourceKind::File(_) => Err(FetchError::NotAvailable {
-            source_name: source.to_string(),
-        }),
+    }
+
+    /// Where the data ends, when the source has an end (a file's last bucket + step): the
+    /// default window end instead of "now".
+    pub fn data_end(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Source::File(file) => Some(file.end()),
+            _ => None,
+        }
+    }
+
+    /// One series per key over `window`, in key order; keys that could not be fetched are in
+    /// `failures` instead.
+    pub fn fetch(
+        &self,
+        keys: &[SeriesKey],
+        window: &AnalysisWindow,
+    ) -> Result<FetchReport, FetchError> {
+        let report = match self {
+            Source::Demo(demo) => FetchReport {
+                series: keys.iter().map(|key| demo.series(key, window)).collect(),
+                ..FetchReport::default()
+            },
+            Source::Prometheus(prometheus) => prometheus.fetch(keys, window)?,
+            Source::File(file) => {
+                let (series, failures) = file.series(keys, window);
+                FetchReport {
+                    series,
+                    failures,
+                    ..FetchReport::default()
+                }
+            }
+        };
+        Ok(report.counted())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{TimeZone, Utc};
-    use std::path::PathBuf;
+    use chrono::TimeZone;
 
     fn window() -> AnalysisWindow {
         let as_of = Utc.with_ymd_and_hms(2026, 11, 15, 12, 0, 0).unwrap();
@@ -74,47 +214,39 @@ mod tests {
     }
 
     #[test]
-    fn unavailable_sources_are_named_and_point_to_demo() {
-        let keys = [SeriesKey::new("111", "/a")];
-        let options = FetchOptions { demo_seed: 1 };
-        let cases = [
-            (SourceKind::Prometheus, "prometheus"),
-            (
-                SourceKind::File(PathBuf::from("data/traffic.csv")),
-                "file:data/traffic.csv",
-            ),
-        ];
-        for (source, name) in cases {
-            let err = fetch(&source, &keys, &window(), &options).unwrap_err();
-            let FetchError::NotAvailable { source_name } = &err;
-            assert_eq!(source_name, name);
-            let message = err.to_string();
-            assert!(message.contains(name), "{message}");
-            assert!(message.contains("not available yet"), "{message}");
-            assert!(message.contains("--source demo"), "{message}");
-            assert!(!message.contains('\n'), "{message}");
-        }
-    }
-
-    #[test]
-    fn demo_output_follows_the_key_order() {
+    fn demo_output_follows_the_key_order_and_is_counted() {
         let keys = [
             SeriesKey::new("333", "/b"),
             SeriesKey::new("111", "/a"),
             SeriesKey::new("333", "/a"),
         ];
-        let fetched = fetch(
-            &SourceKind::Demo,
-            &keys,
-            &window(),
-            &FetchOptions { demo_seed: 3 },
-        )
-        .unwrap();
-        let got: Vec<&SeriesKey> = fetched.iter().map(|f| &f.series.key).collect();
+        let options = FetchOptions {
+            demo_seed: 3,
+            ..FetchOptions::default()
+        };
+        let report = Source::open(&SourceKind::Demo, &options)
+            .unwrap()
+            .fetch(&keys, &window())
+            .unwrap();
+        let got: Vec<&SeriesKey> = report.series.iter().map(|f| &f.series.key).collect();
         assert_eq!(got, keys.iter().collect::<Vec<_>>());
-        for f in &fetched {
+        for f in &report.series {
             assert_eq!(f.series.window, window());
             assert_eq!(f.series.values.len(), window().len());
         }
+        assert_eq!(report.stats.series, 3);
+        let missing: usize = report
+            .series
+            .iter()
+            .map(|s| s.series.values.iter().filter(|v| v.is_nan()).count())
+            .sum();
+        assert_eq!(report.stats.missing_points, missing);
+        assert_eq!(report.stats.queries, 0);
+    }
+
+    #[test]
+    fn prometheus_without_settings_is_a_configuration_error() {
+        let error = Source::open(&SourceKind::Prometheus, &FetchOptions::default()).unwrap_err();
+        assert!(matches!(error, FetchError::Config(_)), "{error}");
     }
 }

@@ -6,7 +6,7 @@ use tracing::{debug, info, warn};
 use trendmaster_calculate::Formula;
 use trendmaster_config::{EnvironmentInfo, ResolvedConfig};
 use trendmaster_emit::{GenerationInfo, OutputWriter, RunSummary, WrittenFiles};
-use trendmaster_fetch::FetchOptions;
+use trendmaster_fetch::{FetchOptions, Source};
 use trendmaster_types::{AnalysisWindow, CalculationMode, RateRecommendation, SkippedSeries};
 
 use crate::error::AppError;
@@ -71,14 +71,12 @@ pub fn run(config: &ResolvedConfig, as_of: DateTime<Utc>) -> Result<RunResult, A
         debug!(series = %skipped.key, reason = %skipped.reason, "excluded");
     }
 
-    let fetched = trendmaster_fetch::fetch(
-        &config.source,
-        &keys,
-        &window,
-        &FetchOptions {
-            demo_seed: config.demo_seed,
-        },
-    )?;
+    let options = FetchOptions {
+        demo_seed: config.demo_seed,
+        ..FetchOptions::default()
+    };
+    let source = Source::open(&config.source, &options)?;
+    let fetched = source.fetch(&keys, &window)?.series;
 
     let formula = Formula {
         rate: config.rate.clone(),

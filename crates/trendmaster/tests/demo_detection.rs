@@ -12,8 +12,10 @@ fn demo(config: &ResolvedConfig) -> (AnalysisWindow, Vec<FetchedSeries>) {
     let (keys, _) = config.series_keys();
     let options = trendmaster_fetch::FetchOptions {
         demo_seed: config.demo_seed,
+        ..Default::default()
     };
-    let fetched = trendmaster_fetch::fetch(&config.source, &keys, &window, &options).unwrap();
+    let source = trendmaster_fetch::Source::open(&config.source, &options).unwrap();
+    let fetched = source.fetch(&keys, &window).unwrap().series;
     (window, fetched)
 }
 

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::analysis::Severity;
 use crate::recommendation::CalculationMode;
+use crate::secret::Secret;
 
 /// `COMMON.RATE_CALCULATION`: the v3 formula's constants.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,4 +219,60 @@ pub struct ConfigMapSettings {
     pub unit: RateLimitUnit,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+}
+
+/// `COMMON.PROMETHEUS_CONFIG`: how traffic is read from Prometheus or Trickster, and how gently.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrometheusSettings {
+    /// Name of the entry of `presets` to use (`nginx`, `istio`, or one of your own).
+    pub preset: String,
+    pub presets: BTreeMap<String, QueryPreset>,
+    /// Per-query timeout, e.g. `30s`.
+    pub timeout: String,
+    /// Queries in flight at once.
+    pub concurrency: usize,
+    /// Queries started per second, at most.
+    pub queries_per_second: f64,
+    /// Retries after the first attempt, for connection errors, timeouts, 5xx and 429.
+    pub max_retries: u32,
+    /// First backoff delay, e.g. `500ms`; doubles each retry (full jitter), capped by
+    /// `retry_max_delay`.
+    pub retry_base_delay: String,
+    pub retry_max_delay: String,
+    /// Consecutive failed queries after which no further query is sent.
+    pub circuit_breaker_failures: u32,
+    /// Points per series per `query_range` call; Prometheus refuses more than 11,000.
+    pub max_points_per_query: usize,
+    /// File holding a bearer token (read at start; `PROMETHEUS_TOKEN` wins).
+    pub token_file: String,
+    pub basic_auth_username: String,
+    pub basic_auth_password: Secret,
+    /// Extra request headers, e.g. `X-Scope-OrgID` for Mimir.
+    pub headers: BTreeMap<String, String>,
+    /// PEM file of CA certificates to trust besides the system's.
+    pub ca_file: String,
+    /// PEM client certificate and key for mutual TLS.
+    pub client_cert: String,
+    pub client_key: String,
+    /// Accept any server certificate (testing only).
+    pub insecure_skip_verify: bool,
+}
+
+/// PromQL templates and the label names they use.
+///
+/// Placeholders: `{{metric}}`, `{{partner_label}}`, `{{path_label}}`, `{{matchers}}` (the
+/// partner and path regex matchers plus `selector`), `{{step}}` (the grid step as a PromQL
+/// duration) and `{{window}}` (the whole analysis window, for `cache_query`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryPreset {
+    pub metric: String,
+    pub partner_label: String,
+    pub path_label: String,
+    /// Extra label matchers added to every selector, e.g. `reporter="destination"`.
+    pub selector: String,
+    /// Range query returning requests per `{{step}}`, grouped by partner and path labels.
+    pub query: String,
+    /// Instant query returning the cache hit ratio per partner and path over the window; empty
+    /// when the metric has no cache information.
+    pub cache_query: String,
 }
