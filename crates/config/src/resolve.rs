@@ -39,6 +39,12 @@ pub struct Overrides {
     pub output_dir: Option<PathBuf>,
     pub prometheus_url: Option<String>,
     pub demo_seed: Option<u64>,
+    /// `--query-preset`.
+    pub query_preset: Option<String>,
+    /// `-H 'Name: value'`, in order; they win over configured headers of the same name.
+    pub prometheus_headers: Vec<(String, String)>,
+    /// `--prometheus-timeout`.
+    pub prometheus_timeout: Option<String>,
 }
 
 /// Everything a run needs to know, validated. Serialises with secrets redacted.
@@ -385,6 +391,17 @@ fn resolve(
         problems,
     );
 
+    let mut prometheus = file.common.prometheus;
+    if let Some(preset) = &overrides.query_preset {
+        prometheus.preset = preset.clone();
+    }
+    if let Some(timeout) = &overrides.prometheus_timeout {
+        prometheus.timeout = timeout.clone();
+    }
+    for (name, value) in &overrides.prometheus_headers {
+        prometheus.headers.insert(name.clone(), value.clone());
+    }
+
     let mut rate = file.common.rate_calculation;
     if let Some(mode) = overrides.mode {
         rate.calculation_mode = mode;
@@ -395,7 +412,7 @@ fn resolve(
         source,
         prometheus_url,
         prometheus_token,
-        prometheus: file.common.prometheus,
+        prometheus,
         dry_run,
         days: overrides.days.unwrap_or(file.common.data.days),
         step_secs,

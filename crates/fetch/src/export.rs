@@ -1,14 +1,360 @@
-//! `--export-data`: fetched series written in the file source's schema. Being written.
+//! `--export-data`: fetched series written in the file source's schema (see [`crate::file`]),
+//! so that `--source file:PATH` reads back the same values, bit for bit.
+//!
+//! Columns: `timestamp` (RFC 3339 UTC text such as `2026-11-15T00:00:00Z` in CSV, a UTC
+//! millisecond datetime in Parquet), `partner`, `api`, `requests` (per minute) and
+//! `cache_hit_ratio` (the series' ratio on each of its rows, empty when unknown). Missing samples
+//! are left out. CSV numbers are written in the shortest form that parses back to the same
+//! `f64`.
+//!
+//! The file is written to a temporary file next to the target and renamed over it, so a failed
+//! export leaves no partial file and any previous file as it was.
 
+use polars::prelude::*;
+use std::collections::HashSet;
 use std::path::Path;
 use trendmaster_types::FetchedSeries;
 
 use crate::FetchError;
+use crate::file::{TableFormat, one_line, rfc3339};
 
 /// Writes `series` to `path` (CSV or Parquet by extension), atomically.
-pub fn export(path: &Path, _series: &[FetchedSeries]) -> Result<(), FetchError> {
-    Err(FetchError::Export {
+pub fn export(path: &Path, series: &[FetchedSeries]) -> Result<(), FetchError> {
+    write_export(path, series).map_err(|message| FetchError::Export {
         path: path.display().to_string(),
-        message: "not available yet in this version".into(),
+        message,
     })
+}
+
+fn write_export(path: &Path, series: &[FetchedSeries]) -> Result<(), String> {
+    let format = TableFormat::of(path)?;
+    let mut frame = frame_of(series, format)?;
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut temporary = temporary_builder()
+        .tempfile_in(directory)
+        .map_err(|e| format!("cannot create a file in {}: {e}", directory.display()))?;
+    let written = match format {
+        TableFormat::Csv => CsvWriter::new(temporary.as_file_mut())
+            .include_header(true)
+            .finish(&mut frame),
+        TableFormat::Parquet => ParquetWriter::new(temporary.as_file_mut())
+            .finish(&mut frame)
+            .map(|_| ()),
+    };
+    written.map_err(|e| format!("cannot write: {}", one_line(&e.to_string())))?;
+    temporary
+        .as_file()
+        .sync_all()
+        .map_err(|e| format!("cannot write: {e}"))?;
+    // On failure the temporary file is dropped, which deletes it.
+    temporary.persist(path).map_err(|e| {
+        if path.is_dir() {
+            "is a directory, not a file".to_string()
+        } else {
+            format!("cannot replace the file: {}", e.error)
+        }
+    })?;
+    Ok(())
+}
+
+/// Temporary files are private by default; the export should get the usual permissions.
+fn temporary_builder() -> tempfile::Builder<'static, 'static> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".trendmaster-export-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder
+}
+
+/// One row per present sample, series after series, in time order. Refuses what the file source
+/// would not read back the same.
+fn frame_of(series: &[FetchedSeries], format: TableFormat) -> Result<DataFrame, String> {
+    let mut seen = HashSet::new();
+    let step_secs = series.first().map(|s| s.series.window.step_secs);
+    let mut times_ms = Vec::new();
+    let mut partners = Vec::new();
+    let mut apis = Vec::new();
+    let mut requests = Vec::new();
+    let mut ratios = Vec::new();
+    for fetched in series {
+        let key = &fetched.series.key;
+        if !seen.insert(key) {
+            return Err(format!("series {key} is given twice"));
+        }
+        let step = fetched.series.window.step_secs;
+        if Some(step) != step_secs {
+            return Err(format!(
+                "series {key} has a step of {step} s, others {} s; a file holds one step",
+                step_secs.unwrap_or_default()
+            ));
+        }
+        if let Some(ratio) = fetched.cache_hit_ratio.filter(|r| !(0.0..=1.0).contains(r)) {
+            return Err(format!(
+                "series {key} has a cache hit ratio of {ratio}, not between 0 and 1"
+            ));
+        }
+        for (time, value) in fetched.series.points() {
+            if value.is_nan() {
+                continue;
+            }
+            if value.is_infinite() || value < 0.0 {
+                return Err(format!(
+                    "series {key} has {value} requests per minute at {}; only finite values ≥ 0 \
+                     can be exported",
+                    rfc3339(time)
+                ));
+            }
+            times_ms.push(time.timestamp_millis());
+            partners.push(key.partner.as_str());
+            apis.push(key.api.as_str());
+            requests.push(value);
+            ratios.push(fetched.cache_hit_ratio);
+        }
+    }
+    let timestamp = match format {
+        TableFormat::Csv => {
+            let texts: Vec<String> = times_ms
+                .iter()
+                .map(|&ms| {
+                    chrono::DateTime::from_timestamp_millis(ms)
+                        .map(rfc3339)
+                        .ok_or_else(|| format!("timestamp {ms} ms is out of range"))
+                })
+                .collect::<Result<_, _>>()?;
+            Column::new("timestamp".into(), texts)
+        }
+        TableFormat::Parquet => Int64Chunked::from_vec("timestamp".into(), times_ms)
+            .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+            .into_column(),
+    };
+    DataFrame::new(
+        requests.len(),
+        vec![
+            timestamp,
+            Column::new("partner".into(), partners),
+            Column::new("api".into(), apis),
+            Column::new("requests".into(), requests),
+            Column::new("cache_hit_ratio".into(), ratios),
+        ],
+    )
+    .map_err(|e| one_line(&e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FileOptions;
+    use crate::file::FileTraffic;
+    use chrono::{TimeZone as _, Utc};
+    use trendmaster_types::{AnalysisWindow, SeriesKey, TrafficSeries};
+
+    fn window(step_secs: u32) -> AnalysisWindow {
+        let as_of = Utc.with_ymd_and_hms(2026, 11, 15, 0, 0, 0).unwrap();
+        AnalysisWindow::ending_at(as_of, 1, step_secs)
+    }
+
+    /// Values that are hard to print and read back exactly, with gaps.
+    fn awkward_series(step_secs: u32) -> Vec<FetchedSeries> {
+        let window = window(step_secs);
+        let tricky = [
+            0.1 + 0.2,
+            1.0 / 3.0,
+            5e-324,
+            f64::MAX,
+            1e21,
+            123_456_789.123_456_78,
+            -0.0,
+            0.0,
+            2.0f64.sqrt() * 1e-7,
+        ];
+        let first: Vec<f64> = (0..window.len())
+            .map(|i| match i % 7 {
+                3 => f64::NAN,
+                _ if i < tricky.len() => tricky[i],
+                _ => tricky[i % tricky.len()] + (i / tricky.len()) as f64 * 0.01,
+            })
+            .collect();
+        let mut second = vec![f64::NAN; window.len()];
+        second[5] = 42.5;
+        second[window.len() - 1] = 1e-9;
+        let fetched = |partner: &str, api: &str, values, ratio| FetchedSeries {
+            series: TrafficSeries {
+                key: SeriesKey::new(partner, api),
+                window,
+                values,
+            },
+            cache_hit_ratio: ratio,
+            labelled_anomalies: Vec::new(),
+        };
+        vec![
+            fetched(
+                "111",
+                "/api_v3/service/multirequest",
+                first,
+                Some(0.1 + 0.7),
+            ),
+            fetched("007", "/a,\"quoted\"", second, None),
+        ]
+    }
+
+    fn assert_round_trip(name: &str, step_secs: u32) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        let exported = awkward_series(step_secs);
+        export(&path, &exported).unwrap();
+        let file = FileTraffic::open(&path, &FileOptions::default()).unwrap();
+        assert_eq!(file.step_secs(), step_secs);
+        assert_eq!(file.end(), window(step_secs).end);
+        let keys: Vec<SeriesKey> = exported.iter().map(|f| f.series.key.clone()).collect();
+        let (read, failures) = file.series(&keys, &window(step_secs));
+        assert!(failures.is_empty(), "{failures:?}");
+        for (back, original) in read.iter().zip(&exported) {
+            assert_eq!(back.series.key, original.series.key);
+            assert_eq!(back.series.window, original.series.window);
+            let bits = |values: &[f64]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            // NaN payloads aside, every bit must survive.
+            let canonical = |values: &[f64]| {
+                bits(
+                    &values
+                        .iter()
+                        .map(|v| if v.is_nan() { f64::NAN } else { *v })
+                        .collect::<Vec<_>>(),
+                )
+            };
+            assert_eq!(
+                canonical(&back.series.values),
+                canonical(&original.series.values)
+            );
+            assert_eq!(
+                back.cache_hit_ratio.map(f64::to_bits),
+                original.cache_hit_ratio.map(f64::to_bits)
+            );
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "only the export itself: {leftovers:?}");
+    }
+
+    #[test]
+    fn csv_round_trips_bit_for_bit() {
+        assert_round_trip("traffic.csv", 300);
+    }
+
+    #[test]
+    fn parquet_round_trips_bit_for_bit() {
+        assert_round_trip("traffic.parquet", 60);
+    }
+
+    #[test]
+    fn csv_rows_have_utc_text_timestamps_and_leave_gaps_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        let mut values = vec![f64::NAN; window(3600).len()];
+        values[0] = 1.5;
+        values[2] = 7.0;
+        let series = FetchedSeries {
+            series: TrafficSeries {
+                key: SeriesKey::new("111", "/a"),
+                window: window(3600),
+                values,
+            },
+            cache_hit_ratio: None,
+            labelled_anomalies: Vec::new(),
+        };
+        export(&path, &[series]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "timestamp,partner,api,requests,cache_hit_ratio\n\
+             2026-11-14T00:00:00Z,111,/a,1.5,\n\
+             2026-11-14T02:00:00Z,111,/a,7.0,\n"
+        );
+    }
+
+    #[test]
+    fn a_failed_export_leaves_no_temporary_file_and_the_old_file_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let series = awkward_series(300);
+
+        // The target is a directory: the data is written, the rename fails.
+        let target = dir.path().join("out.csv");
+        std::fs::create_dir(&target).unwrap();
+        let error = export(&target, &series).unwrap_err().to_string();
+        assert!(
+            error.ends_with("out.csv: is a directory, not a file"),
+            "{error}"
+        );
+        assert!(target.is_dir());
+
+        // The "directory" is a file: nothing can be created in it.
+        let old = dir.path().join("old.csv");
+        std::fs::write(&old, "old content").unwrap();
+        let error = export(&old.join("new.csv"), &series)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("cannot create a file in"), "{error}");
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "old content");
+
+        // A read-only directory; only meaningful where permissions are enforced (not as root).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let locked = dir.path().join("locked");
+            std::fs::create_dir(&locked).unwrap();
+            let existing = locked.join("traffic.csv");
+            std::fs::write(&existing, "previous export").unwrap();
+            std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+            let enforced = std::fs::write(locked.join("probe"), "").is_err();
+            if enforced {
+                let error = export(&existing, &series).unwrap_err();
+                assert!(matches!(error, FetchError::Export { .. }), "{error}");
+                assert_eq!(
+                    std::fs::read_to_string(&existing).unwrap(),
+                    "previous export"
+                );
+                assert_eq!(std::fs::read_dir(&locked).unwrap().count(), 1);
+            }
+            std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "locked")
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(
+            names.iter().all(|n| n == "out.csv" || n == "old.csv"),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn what_would_not_read_back_the_same_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        let mut series = awkward_series(300);
+        series[1].series.values[0] = f64::INFINITY;
+        let error = export(&path, &series).unwrap_err().to_string();
+        assert!(
+            error.starts_with("--export-data ")
+                && error.contains("series 007:/a,\"quoted\" has inf requests per minute"),
+            "{error}"
+        );
+
+        let mut series = awkward_series(300);
+        series[1].series.window.step_secs = 60;
+        let error = export(&path, &series).unwrap_err().to_string();
+        assert!(error.contains("a file holds one step"), "{error}");
+
+        let error = export(&dir.path().join("t.xlsx"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.ends_with("unsupported file extension: expected .csv, .parquet or .pq"));
+        assert!(!path.exists());
+    }
 }

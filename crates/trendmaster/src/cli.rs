@@ -69,6 +69,34 @@ pub struct Cli {
     #[arg(long, value_name = "URL")]
     pub prometheus_url: Option<String>,
 
+    /// Extra HTTP header for Prometheus, e.g. -H 'X-Scope-OrgID: tenant-1' (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+
+    /// Prometheus query preset (an entry of COMMON.PROMETHEUS_CONFIG.presets: nginx, istio, …)
+    #[arg(long, value_name = "NAME")]
+    pub query_preset: Option<String>,
+
+    /// Per-query timeout for Prometheus, e.g. 30s
+    #[arg(long, value_name = "DURATION")]
+    pub prometheus_timeout: Option<String>,
+
+    /// Cache Prometheus responses in DIR, so re-runs do not query again
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Answer from --cache-dir only; never send a query
+    #[arg(long, requires = "cache_dir")]
+    pub offline: bool,
+
+    /// Also write the fetched traffic to PATH (.csv or .parquet), the file source's format
+    #[arg(long, value_name = "PATH")]
+    pub export_data: Option<PathBuf>,
+
+    /// File source: add up rows that fall into the same grid bucket instead of rejecting them
+    #[arg(long)]
+    pub sum_duplicates: bool,
+
     /// Seed of the demo traffic simulator
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
@@ -162,6 +190,12 @@ mod tests {
         assert_eq!(cli.source, Some(SourceKind::File("t.csv".into())));
         assert!(Cli::try_parse_from(["trendmaster", "--source", "influx"]).is_err());
         assert!(Cli::try_parse_from(["trendmaster", "--show-env", "--validate-only"]).is_err());
+        assert!(
+            Cli::try_parse_from(["trendmaster", "--offline"]).is_err(),
+            "--offline needs --cache-dir"
+        );
+        let cli = Cli::try_parse_from(["trendmaster", "-H", "A: 1", "--header", "B: 2"]).unwrap();
+        assert_eq!(cli.headers, ["A: 1", "B: 2"]);
     }
 
     #[test]

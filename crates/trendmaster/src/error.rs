@@ -29,6 +29,9 @@ pub enum AppError {
     Emit(Box<trendmaster_emit::EmitError>),
     #[error("{0}")]
     NothingToEmit(String),
+    /// Some series could not be fetched; the run refuses to emit a partial ConfigMap.
+    #[error("{0}")]
+    FetchFailures(String),
     #[error("{0}")]
     Output(String),
 }
@@ -43,7 +46,9 @@ impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Config(_) | Self::Usage(_) | Self::Invalid(_) => exit::INVALID_CONFIG,
-            Self::Fetch(_) => exit::SOURCE_UNAVAILABLE,
+            Self::Fetch(trendmaster_fetch::FetchError::Config(_)) => exit::INVALID_CONFIG,
+            Self::Fetch(trendmaster_fetch::FetchError::Export { .. }) => exit::RUNTIME_FAILURE,
+            Self::Fetch(_) | Self::FetchFailures(_) => exit::SOURCE_UNAVAILABLE,
             Self::Emit(_) | Self::NothingToEmit(_) | Self::Output(_) => exit::RUNTIME_FAILURE,
         }
     }

@@ -66,7 +66,7 @@ fn main() -> ExitCode {
 
 /// Runs what the flags ask for and returns what to print on stdout.
 fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, AppError> {
-    let (options, overrides) = config_request(cli);
+    let (options, overrides) = config_request(cli)?;
     if cli.validate_only {
         return validate(cli, load_for_validation(&options, &overrides, lookup));
     }
@@ -74,16 +74,24 @@ fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String,
     if cli.show_env {
         return output::render_environment(&EnvironmentReport::new(&config), cli.output_format);
     }
-    let as_of = match &cli.as_of {
-        Some(text) => run::parse_as_of(text)?,
-        None => chrono::Utc::now(),
-    };
-    let result = run::run(&config, as_of)?;
+    let as_of = cli.as_of.as_deref().map(run::parse_as_of).transpose()?;
+    let result = run::run(&config, &run::RunRequest::from_cli(cli, as_of))?;
     output::render_run(&result, cli.output_format)
 }
 
 /// Where to find configuration, and the flags that override it.
-fn config_request(cli: &Cli) -> (LoadOptions, Overrides) {
+fn config_request(cli: &Cli) -> Result<(LoadOptions, Overrides), AppError> {
+    let prometheus_headers = cli
+        .headers
+        .iter()
+        .map(|header| {
+            header
+                .split_once(':')
+                .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
+                .filter(|(name, _)| !name.is_empty())
+                .ok_or_else(|| AppError::Usage(format!("-H `{header}`: expected 'Name: value'")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let options = LoadOptions {
         config_file: cli.config.clone(),
         base_dir: None,
@@ -99,8 +107,11 @@ fn config_request(cli: &Cli) -> (LoadOptions, Overrides) {
         output_dir: cli.output_dir.clone(),
         prometheus_url: cli.prometheus_url.clone(),
         demo_seed: cli.seed,
+        query_preset: cli.query_preset.clone(),
+        prometheus_headers,
+        prometheus_timeout: cli.prometheus_timeout.clone(),
     };
-    (options, overrides)
+    Ok((options, overrides))
 }
 
 /// `--validate-only`: the configuration's problems plus the emitted ConfigMap's naming rules,

@@ -2,13 +2,15 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use std::path::PathBuf;
 use tracing::{debug, info, warn};
 use trendmaster_calculate::Formula;
 use trendmaster_config::{EnvironmentInfo, ResolvedConfig};
 use trendmaster_emit::{GenerationInfo, OutputWriter, RunSummary, WrittenFiles};
-use trendmaster_fetch::{FetchOptions, Source};
+use trendmaster_fetch::{FetchOptions, FetchStats, FileOptions, PrometheusOptions, Source};
 use trendmaster_types::{AnalysisWindow, CalculationMode, RateRecommendation, SkippedSeries};
 
+use crate::cli::Cli;
 use crate::error::AppError;
 
 /// Version stamped into every generated file.
@@ -23,6 +25,8 @@ pub struct RunResult {
     pub window: AnalysisWindow,
     pub mode: CalculationMode,
     pub dry_run: bool,
+    /// What fetching cost: queries, retries, bytes, missing points.
+    pub fetch: FetchStats,
     pub recommendations: Vec<RateRecommendation>,
     /// Series with no recommendation (excluded, or too little data), each with its reason.
     /// They are not in the emitted ConfigMap.
@@ -54,8 +58,60 @@ pub fn parse_as_of(text: &str) -> Result<DateTime<Utc>, AppError> {
     )))
 }
 
-pub fn run(config: &ResolvedConfig, as_of: DateTime<Utc>) -> Result<RunResult, AppError> {
-    let window = AnalysisWindow::ending_at(as_of, config.days, config.step_secs);
+/// Run parameters that are not configuration: they come from flags of this invocation only.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    /// `--as-of`; else the source's end of data (files), else now.
+    pub as_of: Option<DateTime<Utc>>,
+    /// `--step` was given: it wins over a file's own step.
+    pub step_given: bool,
+    pub cache_dir: Option<PathBuf>,
+    pub offline: bool,
+    pub export_data: Option<PathBuf>,
+    pub sum_duplicates: bool,
+    /// Draw progress on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+impl RunRequest {
+    pub fn from_cli(cli: &Cli, as_of: Option<DateTime<Utc>>) -> Self {
+        use std::io::IsTerminal;
+        Self {
+            as_of,
+            step_given: cli.step.is_some(),
+            cache_dir: cli.cache_dir.clone(),
+            offline: cli.offline,
+            export_data: cli.export_data.clone(),
+            sum_duplicates: cli.sum_duplicates,
+            progress: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, AppError> {
+    let options = FetchOptions {
+        demo_seed: config.demo_seed,
+        prometheus: PrometheusOptions {
+            url: config.prometheus_url.clone(),
+            token: config.prometheus_token.clone(),
+            extra_headers: Vec::new(),
+            settings: Some(config.prometheus.clone()),
+        },
+        file: FileOptions {
+            step_secs: request.step_given.then_some(config.step_secs),
+            sum_duplicates: request.sum_duplicates,
+        },
+        cache_dir: request.cache_dir.clone(),
+        offline: request.offline,
+        progress: request.progress,
+    };
+    let source = Source::open(&config.source, &options)?;
+    let step_secs = match source.native_step_secs() {
+        Some(native) if !request.step_given => native,
+        _ => config.step_secs,
+    };
+    let as_of = request.as_of.or(source.data_end()).unwrap_or_else(Utc::now);
+    let window = AnalysisWindow::ending_at(as_of, config.days, step_secs);
     let (keys, excluded) = config.series_keys();
     info!(
         environment = %config.environment.name,
@@ -71,12 +127,42 @@ pub fn run(config: &ResolvedConfig, as_of: DateTime<Utc>) -> Result<RunResult, A
         debug!(series = %skipped.key, reason = %skipped.reason, "excluded");
     }
 
-    let options = FetchOptions {
-        demo_seed: config.demo_seed,
-        ..FetchOptions::default()
-    };
-    let source = Source::open(&config.source, &options)?;
-    let fetched = source.fetch(&keys, &window)?.series;
+    let report = source.fetch(&keys, &window)?;
+    let stats = report.stats;
+    info!(
+        series = stats.series,
+        queries = stats.queries,
+        retries = stats.retries,
+        from_cache = stats.cache_hits,
+        bytes = stats.bytes,
+        missing_points = stats.missing_points,
+        "fetched {} series from {} ({} queries, {} retries, {} from cache, {} bytes, {} missing points)",
+        stats.series,
+        config.source,
+        stats.queries,
+        stats.retries,
+        stats.cache_hits,
+        stats.bytes,
+        stats.missing_points
+    );
+    if !report.failures.is_empty() {
+        for failure in &report.failures {
+            warn!(series = %failure.key, "{}", failure.reason);
+        }
+        // Never emit a ConfigMap that silently lacks entries: refuse the whole run.
+        return Err(AppError::FetchFailures(format!(
+            "{} of {} series could not be fetched, so nothing was written; first: {}: {}",
+            report.failures.len(),
+            keys.len(),
+            report.failures[0].key,
+            report.failures[0].reason
+        )));
+    }
+    if let Some(path) = &request.export_data {
+        trendmaster_fetch::export::export(path, &report.series)?;
+        info!(path = %path.display(), series = report.series.len(), "exported fetched traffic");
+    }
+    let fetched = report.series;
 
     let formula = Formula {
         rate: config.rate.clone(),
@@ -160,6 +246,7 @@ pub fn run(config: &ResolvedConfig, as_of: DateTime<Utc>) -> Result<RunResult, A
         window,
         mode: config.rate.calculation_mode,
         dry_run: config.dry_run,
+        fetch: stats,
         recommendations,
         skipped,
         files,

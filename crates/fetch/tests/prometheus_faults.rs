@@ -1,0 +1,424 @@
+//! The Prometheus source against a small local misbehaving HTTP server: every fault ends in a
+//! clear message or a successful retry, never a panic or a hang.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone, Utc};
+use trendmaster_fetch::{FetchOptions, FetchReport, PrometheusOptions, Source};
+use trendmaster_types::settings::PrometheusSettings;
+use trendmaster_types::{AnalysisWindow, SeriesKey, SourceKind};
+
+/// What the fake server does with one connection.
+#[derive(Clone)]
+enum Reply {
+    /// Status, extra headers, body.
+    Send(u16, Vec<(&'static str, String)>, String),
+    /// Wait, then send.
+    Slow(Duration, u16, String),
+    /// Announce `len` bytes, send `body` (shorter), hang up.
+    Truncated(usize, String),
+}
+
+struct FakePrometheus {
+    port: u16,
+    requests: Arc<Mutex<Vec<String>>>,
+    _thread: JoinHandle<()>,
+}
+
+impl FakePrometheus {
+    /// Serves `replies` in order, one per connection; the last one repeats forever.
+    fn start(replies: Vec<Reply>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        let thread = std::thread::spawn(move || {
+            for (i, stream) in listener.incoming().enumerate() {
+                let Ok(stream) = stream else { break };
+                let reply = replies[i.min(replies.len() - 1)].clone();
+                let seen = Arc::clone(&seen);
+                // One thread per connection, so a slow reply does not block the others.
+                std::thread::spawn(move || serve(stream, reply, &seen));
+            }
+        });
+        Self {
+            port,
+            requests,
+            _thread: thread,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn serve(stream: TcpStream, reply: Reply, seen: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut content_length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            content_length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; content_length];
+    let _ = reader.read_exact(&mut body);
+    seen.lock().unwrap().push(format!(
+        "{}{}",
+        request_line.trim(),
+        String::from_utf8_lossy(&body)
+    ));
+    let mut stream = stream;
+    let write = |stream: &mut TcpStream,
+                 status: u16,
+                 headers: &[(&str, String)],
+                 body: &str,
+                 declared: usize| {
+        let mut head = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {declared}\r\n"
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(body.as_bytes());
+        let _ = stream.flush();
+    };
+    match reply {
+        Reply::Send(status, headers, body) => {
+            write(&mut stream, status, &headers, &body, body.len())
+        }
+        Reply::Slow(delay, status, body) => {
+            std::thread::sleep(delay);
+            write(&mut stream, status, &[], &body, body.len());
+        }
+        Reply::Truncated(declared, body) => write(&mut stream, 200, &[], &body, declared),
+    }
+}
+
+fn window() -> AnalysisWindow {
+    AnalysisWindow::ending_at(
+        Utc.with_ymd_and_hms(2026, 11, 15, 0, 0, 0).unwrap(),
+        1,
+        3600,
+    )
+}
+
+/// The shipped defaults (config/config.yaml), made quick for tests.
+fn settings() -> PrometheusSettings {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/config.yaml"
+    ))
+    .unwrap();
+    let config: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut settings: PrometheusSettings =
+        serde_yaml::from_value(config["COMMON"]["PROMETHEUS_CONFIG"].clone()).unwrap();
+    settings.timeout = "500ms".into();
+    settings.retry_base_delay = "10ms".into();
+    settings.retry_max_delay = "2s".into();
+    settings.max_retries = 2;
+    settings.concurrency = 1;
+    settings.queries_per_second = 1000.0;
+    settings
+}
+
+fn fetch_with(url: &str, settings: PrometheusSettings, keys: &[SeriesKey]) -> FetchReport {
+    let options = FetchOptions {
+        prometheus: PrometheusOptions {
+            url: url.to_string(),
+            settings: Some(settings),
+            ..PrometheusOptions::default()
+        },
+        ..FetchOptions::default()
+    };
+    Source::open(&SourceKind::Prometheus, &options)
+        .unwrap()
+        .fetch(keys, &window())
+        .unwrap()
+}
+
+fn keys() -> Vec<SeriesKey> {
+    vec![
+        SeriesKey::new("111", "/api/a"),
+        SeriesKey::new("222", "/api/a"),
+    ]
+}
+
+fn no_cache(mut settings: PrometheusSettings) -> PrometheusSettings {
+    for preset in settings.presets.values_mut() {
+        preset.cache_query.clear();
+    }
+    settings
+}
+
+/// A matrix answer: partner 111 with value 60 (per hour step: 1 req/min) at every evaluation.
+fn matrix() -> String {
+    let w = window();
+    let values: Vec<String> = (1..=w.len())
+        .map(|i| format!("[{},\"60\"]", w.start.timestamp() + i as i64 * 3600))
+        .collect();
+    format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{"partner":"111","path":"/api/a"}},"values":[{}]}}]}}}}"#,
+        values.join(",")
+    )
+}
+
+#[test]
+fn connection_refused_fails_every_series_with_a_clear_reason() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let report = fetch_with(
+        &format!("http://127.0.0.1:{port}"),
+        no_cache(settings()),
+        &keys(),
+    );
+    assert!(report.series.is_empty());
+    assert_eq!(report.failures.len(), 2);
+    let reason = &report.failures[0].reason;
+    assert!(reason.contains("cannot connect"), "{reason}");
+    assert!(reason.contains("gave up after 3 attempts"), "{reason}");
+    assert_eq!(report.stats.queries, 3);
+    assert_eq!(report.stats.retries, 2);
+}
+
+#[test]
+fn a_slow_answer_times_out_and_is_retried() {
+    let server = FakePrometheus::start(vec![Reply::Slow(
+        Duration::from_millis(1500),
+        200,
+        matrix(),
+    )]);
+    let started = Instant::now();
+    let report = fetch_with(&server.url(), no_cache(settings()), &keys());
+    assert_eq!(report.failures.len(), 2);
+    assert!(
+        report.failures[0].reason.contains("no answer within 500ms"),
+        "{}",
+        report.failures[0].reason
+    );
+    assert_eq!(report.stats.queries, 3);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "timeouts bound the wait"
+    );
+}
+
+#[test]
+fn a_server_error_then_success_is_retried_transparently() {
+    let server = FakePrometheus::start(vec![
+        Reply::Send(
+            500,
+            vec![],
+            r#"{"status":"error","errorType":"internal","error":"boom"}"#.into(),
+        ),
+        Reply::Send(200, vec![], matrix()),
+    ]);
+    let report = fetch_with(&server.url(), no_cache(settings()), &keys());
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.stats.retries, 1);
+    let partner_111 = &report.series[0];
+    assert_eq!(partner_111.series.key, SeriesKey::new("111", "/api/a"));
+    // 60 requests per one-hour step is 1 request per minute, at every grid point.
+    assert!(
+        partner_111.series.values.iter().all(|v| *v == 1.0),
+        "{:?}",
+        partner_111.series.values
+    );
+    // Partner 222 had no samples at all: a series of gaps, not a failure.
+    assert!(report.series[1].series.values.iter().all(|v| v.is_nan()));
+    assert_eq!(report.stats.missing_points, window().len());
+}
+
+#[test]
+fn too_many_requests_waits_for_retry_after() {
+    let server = FakePrometheus::start(vec![
+        Reply::Send(429, vec![("Retry-After", "1".into())], "slow down".into()),
+        Reply::Send(200, vec![], matrix()),
+    ]);
+    let started = Instant::now();
+    let report = fetch_with(&server.url(), no_cache(settings()), &keys());
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After honoured"
+    );
+    assert_eq!(report.stats.retries, 1);
+}
+
+#[test]
+fn invalid_json_and_prometheus_errors_are_reported_verbatim_without_retry() {
+    let server = FakePrometheus::start(vec![Reply::Send(
+        200,
+        vec![],
+        "<html>proxy error</html>".into(),
+    )]);
+    let report = fetch_with(&server.url(), no_cache(settings()), &keys());
+    assert!(
+        report.failures[0]
+            .reason
+            .contains("not Prometheus API JSON"),
+        "{}",
+        report.failures[0].reason
+    );
+    assert_eq!(report.stats.queries, 1, "a malformed answer is not retried");
+
+    let server = FakePrometheus::start(vec![Reply::Send(
+        400,
+        vec![],
+        r#"{"status":"error","errorType":"bad_data","error":"1:23: parse error: unexpected character"}"#.into(),
+    )]);
+    let report = fetch_with(&server.url(), no_cache(settings()), &keys());
+    let reason = &report.failures[0].reason;
+    assert!(
+        reason.contains("HTTP 400: bad_data: 1:23: parse error: unexpected character"),
+        "{reason}"
+    );
+    assert_eq!(report.stats.queries, 1, "4xx is not retried");
+}
+
+#[test]
+fn a_truncated_body_is_retried_then_reported() {
+    let body = matrix();
+    let server = FakePrometheus::start(vec![
+        Reply::Truncated(body.len(), body[..body.len() / 2].to_string()),
+        Reply::Send(200, vec![], body.clone()),
+    ]);
+    let report = fetch_with(&server.url(), no_cache(settings()), &keys());
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.stats.retries, 1);
+
+    let server = FakePrometheus::start(vec![Reply::Truncated(body.len(), body[..10].to_string())]);
+    let report = fetch_with(&server.url(), no_cache(settings()), &keys());
+    assert!(
+        report.failures[0]
+            .reason
+            .contains("gave up after 3 attempts"),
+        "{}",
+        report.failures[0].reason
+    );
+}
+
+#[test]
+fn the_circuit_breaker_stops_querying_and_names_unfetched_series() {
+    let server = FakePrometheus::start(vec![Reply::Send(503, vec![], "unavailable".into())]);
+    let mut settings = no_cache(settings());
+    settings.max_retries = 0;
+    settings.circuit_breaker_failures = 3;
+    let keys: Vec<SeriesKey> = (0..10)
+        .map(|i| SeriesKey::new("111", format!("/api/{i}")))
+        .collect();
+    let report = fetch_with(&server.url(), settings, &keys);
+    assert_eq!(
+        report.failures.len(),
+        10,
+        "every series is reported as not fetched"
+    );
+    assert_eq!(
+        server.requests().len(),
+        3,
+        "nothing is sent once the breaker is open"
+    );
+    let open = report
+        .failures
+        .iter()
+        .filter(|f| f.reason.contains("circuit breaker open after 3"))
+        .count();
+    assert_eq!(open, 7);
+}
+
+#[test]
+fn queries_are_grouped_per_api_chunked_and_step_aligned() {
+    let server = FakePrometheus::start(vec![Reply::Send(200, vec![], matrix())]);
+    let mut settings = settings();
+    settings.max_points_per_query = 10; // 24 points → chunks of 10, 10 and 4
+    let keys = vec![
+        SeriesKey::new("111", "/api/a"),
+        SeriesKey::new("222", "/api/a"),
+        SeriesKey::new("111", "/api/b"),
+    ];
+    let report = fetch_with(&server.url(), settings, &keys);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let requests = server.requests();
+    let ranges: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.contains("query_range"))
+        .collect();
+    assert_eq!(
+        ranges.len(),
+        2 * 3,
+        "one query per API per chunk: {requests:#?}"
+    );
+    assert_eq!(
+        requests.len(),
+        2 * 3 + 2,
+        "plus one cache ratio query per API"
+    );
+    let start = window().start.timestamp();
+    let first_chunk = format!("start={}&end={}&step=3600", start + 3600, start + 10 * 3600);
+    assert!(
+        ranges.iter().any(|r| r.contains(&first_chunk)),
+        "{ranges:#?}"
+    );
+    // Partners of one API share a query.
+    assert!(
+        ranges.iter().any(|r| r.contains("111%7C222")),
+        "{ranges:#?}"
+    );
+    // The stitched series has every point exactly once.
+    assert!(report.series[0].series.values.iter().all(|v| *v == 1.0));
+    // The fake answers the cache query with a matrix: that is no measurement, not a failure.
+    assert!(report.series.iter().all(|s| s.cache_hit_ratio.is_none()));
+}
+
+#[test]
+fn bad_urls_and_presets_are_configuration_errors() {
+    let options = |url: &str, settings| FetchOptions {
+        prometheus: PrometheusOptions {
+            url: url.to_string(),
+            settings: Some(settings),
+            ..PrometheusOptions::default()
+        },
+        ..FetchOptions::default()
+    };
+    let error = Source::open(
+        &SourceKind::Prometheus,
+        &options("prometheus:9090", settings()),
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("must start with http://"),
+        "{error}"
+    );
+    let mut unknown = settings();
+    unknown.preset = "graphite".into();
+    let error = Source::open(
+        &SourceKind::Prometheus,
+        &options("http://127.0.0.1:1", unknown),
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("no preset `graphite`"),
+        "{error}"
+    );
+}

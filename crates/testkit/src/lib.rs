@@ -1,0 +1,36 @@
+//! Dev-only test support: a real Prometheus server on 127.0.0.1 holding backfilled history, so
+//! that integration tests query the real PromQL engine instead of a mock.
+//!
+//! [`PrometheusServer::start`] turns [`FetchedSeries`](trendmaster_types::FetchedSeries) (requests
+//! per minute on a grid) into counters shaped like one of the query presets of
+//! `config/config.yaml` ([`MetricShape`]), backfills them with `promtool tsdb
+//! create-blocks-from openmetrics` and starts `prometheus` on a free port. The counters follow a
+//! convention (see [`write_openmetrics`]) under which the presets' `increase(metric[<step>])`
+//! gives back the grid values exactly and gaps stay gaps. The server stops when dropped.
+//!
+//! `prometheus` and `promtool` (2.x) must be on PATH: `scripts/install-test-deps.sh` installs
+//! them. When they are missing, `start` fails with a message saying so; tests should fail, not
+//! skip.
+//!
+//! ```no_run
+//! use chrono::{DateTime, Utc};
+//! use trendmaster_fetch::DemoTraffic;
+//! use trendmaster_testkit::{MetricShape, PrometheusServer};
+//! use trendmaster_types::{AnalysisWindow, SeriesKey};
+//!
+//! let as_of: DateTime<Utc> = "2026-11-15T00:00:00Z".parse().unwrap();
+//! let window = AnalysisWindow::ending_at(as_of, 2, 60);
+//! let key = SeriesKey::new("111", "/api_v3/service/multirequest");
+//! let series = vec![DemoTraffic::new(1).series(&key, &window)];
+//! let server = PrometheusServer::start(&series, MetricShape::Nginx).unwrap();
+//! // Point the client under test at server.url(), e.g. http://127.0.0.1:41234
+//! println!("{} (backfill took {:.1} s)", server.url(), server.backfill_seconds());
+//! ```
+//!
+//! Costs, measured on two cores with Prometheus 2.42: see `README.md` of this crate.
+
+mod openmetrics;
+mod server;
+
+pub use openmetrics::{MetricShape, write_openmetrics};
+pub use server::PrometheusServer;
