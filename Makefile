@@ -11,8 +11,10 @@ build:
 demo:
 	$(CARGO) run --release --locked -p trendmaster -- --env environment
 
-## test: the whole test suite (unit, end-to-end on the real binary, doc tests)
+## test: the whole test suite (unit, end-to-end on the real binary and a real Prometheus, doc
+## tests); installs Prometheus first when it is missing (Debian's package)
 test:
+	bash scripts/install-test-deps.sh
 	$(CARGO) test --workspace --locked
 
 ## lint: formatting and clippy, warnings are errors

@@ -344,17 +344,34 @@ fn bad_input_exits_with_documented_codes_and_one_line_causes() {
         text(&output.stderr)
     );
 
+    // Nothing listens on this port: a source that is down is exit 4, and nothing is written.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
     let output = trendmaster(
         dir.path(),
         &[],
-        &["--source", "prometheus", "--output-dir", "out"],
+        &[
+            "--source",
+            "prometheus",
+            "--prometheus-url",
+            &url,
+            "--output-dir",
+            "out",
+            "--partners",
+            "111",
+        ],
     );
-    assert_eq!(output.status.code(), Some(4));
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
     assert!(
-        text(&output.stderr).contains("`prometheus` is not available yet"),
-        "{}",
-        text(&output.stderr)
+        stderr.contains("9 of 9 series could not be fetched, so nothing was written"),
+        "{stderr}"
     );
+    assert!(stderr.contains("cannot connect"), "{stderr}");
     assert!(
         !dir.path().join("out").exists(),
         "nothing written on failure"
