@@ -68,11 +68,13 @@ fn serve(stream: TcpStream, reply: Reply, seen: &Mutex<Vec<String>>) {
         return;
     }
     let mut content_length = 0;
+    let mut head = String::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
             break;
         }
+        head.push_str(&line.to_ascii_lowercase());
         if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
             content_length = value.trim().parse().unwrap_or(0);
         }
@@ -80,7 +82,7 @@ fn serve(stream: TcpStream, reply: Reply, seen: &Mutex<Vec<String>>) {
     let mut body = vec![0; content_length];
     let _ = reader.read_exact(&mut body);
     seen.lock().unwrap().push(format!(
-        "{}{}",
+        "{}{}\n{head}",
         request_line.trim(),
         String::from_utf8_lossy(&body)
     ));
@@ -421,4 +423,56 @@ fn bad_urls_and_presets_are_configuration_errors() {
         error.to_string().contains("no preset `graphite`"),
         "{error}"
     );
+}
+
+#[test]
+fn token_and_headers_are_sent_and_never_printed() {
+    let server = FakePrometheus::start(vec![Reply::Send(200, vec![], matrix())]);
+    let mut settings = no_cache(settings());
+    settings
+        .headers
+        .insert("X-Scope-OrgID".into(), "tenant-1".into());
+    let options = FetchOptions {
+        prometheus: PrometheusOptions {
+            url: server.url(),
+            token: Some(trendmaster_types::Secret::new("t0ken-xyz")),
+            extra_headers: vec![("X-Extra".into(), "from-flag".into())],
+            settings: Some(settings.clone()),
+        },
+        ..FetchOptions::default()
+    };
+    let source = Source::open(&SourceKind::Prometheus, &options).unwrap();
+    assert!(
+        !format!("{source:?}").contains("t0ken"),
+        "Debug output never shows the token"
+    );
+    let report = source.fetch(&keys(), &window()).unwrap();
+    assert!(report.failures.is_empty());
+    let request = &server.requests()[0];
+    assert!(
+        request.contains("authorization: bearer t0ken-xyz"),
+        "{request}"
+    );
+    assert!(request.contains("x-scope-orgid: tenant-1"), "{request}");
+    assert!(request.contains("x-extra: from-flag"), "{request}");
+
+    // A token and basic auth together are ambiguous: refused before anything is sent.
+    settings.basic_auth_username = "user".into();
+    let options = FetchOptions {
+        prometheus: PrometheusOptions {
+            url: server.url(),
+            token: Some(trendmaster_types::Secret::new("t0ken-xyz")),
+            extra_headers: Vec::new(),
+            settings: Some(settings),
+        },
+        ..FetchOptions::default()
+    };
+    let error = Source::open(&SourceKind::Prometheus, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("both a bearer token and basic auth"),
+        "{error}"
+    );
+    assert!(!error.contains("t0ken"), "{error}");
 }

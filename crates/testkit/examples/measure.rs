@@ -38,14 +38,21 @@ fn main() {
             files.len(),
             bytes / 1_000_000
         );
+        if std::env::var("KEEP").is_ok() { let kept = dir.keep(); println!("kept {}", kept.display()); return; }
         let t = Instant::now();
         let out = dir.path().join("data");
-        std::process::Command::new("promtool")
-            .args(["tsdb", "create-blocks-from", "openmetrics", "-q"])
-            .arg(&files[50])
-            .arg(&out)
-            .status()
-            .unwrap();
+        std::fs::create_dir(&out).unwrap();
+        for f in &files {
+            assert!(
+                std::process::Command::new("promtool")
+                    .args(["tsdb", "create-blocks-from", "openmetrics", "-q"])
+                    .arg(f)
+                    .arg(&out)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
         println!("one promtool {:.2}s", t.elapsed().as_secs_f64());
         return;
     }
