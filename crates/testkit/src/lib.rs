@@ -27,7 +27,9 @@
 //! println!("{} (backfill took {:.1} s)", server.url(), server.backfill_seconds());
 //! ```
 //!
-//! Costs, measured on two cores with Prometheus 2.42: see `README.md` of this crate.
+//! Costs, measured on two cores with Prometheus 2.42 at one-minute steps: 8 series × 2 days
+//! backfill in about 1 s; 36 series × 14 days (170 blocks, 630 MB of OpenMetrics text, never all
+//! on disk at once) in 11–16 s. Prometheus is ready 0.05–0.1 s after it starts.
 
 mod openmetrics;
 mod server;

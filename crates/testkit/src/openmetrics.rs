@@ -110,7 +110,7 @@ impl<'a> BlockFiles<'a> {
         let mut counters = Vec::new();
         for fetched in series {
             let values = &fetched.series.values;
-            if let Some(bad) = values.iter().find(|v| *v < &0.0 || v.is_infinite()) {
+            if let Some(bad) = values.iter().find(|v| **v < 0.0 || v.is_infinite()) {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!(
@@ -159,7 +159,7 @@ impl<'a> BlockFiles<'a> {
             }
         }
         out.write_all(b"# EOF\n")?;
-        out.into_inner().map_err(|e| e.into_error())?.sync_data()?;
+        out.flush()?;
         Ok(Some(path))
     }
 }
