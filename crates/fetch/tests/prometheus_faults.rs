@@ -476,3 +476,33 @@ fn token_and_headers_are_sent_and_never_printed() {
     );
     assert!(!error.contains("t0ken"), "{error}");
 }
+
+#[test]
+fn basic_auth_and_a_token_file_are_used() {
+    let server = FakePrometheus::start(vec![Reply::Send(200, vec![], matrix())]);
+    let mut with_basic = no_cache(settings());
+    with_basic.basic_auth_username = "grafana".into();
+    with_basic.basic_auth_password = trendmaster_types::Secret::new("pa55");
+    let report = fetch_with(&server.url(), with_basic, &keys());
+    assert!(report.failures.is_empty());
+    // base64("grafana:pa55")
+    assert!(
+        server.requests()[0].contains("authorization: basic z3jhzmfuytpwytu1"),
+        "{}",
+        server.requests()[0]
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "from-file\n").unwrap();
+    let server = FakePrometheus::start(vec![Reply::Send(200, vec![], matrix())]);
+    let mut with_file = no_cache(settings());
+    with_file.token_file = token_file.display().to_string();
+    let report = fetch_with(&server.url(), with_file, &keys());
+    assert!(report.failures.is_empty());
+    assert!(
+        server.requests()[0].contains("authorization: bearer from-file"),
+        "{}",
+        server.requests()[0]
+    );
+}
