@@ -15,11 +15,12 @@
 //! time replace the pieces here in a later release; the result type stays the same.
 
 mod events;
+mod forecast;
 mod prime;
 mod robust;
 
 use chrono::{Datelike, Weekday};
-use trendmaster_types::settings::{AnomalySettings, PrimeTimeSettings};
+use trendmaster_types::settings::{AnomalySettings, ForecastSettings, PrimeTimeSettings};
 use trendmaster_types::{AnalysisMethod, AnalysisResult, PointCounts, SeriesStats, TrafficSeries};
 
 /// Analyses one series. Never fails: a series with too little data yields method
@@ -29,6 +30,7 @@ pub fn analyze(
     series: &TrafficSeries,
     prime_time: &PrimeTimeSettings,
     anomaly: &AnomalySettings,
+    forecast_settings: &ForecastSettings,
 ) -> AnalysisResult {
     let window = series.window;
     let times = prime::local_times(&window, prime_time.timezone);
@@ -78,6 +80,7 @@ pub fn analyze(
         daily_peaks: prime.peaks,
         days_skipped: prime.days_skipped,
         anomalies,
+        forecast: forecast::forecast(series, forecast_settings),
     }
 }
 
@@ -125,17 +128,27 @@ mod tests {
     #[test]
     fn a_prime_time_spike_is_removed_and_does_not_inflate_the_daily_peak() {
         let mut series = daily_shape_series(14, 100.0);
-        let clean_peaks: Vec<f64> = analyze(&series, &prime_settings(), &anomaly_settings())
-            .daily_peaks
-            .iter()
-            .map(|p| p.peak)
-            .collect();
+        let clean_peaks: Vec<f64> = analyze(
+            &series,
+            &prime_settings(),
+            &anomaly_settings(),
+            &no_forecast(),
+        )
+        .daily_peaks
+        .iter()
+        .map(|p| p.peak)
+        .collect();
         // A 10-minute bot spike at 21:00 on day 5, at 10× the normal level.
         let start = 5 * 1440 + 21 * 60;
         for v in &mut series.values[start..start + 10] {
             *v *= 10.0;
         }
-        let result = analyze(&series, &prime_settings(), &anomaly_settings());
+        let result = analyze(
+            &series,
+            &prime_settings(),
+            &anomaly_settings(),
+            &no_forecast(),
+        );
         assert_eq!(result.method, AnalysisMethod::Statistical);
         let spikes: Vec<_> = result
             .anomalies
@@ -162,7 +175,12 @@ mod tests {
         for v in &mut series.values[drop..drop + 60] {
             *v = 0.0;
         }
-        let result = analyze(&series, &prime_settings(), &anomaly_settings());
+        let result = analyze(
+            &series,
+            &prime_settings(),
+            &anomaly_settings(),
+            &no_forecast(),
+        );
         let surge_event = result
             .anomalies
             .iter()
@@ -188,7 +206,12 @@ mod tests {
         for v in &mut series.values[100..130] {
             *v = f64::NAN;
         }
-        let result = analyze(&series, &prime_settings(), &anomaly_settings());
+        let result = analyze(
+            &series,
+            &prime_settings(),
+            &anomaly_settings(),
+            &no_forecast(),
+        );
         let gap = result
             .anomalies
             .iter()
@@ -217,7 +240,12 @@ mod tests {
                 0.0
             };
         }
-        let result = analyze(&series, &prime_settings(), &anomaly_settings());
+        let result = analyze(
+            &series,
+            &prime_settings(),
+            &anomaly_settings(),
+            &no_forecast(),
+        );
         assert_eq!(result.points.removed, 0, "{:?}", result.anomalies.first());
         assert!(result.anomalies.is_empty());
     }
@@ -227,7 +255,7 @@ mod tests {
         let series = daily_shape_series(1, 100.0);
         let mut settings = anomaly_settings();
         settings.min_points = 2000;
-        let result = analyze(&series, &prime_settings(), &settings);
+        let result = analyze(&series, &prime_settings(), &settings, &no_forecast());
         assert_eq!(result.method, AnalysisMethod::None);
         assert_eq!(result.points.removed, 0);
     }

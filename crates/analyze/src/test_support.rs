@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use trendmaster_types::settings::{
-    AnomalySettings, PrimeTimeMethod, PrimeTimeSettings, SeverityThresholds,
+    AnomalySettings, ForecastSettings, ForecasterKind, PrimeTimeMethod, PrimeTimeSettings,
+    SeverityThresholds,
 };
 use trendmaster_types::{AnalysisWindow, SeriesKey, Severity, TrafficSeries};
 
@@ -53,5 +54,16 @@ pub fn anomaly_settings() -> AnomalySettings {
         sustained_zscore: 4.0,
         min_relative_spread: 0.1,
         min_points: 1440,
+    }
+}
+
+/// Forecasting off: the anomaly and prime-time tests do not need it.
+pub fn no_forecast() -> ForecastSettings {
+    ForecastSettings {
+        forecaster: ForecasterKind::None,
+        resolution: "5m".into(),
+        horizon_days: 7,
+        interval_level: 0.95,
+        holdout_days: 1,
     }
 }

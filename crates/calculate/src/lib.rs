@@ -213,6 +213,7 @@ mod tests {
                 peak_value: 900.0,
                 max_score: 40.0,
             }],
+            forecast: trendmaster_types::ForecastOutcome::Disabled,
         }
     }
 

@@ -4,8 +4,8 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use trendmaster_types::settings::{
-    AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, MultiplierSettings,
-    PrimeTimeSettings, PrometheusSettings, RateCalculationSettings,
+    AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, ForecastSettings,
+    MultiplierSettings, PrimeTimeSettings, PrometheusSettings, RateCalculationSettings,
 };
 use trendmaster_types::{CalculationMode, Secret, SeriesKey, SkippedSeries, SourceKind};
 
@@ -39,6 +39,8 @@ pub struct Overrides {
     pub output_dir: Option<PathBuf>,
     pub prometheus_url: Option<String>,
     pub demo_seed: Option<u64>,
+    /// `--forecaster`.
+    pub forecaster: Option<trendmaster_types::settings::ForecasterKind>,
     /// `--query-preset`.
     pub query_preset: Option<String>,
     /// `-H 'Name: value'`, in order; they win over configured headers of the same name.
@@ -71,6 +73,7 @@ pub struct ResolvedConfig {
     pub confidence: ConfidenceSettings,
     pub prime_time: PrimeTimeSettings,
     pub anomaly: AnomalySettings,
+    pub forecast: ForecastSettings,
     pub multipliers: MultiplierSettings,
     pub exclusions: Exclusions,
     pub configmap: ConfigMapSettings,
@@ -402,6 +405,11 @@ fn resolve(
         prometheus.headers.insert(name.clone(), value.clone());
     }
 
+    let mut forecast = file.common.forecast;
+    if let Some(kind) = overrides.forecaster {
+        forecast.forecaster = kind;
+    }
+
     let mut rate = file.common.rate_calculation;
     if let Some(mode) = overrides.mode {
         rate.calculation_mode = mode;
@@ -423,6 +431,7 @@ fn resolve(
         confidence: file.common.confidence,
         prime_time: file.common.prime_time,
         anomaly: file.common.anomaly,
+        forecast,
         multipliers: MultiplierSettings {
             partner: partner_section.partner_multipliers.clone(),
             path: file.common.path_multipliers,

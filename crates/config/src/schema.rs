@@ -8,8 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use trendmaster_types::settings::{
-    AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, PrimeTimeSettings,
-    PrometheusSettings, RateCalculationSettings,
+    AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, ForecastSettings,
+    PrimeTimeSettings, PrometheusSettings, RateCalculationSettings,
 };
 use trendmaster_types::{Secret, SourceKind};
 
@@ -70,6 +70,8 @@ pub struct CommonSection {
     pub prime_time: PrimeTimeSettings,
     #[serde(rename = "ANOMALY_CONFIG")]
     pub anomaly: AnomalySettings,
+    #[serde(rename = "FORECAST_CONFIG")]
+    pub forecast: ForecastSettings,
     #[serde(rename = "PATH_MULTIPLIERS")]
     pub path_multipliers: BTreeMap<String, f64>,
     #[serde(rename = "EXCLUSIONS")]

@@ -322,6 +322,45 @@ pub fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut Config
         );
     }
 
+    let fc = |key: &'static str| ["COMMON", "FORECAST_CONFIG", key];
+    let forecast = &config.forecast;
+    let resolution = humantime::parse_duration(forecast.resolution.trim()).ok();
+    check(
+        resolution.is_some_and(|r| {
+            let secs = r.as_secs();
+            r.subsec_nanos() == 0
+                && secs > 0
+                && 3600 % secs == 0
+                && secs % u64::from(config.step_secs) == 0
+        }),
+        &fc("resolution"),
+        format!(
+            "`{}` must be a whole number of seconds that divides one hour and is a multiple of the step ({} s)",
+            forecast.resolution, config.step_secs
+        ),
+    );
+    check(
+        (1..=60).contains(&forecast.horizon_days),
+        &fc("horizon_days"),
+        format!("must be between 1 and 60, got {}", forecast.horizon_days),
+    );
+    check(
+        forecast.interval_level > 0.0 && forecast.interval_level < 1.0,
+        &fc("interval_level"),
+        format!(
+            "must lie strictly between 0 and 1, got {}",
+            forecast.interval_level
+        ),
+    );
+    check(
+        forecast.holdout_days < config.days,
+        &fc("holdout_days"),
+        format!(
+            "must be shorter than the window ({} days), got {}",
+            config.days, forecast.holdout_days
+        ),
+    );
+
     let z = &config.anomaly.robust_zscore;
     check(
         positive(z.low) && z.low <= z.medium && z.medium <= z.high,

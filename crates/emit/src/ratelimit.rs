@@ -220,6 +220,7 @@ pub(crate) mod tests {
                 daily_peaks: Vec::new(),
                 days_skipped: 0,
                 anomalies: Vec::new(),
+                forecast: trendmaster_types::ForecastOutcome::Disabled,
             },
         }
     }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use trendmaster_types::{
-    AnalysisWindow, AnomalyEvent, CacheAdjustment, CalculationMode, FormulaStep,
+    AnalysisWindow, AnomalyEvent, CacheAdjustment, CalculationMode, ForecastOutcome, FormulaStep,
     RateRecommendation, SkippedSeries,
 };
 
@@ -179,7 +179,54 @@ fn write_series_section(out: &mut String, rec: &RateRecommendation) {
         analysis.daily_peaks.len(),
         analysis.days_skipped
     );
+    write_forecast(out, &analysis.forecast);
     write_anomalies(out, &analysis.anomalies);
+}
+
+fn write_forecast(out: &mut String, forecast: &ForecastOutcome) {
+    let _ = writeln!(
+        out,
+        "### Forecast
+"
+    );
+    match forecast {
+        ForecastOutcome::Fitted(f) => {
+            let periods: Vec<String> = f.periods.iter().map(ToString::to_string).collect();
+            let error =
+                f.holdout_smape
+                    .map_or("not measured (window too short)".to_string(), |e| {
+                        format!(
+                            "sMAPE {} on the last {} day(s), held out",
+                            number(e),
+                            f.holdout_days
+                        )
+                    });
+            let _ = writeln!(
+                out,
+                "- Forecaster: {} at {} s resolution, seasonal periods [{}] points (periodogram saw {:?})",
+                f.forecaster,
+                f.resolution_secs,
+                periods.join(", "),
+                f.detected_periods
+            );
+            let _ = writeln!(out, "- Held-out error: {error}");
+            let _ = writeln!(
+                out,
+                "- Next {} days: peak {} req/min, upper band {} ({} % interval), trend growth ×{}\n",
+                f.horizon_days,
+                number(f.peak),
+                number(f.peak_upper),
+                number(f.level * 100.0),
+                number(f.trend_growth)
+            );
+        }
+        ForecastOutcome::Disabled => {
+            let _ = writeln!(out, "- No forecast (forecaster: none)\n");
+        }
+        ForecastOutcome::Failed { reason } => {
+            let _ = writeln!(out, "- No forecast: {}\n", one_line(reason));
+        }
+    }
 }
 
 fn write_derivation(out: &mut String, steps: &[FormulaStep]) {

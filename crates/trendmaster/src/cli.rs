@@ -2,6 +2,7 @@
 
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
+use trendmaster_types::settings::ForecasterKind;
 use trendmaster_types::{CalculationMode, SourceKind};
 
 /// Envoy rate-limit ConfigMaps from per-partner, per-API traffic history.
@@ -43,6 +44,10 @@ pub struct Cli {
     /// Formula: `adaptive` (full v3 chain) or `fixed` (peak × multiplier × cache × margin)
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
+
+    /// Forecaster: mstl (default), prophet (needs a build with the `prophet` feature) or none
+    #[arg(long, value_enum)]
+    pub forecaster: Option<ForecasterArg>,
 
     /// Traffic source: demo, prometheus or file:PATH [default: the environment's DATA_SOURCE]
     #[arg(long, value_name = "SOURCE")]
@@ -129,6 +134,23 @@ impl From<ModeArg> for CalculationMode {
         match mode {
             ModeArg::Fixed => CalculationMode::Fixed,
             ModeArg::Adaptive => CalculationMode::Adaptive,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ForecasterArg {
+    Mstl,
+    Prophet,
+    None,
+}
+
+impl From<ForecasterArg> for ForecasterKind {
+    fn from(kind: ForecasterArg) -> Self {
+        match kind {
+            ForecasterArg::Mstl => ForecasterKind::Mstl,
+            ForecasterArg::Prophet => ForecasterKind::Prophet,
+            ForecasterArg::None => ForecasterKind::None,
         }
     }
 }

@@ -71,6 +71,11 @@ fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String,
         return validate(cli, load_for_validation(&options, &overrides, lookup));
     }
     let config = load(&options, &overrides, lookup).map_err(AppError::Config)?;
+    if config.forecast.forecaster == trendmaster_types::settings::ForecasterKind::Prophet {
+        return Err(AppError::Usage(
+            "--forecaster prophet: this build has no Prophet support; use mstl or none".into(),
+        ));
+    }
     if cli.show_env {
         return output::render_environment(&EnvironmentReport::new(&config), cli.output_format);
     }
@@ -108,6 +113,7 @@ fn config_request(cli: &Cli) -> Result<(LoadOptions, Overrides), AppError> {
         prometheus_url: cli.prometheus_url.clone(),
         demo_seed: cli.seed,
         query_preset: cli.query_preset.clone(),
+        forecaster: cli.forecaster.map(Into::into),
         prometheus_headers,
         prometheus_timeout: cli.prometheus_timeout.clone(),
     };

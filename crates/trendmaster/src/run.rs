@@ -34,6 +34,43 @@ pub struct RunResult {
     pub files: WrittenFiles,
 }
 
+/// Analyses and calculates every series on a pool of threads (one per core): each series is
+/// independent, and decomposition is the expensive part of a run.
+fn analyse_all(
+    config: &ResolvedConfig,
+    fetched: Vec<trendmaster_types::FetchedSeries>,
+    formula: &Formula,
+) -> Vec<Result<RateRecommendation, SkippedSeries>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(fetched.len().max(1));
+    let queue = std::sync::Mutex::new(fetched.into_iter().enumerate());
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let Some((index, item)) = queue.lock().expect("queue").next() else {
+                        break;
+                    };
+                    let analysis = trendmaster_analyze::analyze(
+                        &item.series,
+                        &config.prime_time,
+                        &config.anomaly,
+                        &config.forecast,
+                    );
+                    let outcome =
+                        trendmaster_calculate::recommend(analysis, item.cache_hit_ratio, formula);
+                    results.lock().expect("results").push((index, outcome));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("results");
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, outcome)| outcome).collect()
+}
+
 /// `--as-of`: RFC 3339, a date (midnight UTC) or Unix seconds.
 pub fn parse_as_of(text: &str) -> Result<DateTime<Utc>, AppError> {
     let text = text.trim();
@@ -172,10 +209,8 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
     };
     let mut recommendations = Vec::with_capacity(fetched.len());
     let mut skipped = excluded;
-    for item in fetched {
-        let analysis =
-            trendmaster_analyze::analyze(&item.series, &config.prime_time, &config.anomaly);
-        match trendmaster_calculate::recommend(analysis, item.cache_hit_ratio, &formula) {
+    for outcome in analyse_all(config, fetched, &formula) {
+        match outcome {
             Ok(recommendation) => {
                 debug!(
                     series = %recommendation.key,

@@ -3,7 +3,7 @@
 
 use trendmaster_calculate::Formula;
 use trendmaster_config::{LoadOptions, Overrides, ResolvedConfig, load};
-use trendmaster_types::settings::AnomalySettings;
+use trendmaster_types::settings::{AnomalySettings, ForecastSettings, ForecasterKind};
 use trendmaster_types::{AnalysisWindow, AnomalyKind, FetchedSeries, TrafficSeries};
 
 fn demo(config: &ResolvedConfig) -> (AnalysisWindow, Vec<FetchedSeries>) {
@@ -17,6 +17,14 @@ fn demo(config: &ResolvedConfig) -> (AnalysisWindow, Vec<FetchedSeries>) {
     let source = trendmaster_fetch::Source::open(&config.source, &options).unwrap();
     let fetched = source.fetch(&keys, &window).unwrap().series;
     (window, fetched)
+}
+
+/// Detection does not depend on the forecast; leaving it out keeps these tests quick.
+fn no_forecast(config: &ResolvedConfig) -> ForecastSettings {
+    ForecastSettings {
+        forecaster: ForecasterKind::None,
+        ..config.forecast.clone()
+    }
 }
 
 /// Seeds checked: the shipped default and two others with different volume mixes.
@@ -54,7 +62,8 @@ fn limit(
     series: &TrafficSeries,
     anomaly: &AnomalySettings,
 ) -> u64 {
-    let analysis = trendmaster_analyze::analyze(series, &config.prime_time, anomaly);
+    let analysis =
+        trendmaster_analyze::analyze(series, &config.prime_time, anomaly, &no_forecast(config));
     trendmaster_calculate::recommend(analysis, item.cache_hit_ratio, &formula(config))
         .unwrap()
         .requests_per_minute
@@ -115,8 +124,12 @@ fn spikes_removed_and_normal_points_kept(seed: u64) {
     let (mut injected, mut found, mut removed_normal, mut normal) =
         (0usize, 0usize, 0usize, 0usize);
     for item in &fetched {
-        let analysis =
-            trendmaster_analyze::analyze(&item.series, &config.prime_time, &config.anomaly);
+        let analysis = trendmaster_analyze::analyze(
+            &item.series,
+            &config.prime_time,
+            &config.anomaly,
+            &no_forecast(&config),
+        );
         let mut removed = vec![false; window.len()];
         for event in analysis.anomalies.iter().filter(|e| e.excluded) {
             let start = ((event.start - window.start).num_seconds() / step) as usize;

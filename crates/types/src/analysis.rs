@@ -141,6 +141,55 @@ pub struct SeriesStats {
     pub peak_to_mean: f64,
 }
 
+/// What the forecaster learned about one series: which seasonality it used, how well it
+/// predicted a held-out tail of the window, and what it expects over the next period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastSummary {
+    /// `mstl` (MSTL with an AutoETS trend) or `prophet`.
+    pub forecaster: String,
+    /// The series was decomposed at this step (maxima of the finer grid), in seconds.
+    pub resolution_secs: u32,
+    /// Seasonal periods used, in points at `resolution_secs` (288 = one day at 5 minutes).
+    pub periods: Vec<usize>,
+    /// Periods the periodogram found, in points, for the record.
+    pub detected_periods: Vec<u32>,
+    /// Symmetric mean absolute percentage error (0–2) of a fit without the last
+    /// `holdout_days`, on those days; `None` when the window is too short to hold any back.
+    pub holdout_smape: Option<f64>,
+    pub holdout_days: u32,
+    pub horizon_days: u32,
+    /// Prediction-interval level of `peak_upper` (e.g. 0.95).
+    pub level: f64,
+    /// Highest point forecast over the horizon (requests/minute).
+    pub peak: f64,
+    /// Highest upper band over the horizon (requests/minute).
+    pub peak_upper: f64,
+    /// Trend growth over the horizon: fitted trend at the horizon's end ÷ at the window's end.
+    pub trend_growth: f64,
+}
+
+/// The forecast, or why there is none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ForecastOutcome {
+    Fitted(ForecastSummary),
+    /// Forecasting switched off (`forecaster: none`).
+    Disabled,
+    /// The series could not be fitted (too short, too sparse, model error); the reason says which.
+    Failed {
+        reason: String,
+    },
+}
+
+impl ForecastOutcome {
+    pub fn summary(&self) -> Option<&ForecastSummary> {
+        match self {
+            Self::Fitted(summary) => Some(summary),
+            _ => None,
+        }
+    }
+}
+
 /// Everything the calculator needs to know about one series, and the evidence behind it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnalysisResult {
@@ -155,6 +204,7 @@ pub struct AnalysisResult {
     /// Days skipped because too little of their prime time had usable data.
     pub days_skipped: usize,
     pub anomalies: Vec<AnomalyEvent>,
+    pub forecast: ForecastOutcome,
 }
 
 impl AnalysisResult {

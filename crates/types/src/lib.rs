@@ -19,8 +19,8 @@ pub mod series;
 pub mod settings;
 
 pub use analysis::{
-    AnalysisMethod, AnalysisResult, AnomalyEvent, AnomalyKind, DailyPeak, PointCounts,
-    PrimeTimeWindow, SeriesStats, Severity,
+    AnalysisMethod, AnalysisResult, AnomalyEvent, AnomalyKind, DailyPeak, ForecastOutcome,
+    ForecastSummary, PointCounts, PrimeTimeWindow, SeriesStats, Severity,
 };
 pub use recommendation::{
     CacheAdjustment, CalculationMode, Confidence, ConfidenceFactor, ConfidenceLevel, FormulaStep,

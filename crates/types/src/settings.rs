@@ -276,3 +276,39 @@ pub struct QueryPreset {
     /// when the metric has no cache information.
     pub cache_query: String,
 }
+
+/// Which model forecasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForecasterKind {
+    /// MSTL with an AutoETS trend (fast, the default).
+    Mstl,
+    /// Prophet with the WASM-compiled Stan optimiser (needs the `prophet` build feature).
+    Prophet,
+    /// No forecast.
+    None,
+}
+
+impl ForecasterKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mstl => "mstl",
+            Self::Prophet => "prophet",
+            Self::None => "none",
+        }
+    }
+}
+
+/// `COMMON.FORECAST_CONFIG`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastSettings {
+    pub forecaster: ForecasterKind,
+    /// Decompose at this step (maxima of the finer grid), e.g. `5m`: a 14-day minute series
+    /// becomes 4,032 points instead of 20,160.
+    pub resolution: String,
+    pub horizon_days: u32,
+    /// Prediction-interval level, e.g. 0.95.
+    pub interval_level: f64,
+    /// Days at the end of the window held back to measure forecast error.
+    pub holdout_days: u32,
+}
