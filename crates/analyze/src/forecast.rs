@@ -1,5 +1,5 @@
 //! Decomposition and forecast with augurs: MSTL with an AutoETS trend on the series' maxima at a
-//! coarser resolution, seasonal periods derived from the step and confirmed by a periodogram,
+//! coarser resolution, seasonal periods derived from the step (a periodogram's reading recorded),
 //! forecast error measured on a held-out tail, then a forecast of the next period.
 //!
 //! augurs' traps, and what is done about each: MSTL fails on NaN (gaps are interpolated inside
@@ -16,26 +16,39 @@ use augurs::seasons::{Detector, PeriodogramDetector};
 use trendmaster_types::settings::{ForecastSettings, ForecasterKind};
 use trendmaster_types::{ForecastOutcome, ForecastSummary, TrafficSeries};
 
-/// Forecasts `series` as configured; never fails, but says why when there is no forecast.
-pub fn forecast(series: &TrafficSeries, settings: &ForecastSettings) -> ForecastOutcome {
+/// Forecasts `series` as configured, fitted on the points `clean` keeps (anomalies removed, so
+/// that a bot spike does not teach the model a new normal); never fails, but says why when
+/// there is no forecast.
+pub fn forecast(
+    series: &TrafficSeries,
+    clean: &[bool],
+    settings: &ForecastSettings,
+) -> ForecastOutcome {
     match settings.forecaster {
         ForecasterKind::None => ForecastOutcome::Disabled,
         ForecasterKind::Prophet => ForecastOutcome::Failed {
             reason: "this build has no Prophet support (build with `make build-prophet`)".into(),
         },
-        ForecasterKind::Mstl => match mstl(series, settings) {
+        ForecasterKind::Mstl => match mstl(series, clean, settings) {
             Ok(summary) => ForecastOutcome::Fitted(summary),
             Err(reason) => ForecastOutcome::Failed { reason },
         },
     }
 }
 
-fn mstl(series: &TrafficSeries, settings: &ForecastSettings) -> Result<ForecastSummary, String> {
+fn mstl(
+    series: &TrafficSeries,
+    clean: &[bool],
+    settings: &ForecastSettings,
+) -> Result<ForecastSummary, String> {
     let resolution = resolution_secs(settings, series.window.step_secs)?;
-    let mut y = maxima(
-        &series.values,
-        (resolution / series.window.step_secs) as usize,
-    );
+    let cleaned: Vec<f64> = series
+        .values
+        .iter()
+        .zip(clean)
+        .map(|(v, keep)| if *keep { *v } else { f64::NAN })
+        .collect();
+    let mut y = maxima(&cleaned, (resolution / series.window.step_secs) as usize);
     fill_edges(&mut y).ok_or("no samples at all")?;
     let day = (86_400 / resolution) as usize;
     let candidates: Vec<usize> = [day, 7 * day]
@@ -48,8 +61,11 @@ fn mstl(series: &TrafficSeries, settings: &ForecastSettings) -> Result<ForecastS
             y.len()
         ));
     }
+    // Periods come from the step (a day is a day); the periodogram's view is kept for the
+    // record. Letting it veto the weekly period was measured to forecast a whole week at the
+    // weekend's level whenever the window ended on a weekend.
     let detected = detect_periods(&y, *candidates.last().expect("not empty"));
-    let periods = confirmed(&candidates, &detected);
+    let periods = candidates;
 
     let holdout = settings.holdout_days as usize * day;
     let holdout_smape = (holdout > 0 && y.len() > holdout + 2 * day)
@@ -71,13 +87,25 @@ fn mstl(series: &TrafficSeries, settings: &ForecastSettings) -> Result<ForecastS
     let horizon = settings.horizon_days as usize * day;
     let model = fit(&y, &periods)?;
     let predicted = model
-        .predict(horizon, settings.interval_level)
+        .predict(horizon, None)
         .map_err(|e| format!("forecast failed: {e}"))?;
     let peak = predicted.point.iter().copied().fold(0.0, f64::max);
-    let peak_upper = predicted
-        .intervals
-        .as_ref()
-        .map_or(peak, |band| band.upper.iter().copied().fold(0.0, f64::max));
+    // The band is the point forecast plus the `level` quantile of in-sample residuals. ETS's own
+    // multi-step intervals widen with every step, and 2,016 steps ahead they were measured at up
+    // to 20× the observed peak: no use as a floor.
+    let fitted = model
+        .predict_in_sample(None)
+        .map_err(|e| format!("in-sample prediction failed: {e}"))?;
+    let mut residuals: Vec<f64> = y
+        .iter()
+        .zip(&fitted.point)
+        .filter(|(actual, fit)| !actual.is_nan() && !fit.is_nan())
+        .map(|(actual, fit)| actual - fit)
+        .collect();
+    let margin = quantile(&mut residuals, settings.interval_level)
+        .unwrap_or(0.0)
+        .max(0.0);
+    let peak_upper = peak + margin;
     // Whole weeks of forecast and of history cancel the weekly shape, leaving the trend.
     let recent: Vec<f64> = y[y.len().saturating_sub(horizon)..].to_vec();
     let trend_growth = match (mean(&predicted.point), mean(&recent)) {
@@ -160,20 +188,15 @@ fn detect_periods(y: &[f64], longest: usize) -> Vec<u32> {
         .detect(y)
 }
 
-/// Candidates the periodogram confirmed (within 10 %); the daily period is kept regardless,
-/// because request traffic follows the clock even when noise hides it from the periodogram.
-fn confirmed(candidates: &[usize], detected: &[u32]) -> Vec<usize> {
-    let near = |p: usize| {
-        detected
-            .iter()
-            .any(|d| (f64::from(*d) - p as f64).abs() <= 0.1 * p as f64)
-    };
-    candidates
-        .iter()
-        .enumerate()
-        .filter(|(i, p)| *i == 0 || near(**p))
-        .map(|(_, p)| *p)
-        .collect()
+/// The `q` quantile (nearest rank) of `values`, reordering them; `None` when empty.
+fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let rank =
+        ((q.clamp(0.0, 1.0) * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1;
+    let (_, value, _) = values.select_nth_unstable_by(rank, f64::total_cmp);
+    Some(*value)
 }
 
 /// Symmetric MAPE (0–2) over the points where the actual value is known and not both are zero.
@@ -209,8 +232,12 @@ mod tests {
     #[test]
     fn a_clean_daily_series_is_forecast_accurately() {
         let series = daily_shape_series(14, 100.0);
-        let ForecastOutcome::Fitted(summary) = forecast(&series, &settings()) else {
-            panic!("fitted expected: {:?}", forecast(&series, &settings()));
+        let keep = vec![true; series.values.len()];
+        let ForecastOutcome::Fitted(summary) = forecast(&series, &keep, &settings()) else {
+            panic!(
+                "fitted expected: {:?}",
+                forecast(&series, &keep, &settings())
+            );
         };
         assert_eq!(summary.resolution_secs, 300);
         assert_eq!(summary.periods[0], 288, "daily period at 5 minutes");
@@ -236,20 +263,21 @@ mod tests {
                 *v = 0.0;
             }
         }
-        let outcome = forecast(&series, &settings());
+        let outcome = forecast(&series, &vec![true; series.values.len()], &settings());
         assert!(matches!(outcome, ForecastOutcome::Fitted(_)), "{outcome:?}");
     }
 
     #[test]
     fn short_empty_and_disabled_series_say_why() {
         let short = daily_shape_series(1, 50.0);
-        let ForecastOutcome::Failed { reason } = forecast(&short, &settings()) else {
+        let keep = vec![true; 20_160];
+        let ForecastOutcome::Failed { reason } = forecast(&short, &keep, &settings()) else {
             panic!()
         };
         assert!(reason.contains("less than two days"), "{reason}");
         let mut empty = daily_shape_series(3, 50.0);
         empty.values.iter_mut().for_each(|v| *v = f64::NAN);
-        let ForecastOutcome::Failed { reason } = forecast(&empty, &settings()) else {
+        let ForecastOutcome::Failed { reason } = forecast(&empty, &keep, &settings()) else {
             panic!()
         };
         assert!(reason.contains("no samples"), "{reason}");
@@ -257,7 +285,7 @@ mod tests {
             forecaster: ForecasterKind::None,
             ..settings()
         };
-        assert_eq!(forecast(&short, &off), ForecastOutcome::Disabled);
+        assert_eq!(forecast(&short, &keep, &off), ForecastOutcome::Disabled);
     }
 
     #[test]
@@ -274,7 +302,8 @@ mod tests {
         assert!(y[2].is_nan(), "interior gaps are left to the interpolator");
         assert_eq!(smape(&[1.0, 2.0], &[1.0, f64::NAN]), Some(0.0));
         assert_eq!(smape(&[2.0], &[1.0]), Some(2.0 / 3.0));
-        assert_eq!(confirmed(&[288, 2016], &[290]), vec![288]);
-        assert_eq!(confirmed(&[288, 2016], &[2000, 100]), vec![288, 2016]);
+        assert_eq!(quantile(&mut [5.0, 1.0, 3.0, 2.0, 4.0], 0.8), Some(4.0));
+        assert_eq!(quantile(&mut [5.0, 1.0, 3.0, 2.0, 4.0], 1.0), Some(5.0));
+        assert_eq!(quantile(&mut [], 0.5), None);
     }
 }

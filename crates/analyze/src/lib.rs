@@ -80,7 +80,7 @@ pub fn analyze(
         daily_peaks: prime.peaks,
         days_skipped: prime.days_skipped,
         anomalies,
-        forecast: forecast::forecast(series, forecast_settings),
+        forecast: forecast::forecast(series, &clean, forecast_settings),
     }
 }
 

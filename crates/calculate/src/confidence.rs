@@ -2,7 +2,7 @@
 
 use trendmaster_types::settings::{ConfidenceSettings, ScoreTable};
 use trendmaster_types::{
-    AnalysisMethod, AnalysisResult, Confidence, ConfidenceFactor, ConfidenceLevel,
+    AnalysisMethod, AnalysisResult, Confidence, ConfidenceFactor, ConfidenceLevel, ForecastSummary,
 };
 
 /// Weighted sum of data volume, stability, method and prime coverage scores, and its level.
@@ -14,10 +14,21 @@ pub fn confidence(analysis: &AnalysisResult, settings: &ConfidenceSettings) -> C
     } else {
         0.0
     };
-    let method_score = match analysis.method {
-        AnalysisMethod::Forecast => settings.method.forecast,
-        AnalysisMethod::Statistical => settings.method.statistical,
-        AnalysisMethod::None => settings.method.none,
+    // Measured forecast quality when there is one; otherwise what the analysis could do.
+    let (method_measured, method_score) = match analysis.forecast.summary() {
+        Some(ForecastSummary {
+            holdout_smape: Some(error),
+            ..
+        }) => (*error, below(&settings.method.forecast_error, *error)),
+        Some(_) => (settings.method.forecast, settings.method.forecast),
+        None => {
+            let score = match analysis.method {
+                AnalysisMethod::Forecast => settings.method.forecast,
+                AnalysisMethod::Statistical => settings.method.statistical,
+                AnalysisMethod::None => settings.method.none,
+            };
+            (score, score)
+        }
     };
     let w = &settings.weights;
     let factors = vec![
@@ -33,7 +44,7 @@ pub fn confidence(analysis: &AnalysisResult, settings: &ConfidenceSettings) -> C
             below(&settings.stability, analysis.stats.cv),
             w.stability,
         ),
-        factor("method", method_score, method_score, w.method),
+        factor("method", method_measured, method_score, w.method),
         factor(
             "prime_coverage",
             prime_share,

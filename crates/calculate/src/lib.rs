@@ -8,15 +8,18 @@
 //! 3. × cache factor: `1 + hit_ratio × cache_hit_weight` when a hit ratio was measured, else the
 //!    configured `cache_adjustment_factor`;
 //! 4. × traffic-pattern multiplier (very spiky / moderately spiky / variable / stable);
-//! 5. × partner multiplier, × path multiplier (longest matching pattern);
-//! 6. × environment `safety_margin`;
-//! 7. clamp to `[min_rate_limit, max_rate_limit]`;
-//! 8. if that is below the effective peak, raise it to `below_peak_factor` × peak (a limit under
+//! 5. × trend multiplier: the forecast's growth over the next period, bounded to
+//!    [`trend_min`, `trend_max`] (0.95 … 1.3, as in the original);
+//! 6. × partner multiplier, × path multiplier (longest matching pattern);
+//! 7. × environment `safety_margin`;
+//! 8. clamp to `[min_rate_limit, max_rate_limit]`;
+//! 9. if that is below the effective peak, raise it to `below_peak_factor` × peak (a limit under
 //!    the observed peak would throttle legitimate traffic, whatever the bounds say);
-//! 9. **round up** to a multiple of `rounding_step`, so the limit is never below the computed
-//!    safe rate.
+//! 10. if that is below the forecast's upper band over the next period, raise it to the band;
+//! 11. **round up** to a multiple of `rounding_step`, so the limit is never below the computed
+//!     safe rate.
 //!
-//! Fixed mode is steps 1, 2, 3, 6, 7, 8, 9. Confidence keeps the original's four weighted
+//! Fixed mode is steps 1, 2, 3, 7, 8, 9, 10, 11. Confidence keeps the original's four weighted
 //! factors ([`confidence`]).
 //!
 //! This crate does not analyse series or read configuration files: it takes plain values.
@@ -63,12 +66,14 @@ pub fn recommend(
     let pattern = classify_pattern(&analysis.stats, &rate.traffic_pattern);
     if adaptive {
         chain.traffic_pattern(pattern, &analysis.stats, &rate.traffic_pattern);
+        chain.trend(analysis.forecast.summary(), rate.trend_min, rate.trend_max);
         chain.partner_multiplier(&analysis.key.partner, &formula.multipliers);
         chain.path_multiplier(&analysis.key.api, &formula.multipliers);
     }
     chain.safety_margin(rate.safety_margin);
     chain.clamp(rate.min_rate_limit, rate.max_rate_limit);
     chain.peak_floor(effective_peak, rate.below_peak_factor);
+    chain.forecast_floor(analysis.forecast.summary());
     let limit = chain.round_up(rate.rounding_step);
 
     Ok(RateRecommendation {
@@ -93,8 +98,8 @@ mod tests {
     };
     use trendmaster_types::{
         AnalysisMethod, AnalysisWindow, AnomalyEvent, AnomalyKind, CacheAdjustment,
-        ConfidenceLevel, DailyPeak, PointCounts, PrimeTimeWindow, SeriesKey, SeriesStats, Severity,
-        StepKind, TrafficPattern,
+        ConfidenceLevel, DailyPeak, ForecastOutcome, ForecastSummary, PointCounts, PrimeTimeWindow,
+        SeriesKey, SeriesStats, Severity, StepKind, TrafficPattern,
     };
 
     /// The documented defaults of config/config.yaml (environment `environment`: margin 1.5).
@@ -108,6 +113,8 @@ mod tests {
                 max_rate_limit: 50_000.0,
                 rounding_step: 100.0,
                 below_peak_factor: 1.2,
+                trend_min: 0.95,
+                trend_max: 1.3,
                 traffic_pattern: TrafficPatternSettings {
                     spike_threshold_high: 8.0,
                     spike_threshold_medium: 4.0,
@@ -153,7 +160,12 @@ mod tests {
                     otherwise: 0.60,
                 },
                 method: MethodScores {
-                    forecast: 0.90,
+                    forecast_error: ScoreTable {
+                        thresholds: vec![0.1, 0.2, 0.35],
+                        scores: vec![0.95, 0.90, 0.75],
+                        otherwise: 0.60,
+                    },
+                    forecast: 0.80,
                     statistical: 0.75,
                     none: 0.60,
                 },
@@ -213,7 +225,24 @@ mod tests {
                 peak_value: 900.0,
                 max_score: 40.0,
             }],
-            forecast: trendmaster_types::ForecastOutcome::Disabled,
+            forecast: ForecastOutcome::Fitted(forecast_summary(0.12)),
+        }
+    }
+
+    /// A fitted forecast: next-week peak 80, upper band 95, growth ×1.04, held-out `smape`.
+    pub(crate) fn forecast_summary(smape: f64) -> ForecastSummary {
+        ForecastSummary {
+            forecaster: "mstl".into(),
+            resolution_secs: 300,
+            periods: vec![288, 2016],
+            detected_periods: vec![288],
+            holdout_smape: Some(smape),
+            holdout_days: 1,
+            horizon_days: 7,
+            level: 0.95,
+            peak: 80.0,
+            peak_upper: 95.0,
+            trend_growth: 1.04,
         }
     }
 
@@ -234,11 +263,13 @@ mod tests {
             (StepKind::PeakMultiplier, 170.0),
             (StepKind::CacheAdjustment, 204.0),
             (StepKind::TrafficPattern, 224.4),
-            (StepKind::PartnerMultiplier, 224.4),
-            (StepKind::PathMultiplier, 224.4),
-            (StepKind::SafetyMargin, 336.6),
-            (StepKind::Clamp, 336.6),
-            (StepKind::PeakFloor, 336.6),
+            (StepKind::Trend, 233.376),
+            (StepKind::PartnerMultiplier, 233.376),
+            (StepKind::PathMultiplier, 233.376),
+            (StepKind::SafetyMargin, 350.064),
+            (StepKind::Clamp, 350.064),
+            (StepKind::PeakFloor, 350.064),
+            (StepKind::ForecastFloor, 350.064),
             (StepKind::RoundUp, 400.0),
         ];
         assert_eq!(outputs.len(), expected.len());
@@ -256,11 +287,15 @@ mod tests {
         );
         assert_eq!(
             step(&rec, StepKind::SafetyMargin).explanation,
-            "224.4 × 1.5 (environment safety margin) = 336.6"
+            "233.38 × 1.5 (environment safety margin) = 350.06"
+        );
+        assert_eq!(
+            step(&rec, StepKind::ForecastFloor).explanation,
+            "350.06 ≥ forecast upper band 95 for the next 7 days (95 %): unchanged"
         );
         assert_eq!(
             step(&rec, StepKind::RoundUp).explanation,
-            "round up to a multiple of 100: 336.6 → 400"
+            "round up to a multiple of 100: 350.06 → 400"
         );
     }
 
@@ -400,7 +435,9 @@ mod tests {
         exact.rate.safety_margin = 1.0;
         exact.cache.enable_cache_adjustment = false;
         exact.rate.traffic_pattern.multipliers.stable = 3.0;
-        let rec = recommend(analysis(&[100.0 / 3.0 * 3.0], 1.5, 0.1), None, &exact).unwrap();
+        let mut flat = analysis(&[100.0 / 3.0 * 3.0], 1.5, 0.1);
+        flat.forecast = ForecastOutcome::Disabled;
+        let rec = recommend(flat, None, &exact).unwrap();
         assert_eq!(rec.requests_per_minute, 300);
     }
 
@@ -420,12 +457,45 @@ mod tests {
                 StepKind::SafetyMargin,
                 StepKind::Clamp,
                 StepKind::PeakFloor,
+                StepKind::ForecastFloor,
                 StepKind::RoundUp
             ]
         );
         assert!((step(&rec, StepKind::SafetyMargin).output - 306.0).abs() < 1e-9);
         assert_eq!(rec.requests_per_minute, 400);
         assert_eq!(rec.mode, CalculationMode::Fixed);
+    }
+
+    #[test]
+    fn trend_is_bounded_and_the_forecast_band_is_a_floor() {
+        let mut a = analysis(&[40.0], 1.5, 0.1);
+        let mut summary = forecast_summary(0.1);
+        summary.trend_growth = 1.8;
+        summary.peak_upper = 900.0;
+        a.forecast = ForecastOutcome::Fitted(summary);
+        let rec = recommend(a, None, &formula()).unwrap();
+        let trend = step(&rec, StepKind::Trend);
+        assert_eq!(trend.factor, Some(1.3));
+        assert!(
+            trend.explanation.contains("bounded to [0.95, 1.3]"),
+            "{}",
+            trend.explanation
+        );
+        let floor = step(&rec, StepKind::ForecastFloor);
+        assert_eq!(floor.output, 900.0);
+        assert!(
+            floor.explanation.contains("raised to it"),
+            "{}",
+            floor.explanation
+        );
+        assert_eq!(rec.requests_per_minute, 900);
+
+        let mut shrinking = analysis(&[40.0], 1.5, 0.1);
+        let mut summary = forecast_summary(0.1);
+        summary.trend_growth = 0.5;
+        shrinking.forecast = ForecastOutcome::Fitted(summary);
+        let rec = recommend(shrinking, None, &formula()).unwrap();
+        assert_eq!(step(&rec, StepKind::Trend).factor, Some(0.95));
     }
 
     #[test]
@@ -453,8 +523,9 @@ mod tests {
     fn confidence_reproduces_the_originals_0_7625() {
         // 0.95·0.25 + 0.50·0.30 + 0.90·0.25 + 0.75·0.20 with a forecast method, CV 0.85 and
         // a prime share of 0.208 (5 of 24 hours).
+        // A forecast with a held-out sMAPE of 0.15 scores 0.90, as "Prophet ran" did.
         let mut a = analysis(&[100.0], 3.0, 0.85);
-        a.method = AnalysisMethod::Forecast;
+        a.forecast = ForecastOutcome::Fitted(forecast_summary(0.15));
         a.points.used = 10_081;
         a.points.prime_used = 2_100;
         let c = confidence(&a, &formula().confidence);
@@ -463,8 +534,12 @@ mod tests {
         let scores: Vec<f64> = c.factors.iter().map(|f| f.score).collect();
         assert_eq!(scores, [0.95, 0.50, 0.90, 0.75]);
 
+        a.forecast = ForecastOutcome::Disabled;
         a.method = AnalysisMethod::Statistical;
         assert_eq!(confidence(&a, &formula().confidence).score, 0.725);
+        // A poor forecast (sMAPE 0.5) scores 0.60: 0.2375 + 0.15 + 0.15 + 0.15.
+        a.forecast = ForecastOutcome::Fitted(forecast_summary(0.5));
+        assert_eq!(confidence(&a, &formula().confidence).score, 0.6875);
     }
 
     #[test]
@@ -473,6 +548,7 @@ mod tests {
         a.points.used = 50;
         a.points.prime_used = 0;
         a.method = AnalysisMethod::None;
+        a.forecast = ForecastOutcome::Disabled;
         let c = confidence(&a, &formula().confidence);
         // 0.45·0.25 + 0.95·0.30 + 0.60·0.25 + 0.60·0.20 = 0.6675
         assert_eq!(c.score, 0.6675);
@@ -487,6 +563,7 @@ mod tests {
         let mut b = analysis(&[100.0], 1.5, 0.1);
         b.points.used = 2_000;
         b.points.prime_used = 600;
+        b.forecast = ForecastOutcome::Disabled;
         let c = confidence(&b, &formula().confidence);
         // 0.95·0.25 + 0.95·0.30 + 0.75·0.25 + 0.90·0.20 = 0.89
         assert_eq!(c.score, 0.89);

@@ -3,8 +3,8 @@
 
 use trendmaster_types::settings::{CacheSettings, MultiplierSettings, TrafficPatternSettings};
 use trendmaster_types::{
-    AnalysisResult, AnomalyKind, CacheAdjustment, FormulaStep, SeriesStats, StepKind,
-    TrafficPattern,
+    AnalysisResult, AnomalyKind, CacheAdjustment, ForecastSummary, FormulaStep, SeriesStats,
+    StepKind, TrafficPattern,
 };
 
 use crate::format::{self, num};
@@ -187,6 +187,34 @@ impl Chain {
         self.multiply(StepKind::TrafficPattern, factor, why);
     }
 
+    /// The forecast's growth over the next period, bounded; 1 without a forecast.
+    pub fn trend(&mut self, forecast: Option<&ForecastSummary>, min: f64, max: f64) {
+        let (multiplier, why) = match forecast {
+            Some(f) => {
+                let bounded = f.trend_growth.clamp(min, max);
+                let note = if bounded == f.trend_growth {
+                    String::new()
+                } else {
+                    format!(
+                        ", bounded to [{}, {}]",
+                        format::factor(min),
+                        format::factor(max)
+                    )
+                };
+                (
+                    bounded,
+                    format!(
+                        "trend: forecast growth ×{} over the next {} days{note}",
+                        format::factor(f.trend_growth),
+                        f.horizon_days
+                    ),
+                )
+            }
+            None => (1.0, "trend: no forecast".to_string()),
+        };
+        self.multiply(StepKind::Trend, multiplier, why);
+    }
+
     pub fn partner_multiplier(&mut self, partner: &str, multipliers: &MultiplierSettings) {
         let (factor, why) = match multipliers.partner.get(partner) {
             Some(factor) => (*factor, format!("partner multiplier for {partner}")),
@@ -264,6 +292,45 @@ impl Chain {
                     num(effective_peak),
                     num(factor),
                     num(raised)
+                ),
+            );
+        }
+    }
+
+    /// Never below the forecast's upper band over the next period.
+    pub fn forecast_floor(&mut self, forecast: Option<&ForecastSummary>) {
+        let value = self.value;
+        let Some(f) = forecast else {
+            self.set(
+                StepKind::ForecastFloor,
+                value,
+                "no forecast to compare with".into(),
+            );
+            return;
+        };
+        let band = f.peak_upper;
+        if value >= band {
+            self.set(
+                StepKind::ForecastFloor,
+                value,
+                format!(
+                    "{} ≥ forecast upper band {} for the next {} days ({} %): unchanged",
+                    num(value),
+                    num(band),
+                    f.horizon_days,
+                    num(f.level * 100.0)
+                ),
+            );
+        } else {
+            self.set(
+                StepKind::ForecastFloor,
+                band,
+                format!(
+                    "{} is below the forecast upper band {} for the next {} days ({} %): raised to it",
+                    num(value),
+                    num(band),
+                    f.horizon_days,
+                    num(f.level * 100.0)
                 ),
             );
         }

@@ -234,12 +234,31 @@ pub fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut Config
         }
     }
     let ms = &conf.method;
+    if let Err(message) = check_score_table(&ms.forecast_error, false) {
+        check(
+            false,
+            &["COMMON", "CONFIDENCE", "method", "forecast_error"],
+            message,
+        );
+    }
     check(
         [ms.forecast, ms.statistical, ms.none]
             .iter()
             .all(|s| (0.0..=1.0).contains(s)),
         &["COMMON", "CONFIDENCE", "method"],
         "scores must lie between 0 and 1".into(),
+    );
+
+    let rc_trend = ["COMMON", "RATE_CALCULATION", "trend_min"];
+    check(
+        positive(config.rate.trend_min)
+            && config.rate.trend_min <= 1.0
+            && config.rate.trend_max >= 1.0,
+        &rc_trend,
+        format!(
+            "need 0 < trend_min ({}) <= 1 <= trend_max ({})",
+            config.rate.trend_min, config.rate.trend_max
+        ),
     );
 
     // Prime time and anomalies.

@@ -72,11 +72,13 @@ pub enum StepKind {
     PeakMultiplier,
     CacheAdjustment,
     TrafficPattern,
+    Trend,
     PartnerMultiplier,
     PathMultiplier,
     SafetyMargin,
     Clamp,
     PeakFloor,
+    ForecastFloor,
     RoundUp,
 }
 
@@ -87,11 +89,13 @@ impl StepKind {
             Self::PeakMultiplier => "peak multiplier",
             Self::CacheAdjustment => "cache adjustment",
             Self::TrafficPattern => "traffic pattern",
+            Self::Trend => "trend",
             Self::PartnerMultiplier => "partner multiplier",
             Self::PathMultiplier => "path multiplier",
             Self::SafetyMargin => "safety margin",
             Self::Clamp => "clamp to bounds",
             Self::PeakFloor => "never below peak",
+            Self::ForecastFloor => "never below forecast",
             Self::RoundUp => "round up",
         }
     }

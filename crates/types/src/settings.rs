@@ -28,6 +28,9 @@ pub struct RateCalculationSettings {
     pub rounding_step: f64,
     /// If clamping leaves the limit below the effective peak, it is raised to this × peak.
     pub below_peak_factor: f64,
+    /// Bounds of the trend multiplier (forecast growth over the horizon), as in the original.
+    pub trend_min: f64,
+    pub trend_max: f64,
     pub traffic_pattern: TrafficPatternSettings,
 }
 
@@ -101,11 +104,17 @@ pub struct ScoreTable {
     pub otherwise: f64,
 }
 
-/// Score of the "method" factor by analysis method.
+/// Score of the "method" factor: measured forecast quality when there is a forecast, else by
+/// analysis method.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MethodScores {
+    /// By held-out sMAPE of the forecast: first threshold the error is **below**.
+    pub forecast_error: ScoreTable,
+    /// A forecast whose error could not be measured (window too short to hold days back).
     pub forecast: f64,
+    /// No forecast, robust statistical filter.
     pub statistical: f64,
+    /// No forecast and too little data to filter.
     pub none: f64,
 }
 
