@@ -1,11 +1,15 @@
 # trendmaster — common tasks. `make demo` and `make test` are the two commands of the README.
 CARGO ?= cargo
 
-.PHONY: build demo test lint fmt clean
+.PHONY: build build-prophet demo test lint fmt clean
 
 ## build: release binary at target/release/trendmaster
 build:
 	$(CARGO) build --release --locked -p trendmaster
+
+## build-prophet: release binary with Prophet as a forecaster (wasmtime: ~15 min more build)
+build-prophet:
+	$(CARGO) build --release --locked -p trendmaster --features prophet
 
 ## demo: the main job on built-in demo traffic; writes a ConfigMap and a report to output/
 demo:

@@ -24,22 +24,71 @@ pub fn forecast(
     clean: &[bool],
     settings: &ForecastSettings,
 ) -> ForecastOutcome {
-    match settings.forecaster {
-        ForecasterKind::None => ForecastOutcome::Disabled,
-        ForecasterKind::Prophet => ForecastOutcome::Failed {
-            reason: "this build has no Prophet support (build with `make build-prophet`)".into(),
-        },
-        ForecasterKind::Mstl => match mstl(series, clean, settings) {
-            Ok(summary) => ForecastOutcome::Fitted(summary),
-            Err(reason) => ForecastOutcome::Failed { reason },
-        },
+    let model = match settings.forecaster {
+        ForecasterKind::None => return ForecastOutcome::Disabled,
+        ForecasterKind::Mstl => Model::Mstl,
+        #[cfg(feature = "prophet")]
+        ForecasterKind::Prophet => Model::Prophet,
+        #[cfg(not(feature = "prophet"))]
+        ForecasterKind::Prophet => {
+            return ForecastOutcome::Failed {
+                reason: "this build has no Prophet support (build with `make build-prophet`)"
+                    .into(),
+            };
+        }
+    };
+    match run(series, clean, settings, model) {
+        Ok(summary) => ForecastOutcome::Fitted(summary),
+        Err(reason) => ForecastOutcome::Failed { reason },
     }
 }
 
-fn mstl(
+/// The models behind the same pipeline.
+#[derive(Debug, Clone, Copy)]
+enum Model {
+    Mstl,
+    #[cfg(feature = "prophet")]
+    Prophet,
+}
+
+/// What a model gives back: its in-sample fit and its forecast `horizon` points ahead.
+pub(crate) struct Fit {
+    pub in_sample: Vec<f64>,
+    pub ahead: Vec<f64>,
+}
+
+/// The series on the coarse grid, and where that grid starts (Prophet needs timestamps).
+#[cfg_attr(not(feature = "prophet"), allow(dead_code))]
+pub(crate) struct Coarse<'a> {
+    pub y: &'a [f64],
+    pub start_secs: i64,
+    pub resolution: u32,
+    pub periods: &'a [usize],
+}
+
+impl Model {
+    fn name(self) -> &'static str {
+        match self {
+            Model::Mstl => "mstl",
+            #[cfg(feature = "prophet")]
+            Model::Prophet => "prophet",
+        }
+    }
+
+    fn fit(self, data: &Coarse<'_>, horizon: usize) -> Result<Fit, String> {
+        match self {
+            Model::Mstl => fit_mstl(data, horizon),
+            #[cfg(feature = "prophet")]
+            Model::Prophet => crate::prophet::fit(data, horizon),
+        }
+    }
+}
+
+fn run(
     series: &TrafficSeries,
     clean: &[bool],
     settings: &ForecastSettings,
+    model: Model,
 ) -> Result<ForecastSummary, String> {
     let resolution = resolution_secs(settings, series.window.step_secs)?;
     let cleaned: Vec<f64> = series
@@ -66,54 +115,57 @@ fn mstl(
     // weekend's level whenever the window ended on a weekend.
     let detected = detect_periods(&y, *candidates.last().expect("not empty"));
     let periods = candidates;
+    let start_secs = series.window.start.timestamp();
 
     let holdout = settings.holdout_days as usize * day;
-    let holdout_smape = (holdout > 0 && y.len() > holdout + 2 * day)
-        .then(|| {
-            let (train, test) = y.split_at(y.len() - holdout);
-            let periods: Vec<usize> = periods
-                .iter()
-                .copied()
-                .filter(|p| 2 * p <= train.len())
-                .collect();
-            let predicted = fit(train, &periods)?
-                .predict(holdout, None)
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>(smape(&predicted.point, test))
-        })
-        .transpose()?
-        .flatten();
+    let holdout_smape = if holdout > 0 && y.len() > holdout + 2 * day {
+        let (train, test) = y.split_at(y.len() - holdout);
+        let train_periods: Vec<usize> = periods
+            .iter()
+            .copied()
+            .filter(|p| 2 * p <= train.len())
+            .collect();
+        let data = Coarse {
+            y: train,
+            start_secs,
+            resolution,
+            periods: &train_periods,
+        };
+        smape(&model.fit(&data, holdout)?.ahead, test)
+    } else {
+        None
+    };
 
     let horizon = settings.horizon_days as usize * day;
-    let model = fit(&y, &periods)?;
-    let predicted = model
-        .predict(horizon, None)
-        .map_err(|e| format!("forecast failed: {e}"))?;
-    let peak = predicted.point.iter().copied().fold(0.0, f64::max);
+    let data = Coarse {
+        y: &y,
+        start_secs,
+        resolution,
+        periods: &periods,
+    };
+    let fit = model.fit(&data, horizon)?;
+    let peak = fit.ahead.iter().copied().fold(0.0, f64::max);
     // The band is the point forecast plus the `level` quantile of in-sample residuals. ETS's own
     // multi-step intervals widen with every step, and 2,016 steps ahead they were measured at up
-    // to 20× the observed peak: no use as a floor.
-    let fitted = model
-        .predict_in_sample(None)
-        .map_err(|e| format!("in-sample prediction failed: {e}"))?;
+    // to 20× the observed peak: no use as a floor. Prophet's are sampled with an unseedable
+    // random generator, so runs would differ.
     let mut residuals: Vec<f64> = y
         .iter()
-        .zip(&fitted.point)
-        .filter(|(actual, fit)| !actual.is_nan() && !fit.is_nan())
-        .map(|(actual, fit)| actual - fit)
+        .zip(&fit.in_sample)
+        .filter(|(actual, fitted)| !actual.is_nan() && !fitted.is_nan())
+        .map(|(actual, fitted)| actual - fitted)
         .collect();
     let margin = quantile(&mut residuals, settings.interval_level)
         .unwrap_or(0.0)
         .max(0.0);
-    let peak_upper = peak + margin;
     // Whole weeks of forecast and of history cancel the weekly shape, leaving the trend.
-    let recent: Vec<f64> = y[y.len().saturating_sub(horizon)..].to_vec();
-    let trend_growth = match (mean(&predicted.point), mean(&recent)) {
+    let recent = &y[y.len().saturating_sub(horizon)..];
+    let trend_growth = match (mean(&fit.ahead), mean(recent)) {
         (Some(ahead), Some(behind)) if behind > 0.0 => ahead.max(0.0) / behind,
         _ => 1.0,
     };
     Ok(ForecastSummary {
-        forecaster: "mstl".into(),
+        forecaster: model.name().into(),
         resolution_secs: resolution,
         periods,
         detected_periods: detected,
@@ -122,22 +174,31 @@ fn mstl(
         horizon_days: settings.horizon_days,
         level: settings.interval_level,
         peak,
-        peak_upper: peak_upper.max(peak),
+        peak_upper: peak + margin,
         trend_growth,
     })
 }
 
-fn fit(
-    y: &[f64],
-    periods: &[usize],
-) -> Result<Forecaster<MSTLModel<augurs::ets::trend::AutoETSTrendModel>>, String> {
-    let model = MSTLModel::new(periods.to_vec(), AutoETS::non_seasonal().into_trend_model());
+/// MSTL with an AutoETS trend; gaps interpolated first, because a single NaN fails the fit.
+fn fit_mstl(data: &Coarse<'_>, horizon: usize) -> Result<Fit, String> {
+    let model = MSTLModel::new(
+        data.periods.to_vec(),
+        AutoETS::non_seasonal().into_trend_model(),
+    );
     let mut forecaster =
         Forecaster::new(model).with_transformers(vec![LinearInterpolator::new().boxed()]);
     forecaster
-        .fit(y)
+        .fit(data.y)
         .map_err(|e| format!("MSTL fit failed: {e}"))?;
-    Ok(forecaster)
+    let ahead = forecaster
+        .predict(horizon, None)
+        .map_err(|e| format!("MSTL forecast failed: {e}"))?
+        .point;
+    let in_sample = forecaster
+        .predict_in_sample(None)
+        .map_err(|e| format!("MSTL in-sample prediction failed: {e}"))?
+        .point;
+    Ok(Fit { in_sample, ahead })
 }
 
 /// The decomposition step: the configured resolution, or the series' own step if coarser.

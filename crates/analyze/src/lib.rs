@@ -17,6 +17,8 @@
 mod events;
 mod forecast;
 mod prime;
+#[cfg(feature = "prophet")]
+mod prophet;
 mod robust;
 
 use chrono::{Datelike, Weekday};

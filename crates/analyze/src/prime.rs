@@ -3,8 +3,8 @@
 
 use chrono::{NaiveDate, Timelike};
 use chrono_tz::Tz;
-use trendmaster_types::settings::PrimeTimeSettings;
-use trendmaster_types::{AnalysisWindow, DailyPeak, PrimeTimeWindow, TrafficSeries};
+use trendmaster_types::settings::{PrimeTimeMethod, PrimeTimeSettings};
+use trendmaster_types::{AnalysisWindow, DailyPeak, PrimeTimeWindow, TrafficSeries, hour_runs};
 
 /// Local date and hour of one grid point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,12 +44,14 @@ pub fn daily_peaks(
     times: &[LocalTime],
     settings: &PrimeTimeSettings,
 ) -> PrimeSummary {
-    let in_prime = |hour: u8| {
-        let hour = u32::from(hour);
-        hour >= settings.fixed_start_hour && hour < settings.fixed_end_hour
-    };
+    let window = choose_window(series, clean, times, settings);
+    let mut mask = [false; 24];
+    for hour in &window.hours {
+        mask[*hour as usize] = true;
+    }
+    let in_prime = |hour: u8| mask[usize::from(hour)];
     let points_per_hour = 3600.0 / f64::from(series.window.step_secs);
-    let full_day = f64::from(settings.fixed_end_hour - settings.fixed_start_hour) * points_per_hour;
+    let full_day = window.hours.len() as f64 * points_per_hour;
 
     let mut peaks = Vec::new();
     let mut days_skipped = 0;
@@ -90,16 +92,115 @@ pub fn daily_peaks(
     );
 
     PrimeSummary {
-        window: PrimeTimeWindow {
-            start_hour: settings.fixed_start_hour,
-            end_hour: settings.fixed_end_hour,
-            timezone: settings.timezone.name().to_string(),
-            source: "configured".into(),
-        },
+        window,
         peaks,
         days_skipped,
         prime_used,
     }
+}
+
+/// The detected prime time, or the configured window with the reason detection was not used.
+pub fn choose_window(
+    series: &TrafficSeries,
+    clean: &[bool],
+    times: &[LocalTime],
+    settings: &PrimeTimeSettings,
+) -> PrimeTimeWindow {
+    let zone = settings.timezone.name();
+    let fixed = |why: &str| {
+        PrimeTimeWindow::from_range(
+            settings.fixed_start_hour,
+            settings.fixed_end_hour,
+            zone,
+            why,
+        )
+    };
+    match settings.detection_method {
+        PrimeTimeMethod::Fixed => fixed("configured"),
+        PrimeTimeMethod::Dynamic => match detect(series, clean, times, settings) {
+            Ok(hours) => PrimeTimeWindow {
+                hours,
+                timezone: zone.to_string(),
+                source: "detected".into(),
+            },
+            Err(why) => fixed(&format!("configured fallback: {why}")),
+        },
+    }
+}
+
+/// Hours whose mean is at or above the percentile of the 24 hourly means, that are among the
+/// day's top hours on at least `consistency_check` of the days, in runs of at least
+/// `min_duration_minutes`.
+fn detect(
+    series: &TrafficSeries,
+    clean: &[bool],
+    times: &[LocalTime],
+    settings: &PrimeTimeSettings,
+) -> Result<Vec<u32>, String> {
+    // Per day: sum and count of clean values per hour.
+    let mut days: Vec<(NaiveDate, [(f64, usize); 24])> = Vec::new();
+    for (i, time) in times.iter().enumerate() {
+        if !clean[i] {
+            continue;
+        }
+        if days.last().is_none_or(|(date, _)| *date != time.date) {
+            days.push((time.date, [(0.0, 0); 24]));
+        }
+        let slot = &mut days.last_mut().expect("just pushed").1[usize::from(time.hour)];
+        slot.0 += series.values[i];
+        slot.1 += 1;
+    }
+    // Only days with every hour covered judge recurrence; at least two are needed.
+    let full_days: Vec<[f64; 24]> = days
+        .iter()
+        .filter(|(_, hours)| hours.iter().all(|(_, n)| *n > 0))
+        .map(|(_, hours)| hours.map(|(sum, n)| sum / n as f64))
+        .collect();
+    if full_days.len() < 2 {
+        return Err(format!("{} complete days, 2 needed", full_days.len()));
+    }
+    let overall: Vec<f64> = (0..24)
+        .map(|h| full_days.iter().map(|d| d[h]).sum::<f64>() / full_days.len() as f64)
+        .collect();
+    let threshold = percentile(&overall, settings.percentile_threshold);
+    if overall
+        .iter()
+        .all(|m| (m - overall[0]).abs() <= f64::EPSILON * m.abs().max(1.0))
+    {
+        return Err("traffic is flat over the day".into());
+    }
+    let mut mask = [false; 24];
+    for (hour, flag) in mask.iter_mut().enumerate() {
+        if overall[hour] < threshold {
+            continue;
+        }
+        let recurring = full_days
+            .iter()
+            .filter(|day| day[hour] >= percentile(day.as_slice(), settings.percentile_threshold))
+            .count();
+        *flag = recurring as f64 >= settings.consistency_check * full_days.len() as f64;
+    }
+    // Drop runs shorter than the minimum duration.
+    let min_hours = settings.min_duration_minutes.div_ceil(60).max(1);
+    let mut kept: Vec<u32> = hour_runs(&mask)
+        .into_iter()
+        .filter(|(_, len)| *len >= min_hours)
+        .flat_map(|(start, len)| (start..start + len).map(|h| h % 24))
+        .collect();
+    if kept.is_empty() {
+        return Err("no hour stands out on enough days".into());
+    }
+    kept.sort_unstable();
+    Ok(kept)
+}
+
+/// Linear-interpolated percentile `p` (0–100) of `values`.
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = (p / 100.0).clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
+    sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
 }
 
 struct DayAccumulator {
@@ -187,6 +288,45 @@ mod tests {
         assert_eq!(summary.peaks[0].peak, 70.0);
         assert!(summary.peaks.iter().all(|p| p.peak != 90.0));
         assert_eq!(summary.window.timezone, "Europe/Amsterdam");
+    }
+
+    #[test]
+    fn dynamic_detection_finds_the_evening_and_falls_back_on_flat_traffic() {
+        let series = daily_shape_series(14, 100.0);
+        let mut settings = prime_settings();
+        settings.detection_method = PrimeTimeMethod::Dynamic;
+        let times = local_times(&series.window, settings.timezone);
+        let clean = vec![true; series.values.len()];
+        let window = choose_window(&series, &clean, &times, &settings);
+        assert_eq!(window.source, "detected");
+        // The shape peaks at 21:00: the top quarter of hours is the evening around it.
+        assert_eq!(window.describe(), "18:00-24:00 UTC", "{window:?}");
+
+        let mut flat = daily_shape_series(3, 1.0);
+        flat.values.iter_mut().for_each(|v| *v = 7.0);
+        let times = local_times(&flat.window, settings.timezone);
+        let window = choose_window(&flat, &vec![true; flat.values.len()], &times, &settings);
+        assert_eq!(window.hours, (19..24).collect::<Vec<_>>());
+        assert_eq!(
+            window.source,
+            "configured fallback: traffic is flat over the day"
+        );
+
+        let short = daily_shape_series(1, 50.0);
+        let times = local_times(&short.window, settings.timezone);
+        let window = choose_window(&short, &vec![true; short.values.len()], &times, &settings);
+        assert!(
+            window.source.contains("1 complete days, 2 needed"),
+            "{}",
+            window.source
+        );
+    }
+
+    #[test]
+    fn percentiles_interpolate() {
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 50.0), 3.0);
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 75.0), 4.0);
+        assert_eq!(percentile(&[0.0, 10.0], 25.0), 2.5);
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub fn daily_shape_series(days: u32, level: f64) -> TrafficSeries {
 pub fn prime_settings() -> PrimeTimeSettings {
     PrimeTimeSettings {
         detection_method: PrimeTimeMethod::Fixed,
+        percentile_threshold: 75.0,
+        consistency_check: 0.6,
+        min_duration_minutes: 60,
         timezone: chrono_tz::UTC,
         fixed_start_hour: 19,
         fixed_end_hour: 24,

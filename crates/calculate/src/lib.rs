@@ -198,12 +198,7 @@ mod tests {
                 max: 30.0 * peak_to_mean,
                 peak_to_mean,
             },
-            prime_time: PrimeTimeWindow {
-                start_hour: 19,
-                end_hour: 24,
-                timezone: "UTC".into(),
-                source: "configured".into(),
-            },
+            prime_time: PrimeTimeWindow::from_range(19, 24, "UTC", "configured"),
             daily_peaks: peaks
                 .iter()
                 .enumerate()

@@ -19,10 +19,7 @@ impl Chain {
     pub fn start(analysis: &AnalysisResult) -> Result<Chain, String> {
         let peaks = &analysis.daily_peaks;
         let prime = &analysis.prime_time;
-        let prime_window = format!(
-            "{:02}:00-{:02}:00 {}",
-            prime.start_hour, prime.end_hour, prime.timezone
-        );
+        let prime_window = prime.describe();
         if peaks.is_empty() {
             return Err(format!(
                 "no usable prime-time data: no day had enough clean points in {prime_window} ({} of {} points present, {} removed as anomalous, {} days skipped)",

@@ -380,6 +380,20 @@ pub fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut Config
         ),
     );
 
+    check(
+        (0.0..100.0).contains(&pt.percentile_threshold),
+        &["COMMON", "PRIME_TIME_CONFIG", "percentile_threshold"],
+        format!(
+            "must be a percentile in [0, 100), got {}",
+            pt.percentile_threshold
+        ),
+    );
+    check(
+        pt.consistency_check > 0.0 && pt.consistency_check <= 1.0,
+        &["COMMON", "PRIME_TIME_CONFIG", "consistency_check"],
+        format!("must be a share in (0, 1], got {}", pt.consistency_check),
+    );
+
     let z = &config.anomaly.robust_zscore;
     check(
         positive(z.low) && z.low <= z.medium && z.medium <= z.high,

@@ -211,12 +211,7 @@ pub(crate) mod tests {
                 method: AnalysisMethod::Statistical,
                 points: PointCounts::default(),
                 stats: SeriesStats::default(),
-                prime_time: PrimeTimeWindow {
-                    start_hour: 9,
-                    end_hour: 21,
-                    timezone: "Europe/Berlin".into(),
-                    source: "configured".into(),
-                },
+                prime_time: PrimeTimeWindow::from_range(9, 21, "Europe/Berlin", "configured"),
                 daily_peaks: Vec::new(),
                 days_skipped: 0,
                 anomalies: Vec::new(),

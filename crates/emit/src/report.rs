@@ -167,10 +167,8 @@ fn write_series_section(out: &mut String, rec: &RateRecommendation) {
     let prime = &analysis.prime_time;
     let _ = writeln!(
         out,
-        "- Prime time: {:02}:00–{:02}:00 {} ({})",
-        prime.start_hour,
-        prime.end_hour,
-        prime.timezone,
+        "- Prime time: {} ({})",
+        prime.describe(),
         one_line(&prime.source)
     );
     let _ = writeln!(
@@ -489,7 +487,7 @@ mod tests {
             "### Confidence: 0.76 (medium)",
             "| data_volume | 20160 | 1.00 | 0.30 |",
             "- Points: 20160 expected, 20000 present, 160 missing, 45 removed as anomalous, 19955 used (9000 in prime time)",
-            "- Prime time: 09:00–21:00 Europe/Berlin (configured)",
+            "- Prime time: 09:00-21:00 Europe/Berlin (configured)",
             "- Daily peaks used: 1 (days skipped for low prime-time coverage: 1)",
             "| spike | high | 2026-11-03T10:00:00Z | 2026-11-03T10:15:00Z | 15 | 4200 | yes |",
         ] {

@@ -71,9 +71,11 @@ fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String,
         return validate(cli, load_for_validation(&options, &overrides, lookup));
     }
     let config = load(&options, &overrides, lookup).map_err(AppError::Config)?;
-    if config.forecast.forecaster == trendmaster_types::settings::ForecasterKind::Prophet {
+    if config.forecast.forecaster == trendmaster_types::settings::ForecasterKind::Prophet
+        && !cfg!(feature = "prophet")
+    {
         return Err(AppError::Usage(
-            "--forecaster prophet: this build has no Prophet support; use mstl or none".into(),
+            "--forecaster prophet: this build has no Prophet support; build with `make build-prophet` (cargo feature `prophet`) or use mstl".into(),
         ));
     }
     if cli.show_env {

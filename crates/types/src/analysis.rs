@@ -89,15 +89,73 @@ impl AnalysisMethod {
     }
 }
 
-/// The prime-time window used to pick daily peaks, in local hours `[start_hour, end_hour)`.
+/// The prime-time hours used to pick daily peaks, in the audience's time zone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrimeTimeWindow {
-    pub start_hour: u32,
-    pub end_hour: u32,
+    /// Local hours (0–23), ascending, that are prime time.
+    pub hours: Vec<u32>,
     /// IANA time-zone name the hours are read in.
     pub timezone: String,
-    /// How the window was chosen (`configured` for the fixed window).
+    /// `detected`, or `configured` with the reason the configured window was used.
     pub source: String,
+}
+
+impl PrimeTimeWindow {
+    /// The window for `[start, end)` hours.
+    pub fn from_range(start: u32, end: u32, timezone: &str, source: &str) -> Self {
+        Self {
+            hours: (start..end.min(24)).collect(),
+            timezone: timezone.to_string(),
+            source: source.to_string(),
+        }
+    }
+
+    /// `19:00-24:00 UTC`; runs across midnight read `22:00-02:00`, several runs are joined with
+    /// commas.
+    pub fn describe(&self) -> String {
+        let mut mask = [false; 24];
+        for hour in &self.hours {
+            mask[(*hour % 24) as usize] = true;
+        }
+        let runs = hour_runs(&mask);
+        if runs.is_empty() {
+            return format!("no hours {}", self.timezone);
+        }
+        let text: Vec<String> = runs
+            .iter()
+            .map(|(start, len)| {
+                let end = start + len;
+                let end = if end > 24 { end - 24 } else { end };
+                format!("{start:02}:00-{end:02}:00")
+            })
+            .collect();
+        format!("{} {}", text.join(", "), self.timezone)
+    }
+}
+
+/// Runs of consecutive true hours as `(start, length)`, a run through midnight counted once.
+pub fn hour_runs(mask: &[bool; 24]) -> Vec<(u32, u32)> {
+    if mask.iter().all(|m| *m) {
+        return vec![(0, 24)];
+    }
+    // Start scanning just after an off hour, so a run across midnight is not split.
+    let first_off = mask.iter().position(|m| !m).unwrap_or(0);
+    let mut runs = Vec::new();
+    let mut current: Option<(u32, u32)> = None;
+    for offset in 1..=24 {
+        let hour = (first_off + offset) % 24;
+        if mask[hour] {
+            match &mut current {
+                Some((_, len)) => *len += 1,
+                None => current = Some((hour as u32, 1)),
+            }
+        } else if let Some(run) = current.take() {
+            runs.push(run);
+        }
+    }
+    runs.extend(current);
+    runs.sort_unstable();
+    runs
 }
 
 /// The highest non-anomalous value within one day's prime-time window.
@@ -215,5 +273,30 @@ impl AnalysisResult {
             .filter(|e| e.excluded && e.kind == kind)
             .map(|e| e.points)
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prime_time_is_described_in_clock_ranges() {
+        assert_eq!(
+            PrimeTimeWindow::from_range(19, 24, "UTC", "configured").describe(),
+            "19:00-24:00 UTC"
+        );
+        let wrap = PrimeTimeWindow {
+            hours: vec![0, 1, 22, 23],
+            timezone: "UTC".into(),
+            source: "detected".into(),
+        };
+        assert_eq!(wrap.describe(), "22:00-02:00 UTC");
+        let two = PrimeTimeWindow {
+            hours: vec![9, 10, 20, 21],
+            timezone: "Europe/Paris".into(),
+            source: "detected".into(),
+        };
+        assert_eq!(two.describe(), "09:00-11:00, 20:00-22:00 Europe/Paris");
     }
 }

@@ -122,6 +122,8 @@ pub struct MethodScores {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrimeTimeMethod {
+    /// Per series, from its own hourly means (the fixed window is the fallback).
+    Dynamic,
     /// The configured `[fixed_start_hour, fixed_end_hour)` window.
     Fixed,
 }
@@ -138,6 +140,12 @@ pub struct PrimeTimeSettings {
     pub fixed_end_hour: u32,
     /// A day's peak counts only if at least this share of its prime-time points has usable data.
     pub min_day_coverage: f64,
+    /// Dynamic: hours whose mean is at or above this percentile of the 24 hourly means…
+    pub percentile_threshold: f64,
+    /// …and that are among that day's top hours on at least this share of days…
+    pub consistency_check: f64,
+    /// …grouped into windows of at least this many minutes.
+    pub min_duration_minutes: u32,
 }
 
 /// `COMMON.ANOMALY_CONFIG`.
