@@ -16,10 +16,11 @@ demo:
 	$(CARGO) run --release --locked -p trendmaster -- --env environment
 
 ## test: the whole test suite (unit, end-to-end on the real binary and a real Prometheus, doc
-## tests); installs Prometheus first when it is missing (Debian's package)
+## tests, and the Prophet forecaster); installs Prometheus first when it is missing
 test:
 	bash scripts/install-test-deps.sh
 	$(CARGO) test --workspace --locked
+	$(CARGO) test --locked -p trendmaster-analyze --features prophet
 
 ## lint: formatting and clippy, warnings are errors
 lint:

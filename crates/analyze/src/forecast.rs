@@ -349,6 +349,36 @@ mod tests {
         assert_eq!(forecast(&short, &keep, &off), ForecastOutcome::Disabled);
     }
 
+    /// Prophet (wasmtime, offline) on the same series as MSTL: a sound forecast, the same twice.
+    #[cfg(feature = "prophet")]
+    #[test]
+    fn prophet_forecasts_offline_and_reproducibly() {
+        let series = daily_shape_series(14, 100.0);
+        let keep = vec![true; series.values.len()];
+        let prophet = ForecastSettings {
+            forecaster: ForecasterKind::Prophet,
+            ..settings()
+        };
+        let started = std::time::Instant::now();
+        let first = forecast(&series, &keep, &prophet);
+        eprintln!("prophet: {:?} for two fits", started.elapsed());
+        let ForecastOutcome::Fitted(summary) = &first else {
+            panic!("{first:?}")
+        };
+        assert_eq!(summary.forecaster, "prophet");
+        assert!((85.0..120.0).contains(&summary.peak), "{}", summary.peak);
+        assert!(
+            summary.holdout_smape.unwrap() < 0.2,
+            "{:?}",
+            summary.holdout_smape
+        );
+        assert_eq!(
+            forecast(&series, &keep, &prophet),
+            first,
+            "no random sampling in the result"
+        );
+    }
+
     #[test]
     fn helpers_behave() {
         let m = maxima(&[1.0, 3.0, f64::NAN, f64::NAN, 2.0], 2);

@@ -182,3 +182,63 @@ fn spikes_removed_and_normal_points_kept(seed: u64) {
         "seed {seed}: {removed_normal} normal points removed"
     );
 }
+
+/// One huge bot spike in prime time must not move the limit: with the full analysis (forecast
+/// included), the series with the spike gets the limit of the series without it, within
+/// rounding (the spike hides ten real minutes, and the forecast is fitted without them).
+#[test]
+fn one_huge_spike_does_not_change_the_limit() {
+    let config = built_in(1);
+    let (window, fetched) = demo(&config);
+    let formula = formula(&config);
+    let limit_of = |series: &TrafficSeries, ratio: Option<f64>| {
+        let analysis = trendmaster_analyze::analyze(
+            series,
+            &config.prime_time,
+            &config.anomaly,
+            &config.forecast,
+        );
+        trendmaster_calculate::recommend(analysis, ratio, &formula)
+            .unwrap()
+            .requests_per_minute
+    };
+    let mut inflated_somewhere = false;
+    for item in fetched.iter().step_by(7) {
+        let clean = limit_of(&item.series, item.cache_hit_ratio);
+        let mut spiked = item.series.clone();
+        // 10 minutes at 50× the level at 21:00 on day 9.
+        let start = 9 * window.points_per_day() + 21 * 60;
+        let level = spiked.values[start - 60..start]
+            .iter()
+            .filter(|v| !v.is_nan())
+            .fold(1.0, |a: f64, b| a.max(*b));
+        spiked.values[start..start + 10]
+            .iter_mut()
+            .for_each(|v| *v = 50.0 * level);
+        let with_spike = limit_of(&spiked, item.cache_hit_ratio);
+        let step = config.rate.rounding_step as u64;
+        assert!(
+            with_spike.abs_diff(clean) <= step,
+            "{}: {clean} without the spike, {with_spike} with it",
+            item.series.key
+        );
+        // Without the filter the spike does inflate the limit: the comparison above can fail.
+        let mut unfiltered = config.anomaly.clone();
+        unfiltered.severity_filter.clear();
+        let analysis = trendmaster_analyze::analyze(
+            &spiked,
+            &config.prime_time,
+            &unfiltered,
+            &config.forecast,
+        );
+        let inflated = trendmaster_calculate::recommend(analysis, item.cache_hit_ratio, &formula)
+            .unwrap()
+            .requests_per_minute;
+        assert!(inflated >= with_spike, "{}", item.series.key);
+        inflated_somewhere |= inflated > with_spike + step;
+    }
+    assert!(
+        inflated_somewhere,
+        "unfiltered, a 50x spike raises some limit"
+    );
+}
