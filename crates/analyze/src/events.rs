@@ -88,9 +88,13 @@ fn make_event(
     let mean_score = scores
         .map(|s| s[start..end].iter().map(|z| z.abs()).sum::<f64>() / points as f64)
         .unwrap_or(0.0);
-    let sustained =
-        points >= stretch_points(series, settings) && mean_score >= settings.sustained_zscore;
     let thresholds = &settings.robust_zscore;
+    // So is a short run of points that are each at least medium: one medium point is noise
+    // often enough, three in a row rarely (measured on the labelled benchmark: it lifts recall
+    // of 3× spikes on over-dispersed 50 req/min series without costing precision).
+    let sustained = (points >= stretch_points(series, settings)
+        && mean_score >= settings.sustained_zscore)
+        || (points >= 3 && mean_score >= thresholds.medium);
     let severity = if kind == AnomalyKind::Gap {
         Severity::Low
     } else if sustained {

@@ -49,6 +49,7 @@ pub fn analyze(
             &hours,
             &weekend,
             anomaly.min_relative_spread,
+            anomaly.min_excess,
         );
         (AnalysisMethod::Statistical, Some(scores))
     } else {

@@ -22,6 +22,7 @@ pub fn scores_by_hour(
     hours: &[u8],
     weekend: &[bool],
     min_relative_spread: f64,
+    min_excess: f64,
 ) -> Vec<f64> {
     let bucket_of = |i: usize| usize::from(hours[i]) + if weekend[i] { 24 } else { 0 };
     let mut by_day_kind: Vec<Vec<f64>> = vec![Vec::new(); 48];
@@ -52,7 +53,11 @@ pub fn scores_by_hour(
         .enumerate()
         .map(|(i, value)| {
             let (median, scale) = baselines[bucket_of(i)];
-            (value - median) / scale
+            if (value - median).abs() < min_excess {
+                0.0
+            } else {
+                (value - median) / scale
+            }
         })
         .collect()
 }
@@ -113,7 +118,7 @@ mod tests {
         values.push(1010.0);
         hours.push(1);
         let weekend = vec![false; values.len()];
-        let scores = scores_by_hour(&values, &hours, &weekend, 0.0);
+        let scores = scores_by_hour(&values, &hours, &weekend, 0.0, 0.0);
         assert!(scores[400] > 100.0, "{}", scores[400]);
         assert!(scores[401].abs() < 2.0, "{}", scores[401]);
     }
@@ -130,13 +135,13 @@ mod tests {
             weekend.push(true);
         }
         let hours = vec![21; values.len()];
-        let scores = scores_by_hour(&values, &hours, &weekend, 0.1);
+        let scores = scores_by_hour(&values, &hours, &weekend, 0.1, 0.0);
         assert!(scores.iter().all(|z| z.abs() < 1.0), "{scores:?}");
         // 1150 on a weekday is 15 % up: about 1.5 spreads with a 10 % floor, not hundreds.
         values.push(1150.0);
         weekend.push(false);
         let hours = vec![21; values.len()];
-        let scores = scores_by_hour(&values, &hours, &weekend, 0.1);
+        let scores = scores_by_hour(&values, &hours, &weekend, 0.1, 0.0);
         let last = scores[scores.len() - 1];
         assert!((1.0..2.0).contains(&last), "{last}");
     }
@@ -144,7 +149,7 @@ mod tests {
     #[test]
     fn missing_values_score_nan_and_do_not_count() {
         let values = [5.0, f64::NAN, 5.0, 5.0];
-        let scores = scores_by_hour(&values, &[0, 0, 0, 0], &[false; 4], 0.0);
+        let scores = scores_by_hour(&values, &[0, 0, 0, 0], &[false; 4], 0.0, 0.0);
         assert!(scores[1].is_nan());
         assert_eq!(scores[0], 0.0);
     }

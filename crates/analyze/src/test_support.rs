@@ -56,6 +56,7 @@ pub fn anomaly_settings() -> AnomalySettings {
         spike_max_minutes: 30,
         sustained_zscore: 4.0,
         min_relative_spread: 0.1,
+        min_excess: 10.0,
         min_points: 1440,
     }
 }

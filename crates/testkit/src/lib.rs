@@ -31,6 +31,7 @@
 //! backfill in about 1 s; 36 series × 14 days (170 blocks, 630 MB of OpenMetrics text, never all
 //! on disk at once) in 11–16 s. Prometheus is ready 0.05–0.1 s after it starts.
 
+pub mod evaluation;
 mod openmetrics;
 mod server;
 

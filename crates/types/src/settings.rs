@@ -158,6 +158,9 @@ pub struct AnomalySettings {
     /// drifts of a few percent must not look anomalous on busy series, where Poisson noise is
     /// tiny.
     pub min_relative_spread: f64,
+    /// Deviations smaller than this many requests per minute are never anomalous: on sparse
+    /// series they are noise, and they cannot move a limit whose floor is `min_rate_limit`.
+    pub min_excess: f64,
     /// Severities whose spike, surge and drop events are left out of the peak.
     pub severity_filter: Vec<Severity>,
     /// Runs above normal lasting at most this many minutes are spikes; longer ones are surges.
