@@ -384,6 +384,18 @@ fn bad_input_exits_with_documented_codes_and_one_line_causes() {
         "usage errors exit 3, not clap's 2"
     );
 
+    let output = trendmaster(
+        dir.path(),
+        &[],
+        &["--forecaster", "prophet", "--partners", "111"],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "a build without Prophet refuses it"
+    );
+    assert!(text(&output.stderr).contains("no Prophet support; build with `make build-prophet`"));
+
     let output = trendmaster(dir.path(), &[("ENV", "qa9")], &["--show-env"]);
     assert_eq!(output.status.code(), Some(3));
     assert!(text(&output.stderr).contains("environment variable ENV: unknown environment `qa9`"));
