@@ -118,8 +118,10 @@ impl OutputWriter {
             latest_configmap: self.dir.join("latest_configmap.yaml"),
             report: self.dir.join(format!("analysis_report_{stamp}.md")),
         };
-        write_atomic(&files.configmap, configmap_yaml.as_bytes())?;
+        // The report first and `latest_configmap.yaml` last: a run that fails half-way leaves at
+        // worst an explanation without a ConfigMap, never a new latest ConfigMap without one.
         write_atomic(&files.report, report_md.as_bytes())?;
+        write_atomic(&files.configmap, configmap_yaml.as_bytes())?;
         write_atomic(&files.latest_configmap, configmap_yaml.as_bytes())?;
         Ok(files)
     }
