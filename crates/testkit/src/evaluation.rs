@@ -278,6 +278,23 @@ impl Evaluation {
     }
 }
 
+/// The built-in analysis settings the benchmark measures: no forecast (detection does not use
+/// it) and the fixed prime-time window on both sides, so the peak error measures the filter only.
+pub fn builtin_settings() -> (PrimeTimeSettings, AnomalySettings, ForecastSettings) {
+    let options = trendmaster_config::LoadOptions {
+        config_file: None,
+        base_dir: Some("/nonexistent".into()),
+    };
+    let overrides = trendmaster_config::Overrides {
+        forecaster: Some(trendmaster_types::settings::ForecasterKind::None),
+        ..trendmaster_config::Overrides::default()
+    };
+    let mut config = trendmaster_config::load(&options, &overrides, &|_| None)
+        .expect("the built-in configuration is valid");
+    config.prime_time.detection_method = trendmaster_types::settings::PrimeTimeMethod::Fixed;
+    (config.prime_time, config.anomaly, config.forecast)
+}
+
 /// Runs the benchmark on `cases` with the given analysis settings.
 pub fn evaluate(
     cases: &[Case],
