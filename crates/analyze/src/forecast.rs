@@ -1,4 +1,4 @@
-//! Decomposition and forecast with augurs: MSTL with an AutoETS trend on the series' maxima at a
+//! Decomposition and forecast with augurs: MSTL with an AutoETS trend on the series' means at a
 //! coarser resolution, seasonal periods derived from the step (a periodogram's reading recorded),
 //! forecast error measured on a held-out tail, then a forecast of the next period.
 //!
@@ -6,40 +6,99 @@
 //! the series and filled at its edges); Log and Box-Cox fail on zeros, and Yeo-Johnson's inverse
 //! fails on the bands of low-count series ("invalid domain", measured), so the series is fitted
 //! untransformed; the periodogram misses daily cycles in minute data unless its maximum period is
-//! set (it is); the prediction band can go negative for low counts (it is clamped at 0).
+//! set (it is); ETS's own intervals widen without bound over a week of steps and Prophet's are
+//! sampled with an unseedable generator, so the band comes from in-sample residuals instead (see
+//! `band`), clamped at 0 like the point forecast.
 
+use crate::band::Band;
 use augurs::ets::AutoETS;
-use augurs::forecaster::transforms::LinearInterpolator;
-use augurs::forecaster::{Forecaster, Transformer};
 use augurs::mstl::MSTLModel;
 use augurs::seasons::{Detector, PeriodogramDetector};
+use augurs::{Fit as _, Predict as _};
+use chrono::{Datelike, TimeDelta, Timelike, Weekday};
+use chrono_tz::Tz;
 use trendmaster_types::settings::{ForecastSettings, ForecasterKind};
 use trendmaster_types::{ForecastOutcome, ForecastSummary, TrafficSeries};
 
-/// Forecasts `series` as configured, fitted on the points `clean` keeps (anomalies removed, so
-/// that a bot spike does not teach the model a new normal); never fails, but says why when
-/// there is no forecast.
-pub fn forecast(
+/// A fitted model: its in-sample values and forecast on the coarse grid, and what was measured
+/// on the way.
+#[derive(Debug, Clone)]
+pub struct ModelFit {
+    pub forecaster: &'static str,
+    pub resolution_secs: u32,
+    /// Series points per coarse point.
+    pub factor: usize,
+    pub periods: Vec<usize>,
+    pub detected_periods: Vec<u32>,
+    pub holdout_smape: Option<f64>,
+    pub in_sample: Vec<f64>,
+    pub ahead: Vec<f64>,
+    /// Mean of the last horizon's worth of the fitted series, for the trend's growth.
+    pub recent_mean: Option<f64>,
+}
+
+/// Fits `series` as configured, on the points `clean` keeps (anomalies removed, so that a bot
+/// spike does not teach the model a new normal). Without a fit, the error is the outcome to
+/// report: disabled, or failed with the reason.
+pub fn fit(
     series: &TrafficSeries,
     clean: &[bool],
     settings: &ForecastSettings,
-) -> ForecastOutcome {
+) -> Result<ModelFit, ForecastOutcome> {
     let model = match settings.forecaster {
-        ForecasterKind::None => return ForecastOutcome::Disabled,
+        ForecasterKind::None => return Err(ForecastOutcome::Disabled),
         ForecasterKind::Mstl => Model::Mstl,
         #[cfg(feature = "prophet")]
         ForecasterKind::Prophet => Model::Prophet,
         #[cfg(not(feature = "prophet"))]
         ForecasterKind::Prophet => {
-            return ForecastOutcome::Failed {
+            return Err(ForecastOutcome::Failed {
                 reason: "this build has no Prophet support (build with `make build-prophet`)"
                     .into(),
-            };
+            });
         }
     };
-    match run(series, clean, settings, model) {
-        Ok(summary) => ForecastOutcome::Fitted(summary),
-        Err(reason) => ForecastOutcome::Failed { reason },
+    run(series, clean, settings, model).map_err(|reason| ForecastOutcome::Failed { reason })
+}
+
+/// What the fit expects over the next `horizon_days`, with the band (see [`Band`]) carried
+/// forward in the prime-time time zone's hours.
+pub fn summary(
+    fit: &ModelFit,
+    band: &Band,
+    series: &TrafficSeries,
+    settings: &ForecastSettings,
+    timezone: Tz,
+) -> ForecastSummary {
+    let start = series.window.end;
+    let step = TimeDelta::seconds(i64::from(fit.resolution_secs));
+    let ahead = fit.ahead.iter().enumerate().map(|(j, value)| {
+        // The middle of the coarse interval decides its hour.
+        let local = (start + step * j as i32 + step / 2).with_timezone(&timezone);
+        let weekend = matches!(local.weekday(), Weekday::Sat | Weekday::Sun);
+        (
+            value.max(0.0),
+            crate::robust::bucket_of(local.hour() as u8, weekend),
+        )
+    });
+    let (peak, peak_upper) = band.peaks_ahead(ahead);
+    // Whole weeks of forecast and of history cancel the weekly shape, leaving the trend.
+    let trend_growth = match (mean(&fit.ahead), fit.recent_mean) {
+        (Some(ahead), Some(behind)) if behind > 0.0 => ahead.max(0.0) / behind,
+        _ => 1.0,
+    };
+    ForecastSummary {
+        forecaster: fit.forecaster.into(),
+        resolution_secs: fit.resolution_secs,
+        periods: fit.periods.clone(),
+        detected_periods: fit.detected_periods.clone(),
+        holdout_smape: fit.holdout_smape,
+        holdout_days: settings.holdout_days,
+        horizon_days: settings.horizon_days,
+        level: settings.interval_level,
+        peak,
+        peak_upper,
+        trend_growth,
     }
 }
 
@@ -89,7 +148,7 @@ fn run(
     clean: &[bool],
     settings: &ForecastSettings,
     model: Model,
-) -> Result<ForecastSummary, String> {
+) -> Result<ModelFit, String> {
     let resolution = resolution_secs(settings, series.window.step_secs)?;
     let cleaned: Vec<f64> = series
         .values
@@ -97,7 +156,8 @@ fn run(
         .zip(clean)
         .map(|(v, keep)| if *keep { *v } else { f64::NAN })
         .collect();
-    let mut y = maxima(&cleaned, (resolution / series.window.step_secs) as usize);
+    let factor = (resolution / series.window.step_secs) as usize;
+    let mut y = means(&cleaned, factor);
     fill_edges(&mut y).ok_or("no samples at all")?;
     let day = (86_400 / resolution) as usize;
     let candidates: Vec<usize> = [day, 7 * day]
@@ -144,61 +204,68 @@ fn run(
         periods: &periods,
     };
     let fit = model.fit(&data, horizon)?;
-    let peak = fit.ahead.iter().copied().fold(0.0, f64::max);
-    // The band is the point forecast plus the `level` quantile of in-sample residuals. ETS's own
-    // multi-step intervals widen with every step, and 2,016 steps ahead they were measured at up
-    // to 20× the observed peak: no use as a floor. Prophet's are sampled with an unseedable
-    // random generator, so runs would differ.
-    let mut residuals: Vec<f64> = y
-        .iter()
-        .zip(&fit.in_sample)
-        .filter(|(actual, fitted)| !actual.is_nan() && !fitted.is_nan())
-        .map(|(actual, fitted)| actual - fitted)
-        .collect();
-    let margin = quantile(&mut residuals, settings.interval_level)
-        .unwrap_or(0.0)
-        .max(0.0);
-    // Whole weeks of forecast and of history cancel the weekly shape, leaving the trend.
-    let recent = &y[y.len().saturating_sub(horizon)..];
-    let trend_growth = match (mean(&fit.ahead), mean(recent)) {
-        (Some(ahead), Some(behind)) if behind > 0.0 => ahead.max(0.0) / behind,
-        _ => 1.0,
-    };
-    Ok(ForecastSummary {
-        forecaster: model.name().into(),
+    Ok(ModelFit {
+        forecaster: model.name(),
         resolution_secs: resolution,
+        factor,
         periods,
         detected_periods: detected,
         holdout_smape,
-        holdout_days: settings.holdout_days,
-        horizon_days: settings.horizon_days,
-        level: settings.interval_level,
-        peak,
-        peak_upper: peak + margin,
-        trend_growth,
+        in_sample: fit.in_sample,
+        ahead: fit.ahead,
+        recent_mean: mean(&y[y.len().saturating_sub(horizon)..]),
     })
 }
 
-/// MSTL with an AutoETS trend; gaps interpolated first, because a single NaN fails the fit.
+/// MSTL with an AutoETS trend. Gaps are interpolated first, because a single NaN fails the fit.
+///
+/// The in-sample values are the decomposition's trend plus its daily component, not the trend
+/// model's one-step-ahead predictions: those follow the data a step behind, so a burst the
+/// first screen missed would become its own baseline and hide. The weekly component is left out
+/// of the in-sample values for the same reason: learned from two or three weeks, it is largely
+/// those weeks' one-off events (measured on NAB's load-balancer series: a Saturday burst became
+/// "Saturday's pattern"); weekday/weekend differences come back through the band's per-bucket
+/// correction. The forecast ahead uses every component.
 fn fit_mstl(data: &Coarse<'_>, horizon: usize) -> Result<Fit, String> {
+    let y = interpolated(data.y);
     let model = MSTLModel::new(
         data.periods.to_vec(),
         AutoETS::non_seasonal().into_trend_model(),
     );
-    let mut forecaster =
-        Forecaster::new(model).with_transformers(vec![LinearInterpolator::new().boxed()]);
-    forecaster
-        .fit(data.y)
-        .map_err(|e| format!("MSTL fit failed: {e}"))?;
-    let ahead = forecaster
+    let fitted = model.fit(&y).map_err(|e| format!("MSTL fit failed: {e}"))?;
+    let ahead = fitted
         .predict(horizon, None)
         .map_err(|e| format!("MSTL forecast failed: {e}"))?
         .point;
-    let in_sample = forecaster
-        .predict_in_sample(None)
-        .map_err(|e| format!("MSTL in-sample prediction failed: {e}"))?
-        .point;
+    let decomposition = fitted.fit();
+    // stlrs orders the seasonal components by period, shortest (daily) first.
+    let daily = decomposition.seasonal().first();
+    let in_sample = (0..y.len())
+        .map(|i| f64::from(decomposition.trend()[i]) + daily.map_or(0.0, |c| f64::from(c[i])))
+        .collect();
     Ok(Fit { in_sample, ahead })
+}
+
+/// `y` with interior gaps filled by straight lines between their neighbours (the edges are
+/// already filled, see [`fill_edges`]).
+fn interpolated(y: &[f64]) -> Vec<f64> {
+    let mut out = y.to_vec();
+    let mut last_known: Option<usize> = None;
+    for i in 0..out.len() {
+        if out[i].is_nan() {
+            continue;
+        }
+        if let Some(k) = last_known
+            && i > k + 1
+        {
+            let (from, to) = (out[k], out[i]);
+            for (offset, gap) in out[k + 1..i].iter_mut().enumerate() {
+                *gap = from + (to - from) * (offset + 1) as f64 / (i - k) as f64;
+            }
+        }
+        last_known = Some(i);
+    }
+    out
 }
 
 /// The decomposition step: the configured resolution, or the series' own step if coarser.
@@ -215,16 +282,22 @@ fn resolution_secs(settings: &ForecastSettings, step_secs: u32) -> Result<u32, S
     Ok(resolution)
 }
 
-/// Maximum of each run of `factor` points (NaN when all are missing): peaks survive coarsening.
-fn maxima(values: &[f64], factor: usize) -> Vec<f64> {
+/// Mean of each run of `factor` points over those present (NaN when all are missing). Means,
+/// not maxima: the model describes the typical level, and the band around it (from per-point
+/// residuals) describes how far single points stray, maxima included.
+fn means(values: &[f64], factor: usize) -> Vec<f64> {
     values
         .chunks(factor.max(1))
         .map(|chunk| {
-            chunk
+            let (sum, count) = chunk
                 .iter()
-                .copied()
                 .filter(|v| !v.is_nan())
-                .fold(f64::NAN, f64::max)
+                .fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
+            if count == 0 {
+                f64::NAN
+            } else {
+                sum / count as f64
+            }
         })
         .collect()
 }
@@ -249,17 +322,6 @@ fn detect_periods(y: &[f64], longest: usize) -> Vec<u32> {
         .detect(y)
 }
 
-/// The `q` quantile (nearest rank) of `values`, reordering them; `None` when empty.
-fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let rank =
-        ((q.clamp(0.0, 1.0) * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1;
-    let (_, value, _) = values.select_nth_unstable_by(rank, f64::total_cmp);
-    Some(*value)
-}
-
 /// Symmetric MAPE (0–2) over the points where the actual value is known and not both are zero.
 fn smape(predicted: &[f64], actual: &[f64]) -> Option<f64> {
     let terms: Vec<f64> = predicted
@@ -279,6 +341,30 @@ fn mean(values: &[f64]) -> Option<f64> {
 mod tests {
     use super::*;
     use crate::test_support::daily_shape_series;
+
+    /// Fit, band and summary, as `analyze` chains them.
+    fn forecast(
+        series: &TrafficSeries,
+        keep: &[bool],
+        settings: &ForecastSettings,
+    ) -> ForecastOutcome {
+        match fit(series, keep, settings) {
+            Err(outcome) => outcome,
+            Ok(fit) => {
+                let buckets = crate::buckets(&series.window, chrono_tz::UTC);
+                let band = Band::new(
+                    &series.values,
+                    keep,
+                    &fit.in_sample,
+                    fit.factor,
+                    &buckets,
+                    settings.interval_level,
+                    0.0,
+                );
+                ForecastOutcome::Fitted(summary(&fit, &band, series, settings, chrono_tz::UTC))
+            }
+        }
+    }
 
     fn settings() -> ForecastSettings {
         ForecastSettings {
@@ -381,9 +467,9 @@ mod tests {
 
     #[test]
     fn helpers_behave() {
-        let m = maxima(&[1.0, 3.0, f64::NAN, f64::NAN, 2.0], 2);
+        let m = means(&[1.0, 3.0, f64::NAN, f64::NAN, 2.0], 2);
         assert_eq!(m.len(), 3);
-        assert_eq!(m[0], 3.0);
+        assert_eq!(m[0], 2.0);
         assert!(m[1].is_nan(), "a bucket without samples stays a gap");
         assert_eq!(m[2], 2.0);
         let mut y = [f64::NAN, 2.0, f64::NAN, 4.0, f64::NAN];
@@ -391,10 +477,12 @@ mod tests {
         assert_eq!(y[0], 2.0);
         assert_eq!(y[4], 4.0);
         assert!(y[2].is_nan(), "interior gaps are left to the interpolator");
+        assert_eq!(interpolated(&y), vec![2.0, 2.0, 3.0, 4.0, 4.0]);
+        assert_eq!(
+            interpolated(&[1.0, f64::NAN, f64::NAN, 4.0]),
+            vec![1.0, 2.0, 3.0, 4.0]
+        );
         assert_eq!(smape(&[1.0, 2.0], &[1.0, f64::NAN]), Some(0.0));
         assert_eq!(smape(&[2.0], &[1.0]), Some(2.0 / 3.0));
-        assert_eq!(quantile(&mut [5.0, 1.0, 3.0, 2.0, 4.0], 0.8), Some(4.0));
-        assert_eq!(quantile(&mut [5.0, 1.0, 3.0, 2.0, 4.0], 1.0), Some(5.0));
-        assert_eq!(quantile(&mut [], 0.5), None);
     }
 }

@@ -1,19 +1,24 @@
-//! Analysis of one traffic series: which points are anomalous, when prime time is, and what
-//! each day's clean prime-time peak was.
+//! Analysis of one traffic series: which points are anomalous, when prime time is, what each
+//! day's clean prime-time peak was, and what the next period will look like.
 //!
 //! [`analyze`] takes a [`TrafficSeries`] and returns an [`AnalysisResult`], the plain value the
-//! calculator consumes. Anomalies are found with a robust filter: each point is compared with the
-//! median of its hour of day on the same kind of day (weekday or weekend, in the prime-time time
-//! zone), in units of the median absolute deviation, with Poisson noise and a share of the median
-//! as the least spread, so that neither sparse nor very busy series look anomalous everywhere.
-//! Stretches whose mean deviation stays high count as sustained even when no single point is
-//! extreme. Consecutive anomalous points become events (spike, surge, drop; runs of missing
-//! samples become gap events), and events whose severity is configured for removal are left out
-//! of the peak. Prime time is the configured fixed window.
+//! calculator consumes. The pipeline, and the module for each step:
 //!
-//! This crate does not fetch data or compute limits. Forecast-based detection and dynamic prime
-//! time replace the pieces here in a later release; the result type stays the same.
+//! 1. `robust`: a robust seasonal baseline (median and MAD of each hour of day, weekdays and
+//!    weekends apart), and `detect` + `events` against it: a first screen for anomalies.
+//! 2. `forecast`: MSTL with an AutoETS trend (or Prophet) fitted on the screened series at a
+//!    coarser resolution, with its error on a held-out tail.
+//! 3. `band`: the fit's in-sample band as the baseline, and detection again against it; this is
+//!    the result (method `forecast`). The robust screen stays the result (method `statistical`)
+//!    when there is no fit, or when the band is clearly wider than the robust baseline (the
+//!    model explains the series worse than hour-of-day medians do).
+//! 4. `prime`: prime-time windows detected from hourly means (or the fixed fallback), and each
+//!    day's peak inside them over the points that are not excluded anomalies.
+//!
+//! This crate does not fetch data or compute limits.
 
+mod band;
+mod detect;
 mod events;
 mod forecast;
 mod prime;
@@ -23,7 +28,10 @@ mod robust;
 
 use chrono::{Datelike, Weekday};
 use trendmaster_types::settings::{AnomalySettings, ForecastSettings, PrimeTimeSettings};
-use trendmaster_types::{AnalysisMethod, AnalysisResult, PointCounts, SeriesStats, TrafficSeries};
+use trendmaster_types::{
+    AnalysisMethod, AnalysisResult, ForecastOutcome, PointCounts, SeriesStats, Severity,
+    TrafficSeries,
+};
 
 /// Analyses one series. Never fails: a series with too little data yields method
 /// [`AnalysisMethod::None`], no removed points, and (possibly) no daily peaks, which the
@@ -36,27 +44,65 @@ pub fn analyze(
 ) -> AnalysisResult {
     let window = series.window;
     let times = prime::local_times(&window, prime_time.timezone);
-    let hours: Vec<u8> = times.iter().map(|t| t.hour).collect();
-    let weekend: Vec<bool> = times
-        .iter()
-        .map(|t| matches!(t.date.weekday(), Weekday::Sat | Weekday::Sun))
-        .collect();
+    let buckets = buckets_of(&times);
     let present = series.present_count();
+    let step = window.step_secs;
+    let judged = present >= anomaly.min_points.max(1);
 
-    let (method, scores) = if present >= anomaly.min_points.max(1) {
-        let scores = robust::scores_by_hour(
+    let robust = judged.then(|| {
+        let baseline = robust::seasonal_baseline(
             &series.values,
-            &hours,
-            &weekend,
+            &times,
+            &buckets,
             anomaly.min_relative_spread,
-            anomaly.min_excess,
         );
-        (AnalysisMethod::Statistical, Some(scores))
-    } else {
-        (AnalysisMethod::None, None)
-    };
-    let anomalies = events::find_events(series, scores.as_deref(), anomaly);
-    let clean = events::clean_mask(series, &anomalies);
+        let found = detect::find(&series.values, &baseline, anomaly, step);
+        (baseline, events::events(series, &found, anomaly))
+    });
+    let screened = robust.as_ref().map_or_else(
+        || events::events(series, &[], anomaly),
+        |(_, events)| events.clone(),
+    );
+    // The model learns normal traffic: every high-severity event is left out of its training
+    // data, whatever the peak's filter says (an outage is not a pattern to forecast).
+    let screened_clean = events::clean_mask(series, &screened, |e| e.severity == Severity::High);
+
+    let (method, anomalies, forecast) =
+        match forecast::fit(series, &screened_clean, forecast_settings) {
+            Err(outcome) => (robust_method(judged), screened, outcome),
+            Ok(fit) => {
+                let band = band::Band::new(
+                    &series.values,
+                    &screened_clean,
+                    &fit.in_sample,
+                    fit.factor,
+                    &buckets,
+                    forecast_settings.interval_level,
+                    anomaly.min_relative_spread,
+                );
+                let summary =
+                    forecast::summary(&fit, &band, series, forecast_settings, prime_time.timezone);
+                let band_fits = robust.as_ref().is_some_and(|(baseline, _)| {
+                    band.baseline.typical_spread(&series.values)
+                        <= BAND_SLACK * baseline.typical_spread(&series.values)
+                });
+                if band_fits {
+                    let found = detect::find(&series.values, &band.baseline, anomaly, step);
+                    (
+                        AnalysisMethod::Forecast,
+                        events::events(series, &found, anomaly),
+                        ForecastOutcome::Fitted(summary),
+                    )
+                } else {
+                    (
+                        robust_method(judged),
+                        screened,
+                        ForecastOutcome::Fitted(summary),
+                    )
+                }
+            }
+        };
+    let clean = events::clean_mask(series, &anomalies, |e| e.excluded);
 
     let used: Vec<f64> = series
         .values
@@ -83,8 +129,38 @@ pub fn analyze(
         daily_peaks: prime.peaks,
         days_skipped: prime.days_skipped,
         anomalies,
-        forecast: forecast::forecast(series, &clean, forecast_settings),
+        forecast,
     }
+}
+
+/// The band judges the series unless its typical spread is this much wider than the robust
+/// baseline's: the model is preferred (it knows the trend and the shape within the hour), but
+/// not when hour-of-day medians describe the series clearly better.
+const BAND_SLACK: f64 = 1.25;
+
+fn robust_method(judged: bool) -> AnalysisMethod {
+    if judged {
+        AnalysisMethod::Statistical
+    } else {
+        AnalysisMethod::None
+    }
+}
+
+fn is_weekend(day: Weekday) -> bool {
+    matches!(day, Weekday::Sat | Weekday::Sun)
+}
+
+/// The bucket (hour of day × kind of day, see `robust::bucket_of`) of every local time.
+fn buckets_of(times: &[prime::LocalTime]) -> Vec<usize> {
+    times
+        .iter()
+        .map(|t| robust::bucket_of(t.hour, is_weekend(t.date.weekday())))
+        .collect()
+}
+
+#[cfg(test)]
+fn buckets(window: &trendmaster_types::AnalysisWindow, timezone: chrono_tz::Tz) -> Vec<usize> {
+    buckets_of(&prime::local_times(window, timezone))
 }
 
 /// Mean, population standard deviation, CV, max and peak-to-mean of `values` (all finite).
@@ -114,7 +190,7 @@ mod test_support;
 mod tests {
     use super::*;
     use crate::test_support::*;
-    use trendmaster_types::{AnomalyKind, Severity};
+    use trendmaster_types::AnomalyKind;
 
     #[test]
     fn stats_match_hand_computed_values() {
@@ -162,7 +238,7 @@ mod tests {
         assert_eq!(spikes[0].points, 10);
         assert_eq!(spikes[0].severity, Severity::High);
         assert!(spikes[0].excluded);
-        assert_eq!(result.points.removed, 10);
+        assert_eq!(result.points.removed, 10, "{:?}", result.anomalies);
         let peaks: Vec<f64> = result.daily_peaks.iter().map(|p| p.peak).collect();
         assert_eq!(peaks, clean_peaks, "the spike day's peak is the clean peak");
     }

@@ -6,11 +6,12 @@ use chrono_tz::Tz;
 use trendmaster_types::settings::{PrimeTimeMethod, PrimeTimeSettings};
 use trendmaster_types::{AnalysisWindow, DailyPeak, PrimeTimeWindow, TrafficSeries, hour_runs};
 
-/// Local date and hour of one grid point.
+/// Local date, hour and minute of one grid point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalTime {
     pub date: NaiveDate,
     pub hour: u8,
+    pub minute: u8,
 }
 
 /// The local date and hour of every grid point of `window`.
@@ -21,6 +22,7 @@ pub fn local_times(window: &AnalysisWindow, timezone: Tz) -> Vec<LocalTime> {
             LocalTime {
                 date: local.date_naive(),
                 hour: local.hour() as u8,
+                minute: local.minute() as u8,
             }
         })
         .collect()

@@ -5,7 +5,7 @@ use trendmaster_types::settings::{
     AnomalySettings, ForecastSettings, ForecasterKind, PrimeTimeMethod, PrimeTimeSettings,
     SeverityThresholds,
 };
-use trendmaster_types::{AnalysisWindow, SeriesKey, Severity, TrafficSeries};
+use trendmaster_types::{AnalysisWindow, AnomalyKind, SeriesKey, Severity, TrafficSeries};
 
 pub fn window(days: u32) -> AnalysisWindow {
     let end: DateTime<Utc> = "2026-11-16T00:00:00Z".parse().unwrap();
@@ -20,7 +20,10 @@ pub fn daily_shape_series(days: u32, level: f64) -> TrafficSeries {
         .map(|i| {
             let minute_of_day = (i % 1440) as f64;
             let hour = minute_of_day / 60.0;
-            let evening = (-((hour - 21.0) / 2.5).powi(2)).exp();
+            // Hours from 21:00 around the clock, so that the curve is continuous at midnight as
+            // real traffic is.
+            let from_peak = (hour - 21.0).abs().min(24.0 - (hour - 21.0).abs());
+            let evening = (-(from_peak / 2.5).powi(2)).exp();
             let wiggle = 1.0 + 0.05 * ((i * 7919 % 101) as f64 / 100.0 - 0.5);
             (level * (0.25 + 0.75 * evening) * wiggle).round()
         })
@@ -53,10 +56,12 @@ pub fn anomaly_settings() -> AnomalySettings {
             high: 10.0,
         },
         severity_filter: vec![Severity::High],
+        kind_filter: vec![AnomalyKind::Spike, AnomalyKind::Surge],
         spike_max_minutes: 30,
-        sustained_zscore: 4.0,
+        sustained_zscore: 4.5,
         min_relative_spread: 0.1,
-        min_excess: 10.0,
+        min_excess: 2.0,
+        min_relative_excess: 0.5,
         min_points: 1440,
     }
 }

@@ -412,6 +412,15 @@ pub fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut Config
         ),
     );
     check(
+        config.anomaly.min_relative_excess.is_finite()
+            && (0.0..1.0).contains(&config.anomaly.min_relative_excess),
+        &["COMMON", "ANOMALY_CONFIG", "min_relative_excess"],
+        format!(
+            "must be at least 0 and below 1 (a drop cannot fall below zero), got {}",
+            config.anomaly.min_relative_excess
+        ),
+    );
+    check(
         positive(config.anomaly.sustained_zscore),
         &["COMMON", "ANOMALY_CONFIG", "sustained_zscore"],
         format!(

@@ -109,7 +109,10 @@ const INJECTIONS: [Injection; 7] = [
 /// Expected requests per minute at minute `i` of the window (which starts on a Monday).
 fn expected(level: f64, i: usize) -> f64 {
     let hour = (i % 1440) as f64 / 60.0;
-    let evening = (-((hour - 21.0) / 3.0).powi(2)).exp();
+    // Hours from 21:00 around the clock, so that the curve is continuous at midnight as
+    // real traffic is.
+    let from_peak = (hour - 21.0).abs().min(24.0 - (hour - 21.0).abs());
+    let evening = (-(from_peak / 3.0).powi(2)).exp();
     let weekend = if (i / 1440) % 7 >= 5 { 0.75 } else { 1.0 };
     level * (0.2 + 0.8 * evening) * weekend
 }
@@ -198,6 +201,8 @@ pub struct Evaluation {
     pub removed_true: usize,
     /// (level, |effective peak − anomaly-free effective peak| ÷ anomaly-free), per series.
     pub peak_errors: Vec<(u64, f64)>,
+    /// How many series each detection method judged (`forecast` band or `statistical`).
+    pub methods: BTreeMap<&'static str, usize>,
 }
 
 impl Evaluation {
@@ -234,8 +239,8 @@ impl Evaluation {
     /// A table for people.
     pub fn render(&self) -> String {
         let mut out = format!(
-            "{} series, 14 days at 1 minute\n\nkind     injected  found  recall\n",
-            self.series
+            "{} series, 14 days at 1 minute; detection method: {:?}\n\nkind     injected  found  recall\n",
+            self.series, self.methods
         );
         for (kind, recall) in &self.recall {
             let _ = writeln!(
@@ -278,18 +283,17 @@ impl Evaluation {
     }
 }
 
-/// The built-in analysis settings the benchmark measures: no forecast (detection does not use
-/// it) and the fixed prime-time window on both sides, so the peak error measures the filter only.
+/// The built-in analysis settings the benchmark measures, with the fixed prime-time window so
+/// that the peak error measures the filter only.
 pub fn builtin_settings() -> (PrimeTimeSettings, AnomalySettings, ForecastSettings) {
     let options = trendmaster_config::LoadOptions {
         config_file: None,
         base_dir: Some("/nonexistent".into()),
     };
-    let overrides = trendmaster_config::Overrides {
-        forecaster: Some(trendmaster_types::settings::ForecasterKind::None),
-        ..trendmaster_config::Overrides::default()
-    };
-    let mut config = trendmaster_config::load(&options, &overrides, &|_| None)
+    let mut config =
+        trendmaster_config::load(&options, &trendmaster_config::Overrides::default(), &|_| {
+            None
+        })
         .expect("the built-in configuration is valid");
     config.prime_time.detection_method = trendmaster_types::settings::PrimeTimeMethod::Fixed;
     (config.prime_time, config.anomaly, config.forecast)
@@ -306,12 +310,22 @@ pub fn evaluate(
         series: cases.len(),
         ..Evaluation::default()
     };
+    // The truth is the clean series' peak with nothing left out; it needs no forecast.
     let mut truth_settings = anomaly.clone();
     truth_settings.severity_filter.clear();
+    let truth_forecast = ForecastSettings {
+        forecaster: trendmaster_types::settings::ForecasterKind::None,
+        ..forecast.clone()
+    };
     for case in cases {
         let (clean, injected) = generate(*case);
-        let truth = trendmaster_analyze::analyze(&clean, prime_time, &truth_settings, forecast);
+        let truth =
+            trendmaster_analyze::analyze(&clean, prime_time, &truth_settings, &truth_forecast);
         let analysis = trendmaster_analyze::analyze(&injected, prime_time, anomaly, forecast);
+        *evaluation
+            .methods
+            .entry(analysis.method.as_str())
+            .or_default() += 1;
         let index = |t: chrono::DateTime<chrono::Utc>| {
             ((t - injected.window.start).num_seconds() / 60) as usize
         };

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use trendmaster_config::{LoadOptions, Overrides, ResolvedConfig, load};
-use trendmaster_types::settings::ForecasterKind;
 use trendmaster_types::{
     AnalysisWindow, AnomalyEvent, AnomalyKind, SeriesKey, Severity, TrafficSeries,
 };
@@ -15,7 +14,6 @@ fn config() -> ResolvedConfig {
     };
     let overrides = Overrides {
         step: Some("5m".into()),
-        forecaster: Some(ForecasterKind::None),
         ..Overrides::default()
     };
     load(&options, &overrides, &|_| None).unwrap()

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::analysis::Severity;
+use crate::analysis::{AnomalyKind, Severity};
 use crate::recommendation::CalculationMode;
 use crate::secret::Secret;
 
@@ -151,8 +151,8 @@ pub struct PrimeTimeSettings {
 /// `COMMON.ANOMALY_CONFIG`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnomalySettings {
-    /// Robust z-score (distance from the hour-of-day median in MAD units) at which a point
-    /// becomes anomalous with each severity.
+    /// z-score of a single point against its baseline (the forecast's in-sample band, or the
+    /// robust hour-of-day baseline) at which it becomes anomalous with each severity.
     pub robust_zscore: SeverityThresholds,
     /// The spread a point is measured in is at least this share of its hour's median: benign
     /// drifts of a few percent must not look anomalous on busy series, where Poisson noise is
@@ -161,13 +161,22 @@ pub struct AnomalySettings {
     /// Deviations smaller than this many requests per minute are never anomalous: on sparse
     /// series they are noise, and they cannot move a limit whose floor is `min_rate_limit`.
     pub min_excess: f64,
-    /// Severities whose spike, surge and drop events are left out of the peak.
+    /// Deviations smaller than this share of the expected level are never anomalies (0.5: a
+    /// run must average 1.5× normal, or half of it for a drop). Leaving a modest hump in the
+    /// data only raises a limit a little; removing legitimate evening traffic as a "surge"
+    /// would lower it, which is the costly mistake.
+    pub min_relative_excess: f64,
+    /// Severities whose events (of `kind_filter` kinds) are left out of the peak.
     pub severity_filter: Vec<Severity>,
+    /// Kinds of event left out of the peak (default spike and surge). Drops cannot inflate a
+    /// peak and gaps hold no data, so leaving them in changes nothing but the report's counts.
+    pub kind_filter: Vec<AnomalyKind>,
     /// Runs above normal lasting at most this many minutes are spikes; longer ones are surges.
     pub spike_max_minutes: u32,
-    /// Mean robust z-score over any `spike_max_minutes` stretch at which the whole stretch is a
-    /// sustained deviation (high severity), even if no single point crosses `robust_zscore.low`:
-    /// a 3× surge on a 5 req/min series is within Poisson noise point by point, not as a run.
+    /// Combined z-score of a run of points (their total against the expected total, in the
+    /// count model's standard deviations, calibrated per run length) at which the run is a
+    /// high-severity anomaly even if no single point crosses `robust_zscore.low`: a 3× burst
+    /// on a 5 req/min series is within the noise minute by minute, not over five minutes.
     pub sustained_zscore: f64,
     /// Below this many present points, no anomaly filtering is attempted (method `none`).
     pub min_points: usize,
