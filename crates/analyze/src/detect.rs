@@ -59,7 +59,9 @@ const MIN_EXPECTED_COUNT: f64 = 10.0;
 /// How far above normal a point must stay, in spreads, to extend a run when it is trimmed.
 const TRIM_DRIFT: f64 = 0.5;
 
-/// Longest run window, in minutes; longer anomalies are covered by several adjacent windows.
+/// Run window lengths of the scan, in minutes, about 25 % apart so that the best-fitting window
+/// is never much longer than the anomaly; anomalies longer than the last are covered by several
+/// adjacent windows, merged into one event.
 const RUN_MINUTES: [u32; 21] = [
     2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 75, 90, 120, 150, 180, 240,
 ];

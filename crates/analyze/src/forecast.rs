@@ -37,28 +37,45 @@ pub struct ModelFit {
     pub recent_mean: Option<f64>,
 }
 
+/// Why there is no fit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoFit {
+    /// `forecaster: none`.
+    Disabled,
+    Failed(String),
+}
+
+impl NoFit {
+    /// The outcome to report.
+    pub fn outcome(self) -> ForecastOutcome {
+        match self {
+            NoFit::Disabled => ForecastOutcome::Disabled,
+            NoFit::Failed(reason) => ForecastOutcome::Failed { reason },
+        }
+    }
+}
+
 /// Fits `series` as configured, on the points `clean` keeps (anomalies removed, so that a bot
-/// spike does not teach the model a new normal). Without a fit, the error is the outcome to
-/// report: disabled, or failed with the reason.
+/// spike does not teach the model a new normal).
 pub fn fit(
     series: &TrafficSeries,
     clean: &[bool],
     settings: &ForecastSettings,
-) -> Result<ModelFit, ForecastOutcome> {
+    timezone: Tz,
+) -> Result<ModelFit, NoFit> {
     let model = match settings.forecaster {
-        ForecasterKind::None => return Err(ForecastOutcome::Disabled),
+        ForecasterKind::None => return Err(NoFit::Disabled),
         ForecasterKind::Mstl => Model::Mstl,
         #[cfg(feature = "prophet")]
         ForecasterKind::Prophet => Model::Prophet,
         #[cfg(not(feature = "prophet"))]
         ForecasterKind::Prophet => {
-            return Err(ForecastOutcome::Failed {
-                reason: "this build has no Prophet support (build with `make build-prophet`)"
-                    .into(),
-            });
+            return Err(NoFit::Failed(
+                "this build has no Prophet support (build with `make build-prophet`)".into(),
+            ));
         }
     };
-    run(series, clean, settings, model).map_err(|reason| ForecastOutcome::Failed { reason })
+    run(series, clean, settings, model, timezone).map_err(NoFit::Failed)
 }
 
 /// What the fit expects over the next `horizon_days`, with the band (see [`Band`]) carried
@@ -148,6 +165,7 @@ fn run(
     clean: &[bool],
     settings: &ForecastSettings,
     model: Model,
+    timezone: Tz,
 ) -> Result<ModelFit, String> {
     let resolution = resolution_secs(settings, series.window.step_secs)?;
     let cleaned: Vec<f64> = series
@@ -191,7 +209,35 @@ fn run(
             resolution,
             periods: &train_periods,
         };
-        smape(&model.fit(&data, holdout)?.ahead, test)
+        let fit = model.fit(&data, holdout)?;
+        // Corrected by hour and kind of day as the final forecast's band is (see `Band`):
+        // 13 days cannot hold two weekly cycles, so without it a held-out weekend day would be
+        // forecast at weekday level and the error would measure the calendar, not the model.
+        let bucket = |j: usize| {
+            let middle = series.window.start
+                + TimeDelta::seconds(i64::from(resolution) * j as i64 + i64::from(resolution / 2));
+            let local = middle.with_timezone(&timezone);
+            let weekend = matches!(local.weekday(), Weekday::Sat | Weekday::Sun);
+            crate::robust::bucket_of(local.hour() as u8, weekend)
+        };
+        let correction: Vec<f64> = crate::robust::bucket_stats(
+            train
+                .iter()
+                .zip(&fit.in_sample)
+                .enumerate()
+                .filter(|(_, (y, f))| !y.is_nan() && !f.is_nan())
+                .map(|(j, (y, f))| (bucket(j), y - f)),
+        )
+        .into_iter()
+        .map(|stats| stats.map_or(0.0, |s| s.clipped_mean))
+        .collect();
+        let ahead: Vec<f64> = fit
+            .ahead
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (v + correction[bucket(train.len() + k)]).max(0.0))
+            .collect();
+        smape(&ahead, test)
     } else {
         None
     };
@@ -333,8 +379,14 @@ fn smape(predicted: &[f64], actual: &[f64]) -> Option<f64> {
     mean(&terms)
 }
 
+/// Mean of the values that are not NaN (removed anomalies and gaps are NaN in the coarse
+/// series); `None` when there are none.
 fn mean(values: &[f64]) -> Option<f64> {
-    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    let (sum, count) = values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
+    (count > 0).then(|| sum / count as f64)
 }
 
 #[cfg(test)]
@@ -348,8 +400,8 @@ mod tests {
         keep: &[bool],
         settings: &ForecastSettings,
     ) -> ForecastOutcome {
-        match fit(series, keep, settings) {
-            Err(outcome) => outcome,
+        match fit(series, keep, settings, chrono_tz::UTC) {
+            Err(no_fit) => no_fit.outcome(),
             Ok(fit) => {
                 let buckets = crate::buckets(&series.window, chrono_tz::UTC);
                 let band = Band::new(
@@ -395,6 +447,29 @@ mod tests {
         assert!(summary.peak_upper >= summary.peak);
         assert!(
             (0.9..1.1).contains(&summary.trend_growth),
+            "{}",
+            summary.trend_growth
+        );
+    }
+
+    #[test]
+    fn growth_over_the_window_is_carried_into_the_forecast() {
+        // 2 % more traffic every day: the next week averages well above the last one.
+        let mut series = daily_shape_series(14, 1000.0);
+        for (i, v) in series.values.iter_mut().enumerate() {
+            *v *= 1.0 + 0.02 * i as f64 / 1440.0;
+        }
+        // An anomaly removed in the last week leaves NaN in the coarse series: it must not
+        // hide the growth.
+        let mut keep = vec![true; series.values.len()];
+        keep[12 * 1440..12 * 1440 + 30]
+            .iter_mut()
+            .for_each(|k| *k = false);
+        let ForecastOutcome::Fitted(summary) = forecast(&series, &keep, &settings()) else {
+            panic!()
+        };
+        assert!(
+            (1.03..1.3).contains(&summary.trend_growth),
             "{}",
             summary.trend_growth
         );
@@ -484,5 +559,11 @@ mod tests {
         );
         assert_eq!(smape(&[1.0, 2.0], &[1.0, f64::NAN]), Some(0.0));
         assert_eq!(smape(&[2.0], &[1.0]), Some(2.0 / 3.0));
+        assert_eq!(
+            mean(&[1.0, f64::NAN, 3.0]),
+            Some(2.0),
+            "gaps do not poison a mean"
+        );
+        assert_eq!(mean(&[f64::NAN]), None);
     }
 }

@@ -67,41 +67,45 @@ pub fn analyze(
     // data, whatever the peak's filter says (an outage is not a pattern to forecast).
     let screened_clean = events::clean_mask(series, &screened, |e| e.severity == Severity::High);
 
-    let (method, anomalies, forecast) =
-        match forecast::fit(series, &screened_clean, forecast_settings) {
-            Err(outcome) => (robust_method(judged), screened, outcome),
-            Ok(fit) => {
-                let band = band::Band::new(
-                    &series.values,
-                    &screened_clean,
-                    &fit.in_sample,
-                    fit.factor,
-                    &buckets,
-                    forecast_settings.interval_level,
-                    anomaly.min_relative_spread,
-                );
-                let summary =
-                    forecast::summary(&fit, &band, series, forecast_settings, prime_time.timezone);
-                let band_fits = robust.as_ref().is_some_and(|(baseline, _)| {
-                    band.baseline.typical_spread(&series.values)
-                        <= BAND_SLACK * baseline.typical_spread(&series.values)
-                });
-                if band_fits {
-                    let found = detect::find(&series.values, &band.baseline, anomaly, step);
-                    (
-                        AnalysisMethod::Forecast,
-                        events::events(series, &found, anomaly),
-                        ForecastOutcome::Fitted(summary),
-                    )
-                } else {
-                    (
-                        robust_method(judged),
-                        screened,
-                        ForecastOutcome::Fitted(summary),
-                    )
-                }
+    let (method, anomalies, forecast) = match forecast::fit(
+        series,
+        &screened_clean,
+        forecast_settings,
+        prime_time.timezone,
+    ) {
+        Err(no_fit) => (robust_method(judged), screened, no_fit.outcome()),
+        Ok(fit) => {
+            let band = band::Band::new(
+                &series.values,
+                &screened_clean,
+                &fit.in_sample,
+                fit.factor,
+                &buckets,
+                forecast_settings.interval_level,
+                anomaly.min_relative_spread,
+            );
+            let summary =
+                forecast::summary(&fit, &band, series, forecast_settings, prime_time.timezone);
+            let band_fits = robust.as_ref().is_some_and(|(baseline, _)| {
+                band.baseline.typical_spread(&series.values)
+                    <= BAND_SLACK * baseline.typical_spread(&series.values)
+            });
+            if band_fits {
+                let found = detect::find(&series.values, &band.baseline, anomaly, step);
+                (
+                    AnalysisMethod::Forecast,
+                    events::events(series, &found, anomaly),
+                    ForecastOutcome::Fitted(summary),
+                )
+            } else {
+                (
+                    robust_method(judged),
+                    screened,
+                    ForecastOutcome::Fitted(summary),
+                )
             }
-        };
+        }
+    };
     let clean = events::clean_mask(series, &anomalies, |e| e.excluded);
 
     let used: Vec<f64> = series

@@ -71,9 +71,9 @@ pub struct AnomalyEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AnalysisMethod {
-    /// A fitted forecast model supplied the normal range.
+    /// The forecast model's in-sample band supplied the baseline anomalies are judged against.
     Forecast,
-    /// A robust statistical filter (median/MAD by hour of day).
+    /// The robust seasonal baseline (median/MAD by hour of day and kind of day) did.
     Statistical,
     /// Too little data to judge anomalies; nothing was removed.
     None,
@@ -205,7 +205,7 @@ pub struct SeriesStats {
 pub struct ForecastSummary {
     /// `mstl` (MSTL with an AutoETS trend) or `prophet`.
     pub forecaster: String,
-    /// The series was decomposed at this step (maxima of the finer grid), in seconds.
+    /// The series was decomposed at this step (means of the finer grid), in seconds.
     pub resolution_secs: u32,
     /// Seasonal periods used, in points at `resolution_secs` (288 = one day at 5 minutes).
     pub periods: Vec<usize>,
@@ -218,9 +218,11 @@ pub struct ForecastSummary {
     pub horizon_days: u32,
     /// Prediction-interval level of `peak_upper` (e.g. 0.95).
     pub level: f64,
-    /// Highest point forecast over the horizon (requests/minute).
+    /// Highest expected level over the horizon (requests/minute): the point forecast with the
+    /// in-sample correction of its hour.
     pub peak: f64,
-    /// Highest upper band over the horizon (requests/minute).
+    /// Highest upper band over the horizon (requests/minute): how high a single minute is
+    /// expected to go at `level`.
     pub peak_upper: f64,
     /// Trend growth over the horizon: fitted trend at the horizon's end ÷ at the window's end.
     pub trend_growth: f64,

@@ -332,7 +332,7 @@ impl ForecasterKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForecastSettings {
     pub forecaster: ForecasterKind,
-    /// Decompose at this step (maxima of the finer grid), e.g. `5m`: a 14-day minute series
+    /// Decompose at this step (means of the finer grid), e.g. `5m`: a 14-day minute series
     /// becomes 4,032 points instead of 20,160.
     pub resolution: String,
     pub horizon_days: u32,
