@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use trendmaster_types::settings::{
     AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, ForecastSettings,
-    MultiplierSettings, PrimeTimeSettings, PrometheusSettings, RateCalculationSettings,
+    GovernanceSettings, MultiplierSettings, PrimeTimeSettings, PrometheusSettings,
+    RateCalculationSettings,
 };
 use trendmaster_types::{CalculationMode, Secret, SeriesKey, SkippedSeries, SourceKind};
 
@@ -77,6 +78,7 @@ pub struct ResolvedConfig {
     pub multipliers: MultiplierSettings,
     pub exclusions: Exclusions,
     pub configmap: ConfigMapSettings,
+    pub governance: GovernanceSettings,
 }
 
 impl ResolvedConfig {
@@ -438,6 +440,7 @@ fn resolve(
         },
         exclusions: file.common.exclusions,
         configmap: file.common.configmap,
+        governance: file.common.governance,
         partners,
         apis,
         environment,
@@ -665,6 +668,28 @@ mod tests {
             "{text}"
         );
         assert_eq!(problems.len(), 4, "{text}");
+    }
+
+    #[test]
+    fn anomaly_and_governance_values_out_of_range_are_named() {
+        let fixture = Fixture::new().config(
+            "COMMON:\n  ANOMALY_CONFIG: {min_relative_excess: 1.2, sustained_zscore: 0}\n  GOVERNANCE: {max_change_ratio: 0.5}\n",
+        );
+        let text = fixture.problems(&Overrides::default()).join("\n");
+        for expected in [
+            "COMMON.ANOMALY_CONFIG.min_relative_excess: must be at least 0 and below 1",
+            "COMMON.ANOMALY_CONFIG.sustained_zscore: must be a positive number",
+            "COMMON.GOVERNANCE.max_change_ratio: must be above 1",
+        ] {
+            assert!(text.contains(expected), "{expected}\n{text}");
+        }
+        let fixture =
+            Fixture::new().config("COMMON:\n  ANOMALY_CONFIG: {kind_filter: [spike, bump]}\n");
+        let text = fixture.problems(&Overrides::default()).join("\n");
+        assert!(
+            text.contains("COMMON.ANOMALY_CONFIG.kind_filter[1]: unknown variant `bump`"),
+            "{text}"
+        );
     }
 
     #[test]

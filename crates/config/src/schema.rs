@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use trendmaster_types::settings::{
     AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, ForecastSettings,
-    PrimeTimeSettings, PrometheusSettings, RateCalculationSettings,
+    GovernanceSettings, PrimeTimeSettings, PrometheusSettings, RateCalculationSettings,
 };
 use trendmaster_types::{Secret, SourceKind};
 
@@ -78,6 +78,8 @@ pub struct CommonSection {
     pub exclusions: Exclusions,
     #[serde(rename = "CONFIGMAP")]
     pub configmap: ConfigMapSettings,
+    #[serde(rename = "GOVERNANCE")]
+    pub governance: GovernanceSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -412,6 +412,14 @@ pub fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut Config
         ),
     );
     check(
+        config.governance.max_change_ratio.is_finite() && config.governance.max_change_ratio > 1.0,
+        &["COMMON", "GOVERNANCE", "max_change_ratio"],
+        format!(
+            "must be above 1 (1.8 holds changes beyond 1.8x up or down), got {}",
+            config.governance.max_change_ratio
+        ),
+    );
+    check(
         config.anomaly.min_relative_excess.is_finite()
             && (0.0..1.0).contains(&config.anomaly.min_relative_excess),
         &["COMMON", "ANOMALY_CONFIG", "min_relative_excess"],

@@ -15,9 +15,10 @@ use trendmaster_types::settings::ConfigMapSettings;
 use trendmaster_types::{AnalysisWindow, RateRecommendation};
 
 use crate::EmitError;
+use crate::deployed::{Deployed, PlannedLimit, planned_config};
 use crate::kube_rules::{KubeProblem, check_configmap, check_yaml11_strings};
 use crate::ratelimit::{
-    Descriptor, LoaderError, RateLimit, RateLimitConfig, validate_ratelimit_yaml,
+    Descriptor, LoaderError, RateLimit, RateLimitConfig, RuleSource, validate_ratelimit_yaml,
 };
 
 /// What produced the file, recorded in its header and annotations.
@@ -48,12 +49,56 @@ pub fn render_configmap(
 ) -> Result<RenderedConfigMap, EmitError> {
     check_header_text(info)?;
     let config = RateLimitConfig::from_recommendations(recs, settings)?;
+    finish(&config, &BTreeMap::new(), settings, info)
+}
+
+/// Builds the ConfigMap for a plan against what is deployed (see [`crate::deployed`]): our
+/// entries at their planned values, everything else as deployed, then checked like
+/// [`render_configmap`].
+pub fn render_planned(
+    plan: &[PlannedLimit],
+    deployed: Option<&Deployed>,
+    settings: &ConfigMapSettings,
+    info: &GenerationInfo,
+) -> Result<RenderedConfigMap, EmitError> {
+    check_header_text(info)?;
+    let config = planned_config(plan, deployed, settings)?;
+    let empty = BTreeMap::new();
+    finish(
+        &config,
+        deployed.map_or(&empty, |d| &d.other_data),
+        settings,
+        info,
+    )
+}
+
+fn finish(
+    config: &RateLimitConfig,
+    other_data: &BTreeMap<String, String>,
+    settings: &ConfigMapSettings,
+    info: &GenerationInfo,
+) -> Result<RenderedConfigMap, EmitError> {
     let ratelimit_yaml = format!("{}\n{}", header_line(info), config.to_yaml()?);
     // Ours are applied last: they describe this run, whatever the settings carried over.
     let mut annotations = settings.annotations.clone();
     annotations.extend(generation_annotations(info));
-    let configmap = build_configmap(settings, annotations, ratelimit_yaml);
-    validate(&configmap, settings)?;
+    let mut configmap = build_configmap(settings, annotations, ratelimit_yaml);
+    if let Some(data) = configmap.data.as_mut() {
+        for (key, value) in other_data {
+            data.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
+    // Top-level descriptors that are not partners were carried over from the deployed file:
+    // the loader's rules still apply to them (the service would refuse the file), but not
+    // trendmaster's stricter ones (an operator's `remote_address` is theirs to name).
+    let carried_over: Vec<usize> = config
+        .descriptors
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.key != settings.partner_descriptor_key)
+        .map(|(i, _)| i)
+        .collect();
+    validate(&configmap, settings, &carried_over)?;
     let yaml = format!("{}{}", file_header(info), to_manifest_yaml(&configmap)?);
     Ok(RenderedConfigMap { configmap, yaml })
 }
@@ -135,8 +180,16 @@ fn generation_annotations(info: &GenerationInfo) -> [(String, String); 5] {
 }
 
 /// Everything the API server and the ratelimit loader would refuse, gathered into one error.
-fn validate(configmap: &ConfigMap, settings: &ConfigMapSettings) -> Result<(), EmitError> {
-    let (ratelimit, kube) = find_problems(configmap, &settings.data_key);
+fn validate(
+    configmap: &ConfigMap,
+    settings: &ConfigMapSettings,
+    carried_over: &[usize],
+) -> Result<(), EmitError> {
+    let (mut ratelimit, kube) = find_problems(configmap, &settings.data_key);
+    ratelimit.retain(|problem| {
+        problem.source == RuleSource::Loader
+            || !top_level_index(&problem.location).is_some_and(|i| carried_over.contains(&i))
+    });
     if ratelimit.is_empty() && kube.is_empty() {
         return Ok(());
     }
@@ -158,6 +211,16 @@ fn find_problems(configmap: &ConfigMap, data_key: &str) -> (Vec<LoaderError>, Ve
     let mut kube = check_configmap(configmap);
     kube.extend(check_yaml11_strings(configmap));
     (ratelimit, kube)
+}
+
+/// `N` of a location starting `descriptors[N]`.
+fn top_level_index(location: &str) -> Option<usize> {
+    location
+        .strip_prefix("descriptors[")?
+        .split(']')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The first line of both the ratelimit file and the manifest.

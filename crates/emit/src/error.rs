@@ -20,6 +20,9 @@ pub enum EmitError {
         unit: &'static str,
     },
 
+    #[error("deployed configuration {origin}: {reason}")]
+    Deployed { origin: String, reason: String },
+
     #[error("two recommendations for {series}; each partner × API may appear only once")]
     DuplicateSeries { series: SeriesKey },
 

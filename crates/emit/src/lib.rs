@@ -6,6 +6,8 @@
 //!   we emit can never be rejected on reload;
 //! - [`configmap`]: the Kubernetes ConfigMap carrying that config, built from `k8s-openapi`
 //!   types and checked against the API server's validation rules ([`kube_rules`]);
+//! - [`deployed`]: the deployed configuration read back, and the plan from it to what is
+//!   emitted (diff, changes held for approval, entries we do not manage carried over);
 //! - [`report`]: the Markdown report explaining every limit;
 //! - [`write`](mod@write): atomic writing of the output files.
 //!
@@ -23,6 +25,7 @@
 //! ```
 
 pub mod configmap;
+pub mod deployed;
 mod error;
 pub mod kube_rules;
 pub mod ratelimit;
@@ -30,7 +33,10 @@ pub mod report;
 pub mod write;
 
 pub use configmap::{
-    GenerationInfo, RenderedConfigMap, check_configmap_settings, render_configmap,
+    GenerationInfo, RenderedConfigMap, check_configmap_settings, render_configmap, render_planned,
+};
+pub use deployed::{
+    Approvals, ChangeStatus, Deployed, PlannedLimit, parse_deployed, plan, planned_config,
 };
 pub use error::EmitError;
 pub use kube_rules::KubeProblem;
@@ -38,5 +44,5 @@ pub use ratelimit::{
     Descriptor, LoaderError, RateLimit, RateLimitConfig, Replaces, RuleSource,
     validate_ratelimit_files, validate_ratelimit_yaml,
 };
-pub use report::{RunSummary, render_markdown_report};
+pub use report::{Changes, RunSummary, render_change_table, render_markdown_report};
 pub use write::{OutputWriter, WrittenFiles, write_atomic};

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use trendmaster_types::RateRecommendation;
-use trendmaster_types::settings::{ConfigMapSettings, RateLimitUnit};
+use trendmaster_types::settings::ConfigMapSettings;
 
 use crate::EmitError;
 
@@ -103,7 +103,11 @@ impl RateLimitConfig {
             for (api, rec) in paths {
                 let limit = RateLimit {
                     unit: settings.unit.as_str().to_owned(),
-                    requests_per_unit: requests_per_unit(rec, settings.unit)?,
+                    requests_per_unit: crate::deployed::requests_per_unit(
+                        &rec.key,
+                        rec.requests_per_minute,
+                        settings.unit,
+                    )?,
                     ..RateLimit::default()
                 };
                 children.push(Descriptor {
@@ -136,30 +140,11 @@ impl RateLimitConfig {
     }
 }
 
-/// `ceil(requests_per_minute × minutes per unit)`, at least 1.
-///
-/// Integer arithmetic rather than `unit.minutes()`: 1/60 is not exact in floating point, and
-/// a limit must never be rounded below the recommendation. Zero is lifted to 1 because the
-/// service reads 0 as "block everything".
-fn requests_per_unit(rec: &RateRecommendation, unit: RateLimitUnit) -> Result<u32, EmitError> {
-    let per_minute = u128::from(rec.requests_per_minute.max(1));
-    let scaled = match unit {
-        RateLimitUnit::Second => per_minute.div_ceil(60),
-        RateLimitUnit::Minute => per_minute,
-        RateLimitUnit::Hour => per_minute * 60,
-        RateLimitUnit::Day => per_minute * 1440,
-    };
-    u32::try_from(scaled).map_err(|_| EmitError::LimitTooLarge {
-        series: rec.key.clone(),
-        requests_per_unit: scaled,
-        unit: unit.as_str(),
-    })
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use chrono::{DateTime, Utc};
+    use trendmaster_types::settings::RateLimitUnit;
     use trendmaster_types::{
         AnalysisMethod, AnalysisResult, AnalysisWindow, CacheAdjustment, CalculationMode,
         Confidence, ConfidenceLevel, PointCounts, PrimeTimeWindow, SeriesKey, SeriesStats,

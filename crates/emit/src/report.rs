@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use crate::deployed::{ChangeStatus, PlannedLimit};
 use chrono::{DateTime, SecondsFormat, Utc};
 use trendmaster_types::{
     AnalysisWindow, AnomalyEvent, CacheAdjustment, CalculationMode, ForecastOutcome, FormulaStep,
@@ -26,6 +27,54 @@ pub struct RunSummary<'a> {
     pub generated_at: DateTime<Utc>,
     pub recommendations: &'a [RateRecommendation],
     pub skipped: &'a [SkippedSeries],
+    /// The plan against the deployed configuration, when one was read.
+    pub changes: Option<Changes<'a>>,
+}
+
+/// The plan against a deployed configuration, for the report.
+#[derive(Debug, Clone, Copy)]
+pub struct Changes<'a> {
+    /// Where the deployed configuration was read from.
+    pub deployed_from: &'a str,
+    pub plan: &'a [PlannedLimit],
+    pub max_change_ratio: f64,
+}
+
+/// The plan as a plain-text table (for stderr): one line per entry that is not unchanged, then
+/// a count of the unchanged ones.
+pub fn render_change_table(plan: &[PlannedLimit]) -> String {
+    let mut out = format!(
+        "{:<10} {:<46} {:>9} {:>11} {:>8} {:>9}\n",
+        "partner", "api", "current", "recommended", "change", "status"
+    );
+    let unchanged = plan
+        .iter()
+        .filter(|p| p.status == ChangeStatus::Unchanged)
+        .count();
+    for entry in plan.iter().filter(|p| p.status != ChangeStatus::Unchanged) {
+        let _ = writeln!(
+            out,
+            "{:<10} {:<46} {:>9} {:>11} {:>8} {:>9}",
+            entry.key.partner,
+            entry.key.api,
+            entry.current.map_or("-".to_owned(), |v| v.to_string()),
+            entry.recommended.map_or("-".to_owned(), |v| v.to_string()),
+            change_text(entry),
+            entry.status.as_str()
+        );
+    }
+    let _ = writeln!(out, "({unchanged} unchanged)");
+    out
+}
+
+/// `×1.25 (+50)`, or `-` without both values.
+fn change_text(entry: &PlannedLimit) -> String {
+    match (entry.ratio(), entry.current, entry.recommended) {
+        (Some(ratio), Some(old), Some(new)) => {
+            format!("×{} ({:+})", number(ratio), new as i64 - old as i64)
+        }
+        _ => "-".to_owned(),
+    }
 }
 
 /// The whole report. Recommendations appear in partner × API order whatever the input order.
@@ -41,6 +90,9 @@ pub fn render_markdown_report(run: &RunSummary<'_>) -> String {
     );
     write_run_section(&mut out, run);
     write_summary_table(&mut out, &recs);
+    if let Some(changes) = &run.changes {
+        write_changes(&mut out, changes, &recs);
+    }
     write_skipped(&mut out, run.skipped);
     for rec in recs {
         write_series_section(&mut out, rec);
@@ -49,6 +101,66 @@ pub fn render_markdown_report(run: &RunSummary<'_>) -> String {
 }
 
 // `fmt::Write` for `String` never fails, so the results of `writeln!` below are ignored.
+
+fn write_changes(out: &mut String, changes: &Changes<'_>, recs: &[&RateRecommendation]) {
+    let _ = writeln!(
+        out,
+        "## Changes against the deployed configuration\n\nDeployed configuration: {}. Changes beyond ×{} (up or down) are held: the emitted ConfigMap keeps the deployed value until approved with `--approve PARTNER:API`.\n",
+        code(changes.deployed_from),
+        number(changes.max_change_ratio)
+    );
+    let _ = writeln!(
+        out,
+        "| Partner | API | Current | Recommended | Change | Emitted | Status |\n|---|---|---:|---:|---:|---:|---|"
+    );
+    for entry in changes.plan {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            code(&entry.key.partner),
+            code(&entry.key.api),
+            entry.current.map_or("-".to_owned(), |v| v.to_string()),
+            entry.recommended.map_or("-".to_owned(), |v| v.to_string()),
+            change_text(entry),
+            entry.emitted,
+            entry.status.as_str()
+        );
+    }
+    let held: Vec<&PlannedLimit> = changes
+        .plan
+        .iter()
+        .filter(|p| p.status == ChangeStatus::Held)
+        .collect();
+    if held.is_empty() {
+        let _ = writeln!(out);
+        return;
+    }
+    let _ = writeln!(out, "\n### Awaiting approval\n");
+    for entry in held {
+        let evidence = recs.iter().find(|r| r.key == entry.key).map_or_else(String::new, |rec| {
+            format!(
+                ": effective peak {} req/min from {} daily prime-time peaks, {} anomalous points removed, confidence {} ({})",
+                number(rec.effective_peak),
+                rec.analysis.daily_peaks.len(),
+                rec.analysis.points.removed,
+                number(rec.confidence.score),
+                rec.confidence.level.as_str()
+            )
+        });
+        let _ = writeln!(
+            out,
+            "- {} {}: {} → {} ({}){evidence}. Release with `--approve {}:{}`.",
+            code(&entry.key.partner),
+            code(&entry.key.api),
+            entry.current.unwrap_or_default(),
+            entry.recommended.unwrap_or_default(),
+            change_text(entry),
+            entry.key.partner,
+            entry.key.api
+        );
+    }
+    let _ = writeln!(out);
+}
 
 fn write_run_section(out: &mut String, run: &RunSummary<'_>) {
     let window = &run.window;
@@ -432,6 +544,7 @@ mod tests {
 
     fn report(recs: &[RateRecommendation], skipped: &[SkippedSeries]) -> String {
         render_markdown_report(&RunSummary {
+            changes: None,
             tool_version: "0.1.0",
             environment: "testing",
             environment_detection: "ENV=testing",

@@ -11,8 +11,8 @@ use trendmaster_types::{CalculationMode, SourceKind};
 /// each day's prime-time peak and turns it into a limit with the v3 formula, then writes a
 /// ConfigMap and a report to the output directory. Logs go to stderr; stdout carries data only.
 ///
-/// Exit codes: 0 success, 1 runtime failure, 3 invalid configuration or usage, 4 data source
-/// unavailable.
+/// Exit codes: 0 success, 1 runtime failure, 2 changes present or held (only with
+/// --detailed-exitcode), 3 invalid configuration or usage, 4 data source unavailable.
 #[derive(Debug, Parser)]
 #[command(name = "trendmaster", version, max_term_width = 100)]
 pub struct Cli {
@@ -101,6 +101,20 @@ pub struct Cli {
     /// File source: add up rows that fall into the same grid bucket instead of rejecting them
     #[arg(long)]
     pub sum_duplicates: bool,
+
+    /// The deployed ConfigMap (or ratelimit file) to compare with: prints the changes, holds big
+    /// ones, and carries over every entry trendmaster does not manage
+    #[arg(long, value_name = "FILE")]
+    pub current_from: Option<PathBuf>,
+
+    /// Release a held change: PARTNER:API, or `all` (repeatable)
+    #[arg(long, value_name = "PARTNER:API", requires = "current_from")]
+    pub approve: Vec<String>,
+
+    /// Exit 2 when the emitted limits differ from the deployed ones or changes are held, 0 when
+    /// nothing changes (errors stay 1, 3, 4)
+    #[arg(long)]
+    pub detailed_exitcode: bool,
 
     /// Seed of the demo traffic simulator
     #[arg(long, value_name = "N")]
@@ -218,6 +232,10 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["trendmaster", "-H", "A: 1", "--header", "B: 2"]).unwrap();
         assert_eq!(cli.headers, ["A: 1", "B: 2"]);
+        assert!(
+            Cli::try_parse_from(["trendmaster", "--approve", "all"]).is_err(),
+            "--approve needs --current-from"
+        );
     }
 
     #[test]

@@ -6,8 +6,7 @@ use trendmaster_config::ConfigProblems;
 pub mod exit {
     pub const SUCCESS: u8 = 0;
     pub const RUNTIME_FAILURE: u8 = 1;
-    /// Reserved for `--detailed-exitcode`: changes present or held.
-    #[allow(dead_code)]
+    /// `--detailed-exitcode`: changes present or held.
     pub const CHANGES: u8 = 2;
     pub const INVALID_CONFIG: u8 = 3;
     pub const SOURCE_UNAVAILABLE: u8 = 4;
@@ -49,6 +48,12 @@ impl AppError {
             Self::Fetch(trendmaster_fetch::FetchError::Config(_)) => exit::INVALID_CONFIG,
             Self::Fetch(trendmaster_fetch::FetchError::Export { .. }) => exit::RUNTIME_FAILURE,
             Self::Fetch(_) | Self::FetchFailures(_) => exit::SOURCE_UNAVAILABLE,
+            // A `--current-from` file we cannot read is bad input, like a bad config file.
+            Self::Emit(error)
+                if matches!(**error, trendmaster_emit::EmitError::Deployed { .. }) =>
+            {
+                exit::INVALID_CONFIG
+            }
             Self::Emit(_) | Self::NothingToEmit(_) | Self::Output(_) => exit::RUNTIME_FAILURE,
         }
     }

@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     }
 
     match execute(&cli, &lookup) {
-        Ok(stdout) => {
+        Ok((stdout, code)) => {
             let mut out = std::io::stdout().lock();
             if out
                 .write_all(stdout.as_bytes())
@@ -58,17 +58,18 @@ fn main() -> ExitCode {
                 // A closed pipe (`| head`) is not worth a panic.
                 return ExitCode::from(exit::RUNTIME_FAILURE);
             }
-            ExitCode::from(exit::SUCCESS)
+            ExitCode::from(code)
         }
         Err(error) => fail(&error, cli.verbose),
     }
 }
 
-/// Runs what the flags ask for and returns what to print on stdout.
-fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, AppError> {
+/// Runs what the flags ask for and returns what to print on stdout, and the exit code.
+fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(String, u8), AppError> {
     let (options, overrides) = config_request(cli)?;
     if cli.validate_only {
-        return validate(cli, load_for_validation(&options, &overrides, lookup));
+        return validate(cli, load_for_validation(&options, &overrides, lookup))
+            .map(|out| (out, exit::SUCCESS));
     }
     let config = load(&options, &overrides, lookup).map_err(AppError::Config)?;
     if config.forecast.forecaster == trendmaster_types::settings::ForecasterKind::Prophet
@@ -79,11 +80,24 @@ fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String,
         ));
     }
     if cli.show_env {
-        return output::render_environment(&EnvironmentReport::new(&config), cli.output_format);
+        return output::render_environment(&EnvironmentReport::new(&config), cli.output_format)
+            .map(|out| (out, exit::SUCCESS));
     }
     let as_of = cli.as_of.as_deref().map(run::parse_as_of).transpose()?;
     let result = run::run(&config, &run::RunRequest::from_cli(cli, as_of))?;
-    output::render_run(&result, cli.output_format)
+    if result.changes.deployed_from.is_some() {
+        // A table for people, on stderr with the logs: stdout stays data.
+        eprint!(
+            "{}",
+            trendmaster_emit::render_change_table(&result.changes.plan)
+        );
+    }
+    let code = if cli.detailed_exitcode && result.changes.changed > 0 {
+        exit::CHANGES
+    } else {
+        exit::SUCCESS
+    };
+    Ok((output::render_run(&result, cli.output_format)?, code))
 }
 
 /// Where to find configuration, and the flags that override it.

@@ -6,9 +6,14 @@ use std::path::PathBuf;
 use tracing::{debug, info, warn};
 use trendmaster_calculate::Formula;
 use trendmaster_config::{EnvironmentInfo, ResolvedConfig};
-use trendmaster_emit::{GenerationInfo, OutputWriter, RunSummary, WrittenFiles};
+use trendmaster_emit::{
+    Approvals, ChangeStatus, Deployed, GenerationInfo, OutputWriter, PlannedLimit, RunSummary,
+    WrittenFiles,
+};
 use trendmaster_fetch::{FetchOptions, FetchStats, FileOptions, PrometheusOptions, Source};
-use trendmaster_types::{AnalysisWindow, CalculationMode, RateRecommendation, SkippedSeries};
+use trendmaster_types::{
+    AnalysisWindow, CalculationMode, RateRecommendation, SeriesKey, SkippedSeries,
+};
 
 use crate::cli::Cli;
 use crate::error::AppError;
@@ -31,7 +36,22 @@ pub struct RunResult {
     /// Series with no recommendation (excluded, or too little data), each with its reason.
     /// They are not in the emitted ConfigMap.
     pub skipped: Vec<SkippedSeries>,
+    /// The plan against the deployed configuration (`--current-from`); without one, every
+    /// entry is new.
+    pub changes: Changes,
     pub files: WrittenFiles,
+}
+
+/// What the run changes against what is deployed.
+#[derive(Debug, Serialize)]
+pub struct Changes {
+    /// Where the deployed configuration was read from, if it was.
+    pub deployed_from: Option<String>,
+    pub max_change_ratio: f64,
+    pub plan: Vec<PlannedLimit>,
+    /// Entries whose emitted limit differs from the deployed one, or that are held.
+    pub changed: usize,
+    pub held: usize,
 }
 
 /// Analyses and calculates every series on a pool of threads (one per core): each series is
@@ -108,6 +128,10 @@ pub struct RunRequest {
     pub sum_duplicates: bool,
     /// Draw progress on stderr (only when it is a terminal).
     pub progress: bool,
+    /// `--current-from`: the deployed ConfigMap or ratelimit file.
+    pub current_from: Option<PathBuf>,
+    /// `--approve`, as given (`PARTNER:API` or `all`).
+    pub approve: Vec<String>,
 }
 
 impl RunRequest {
@@ -121,11 +145,56 @@ impl RunRequest {
             export_data: cli.export_data.clone(),
             sum_duplicates: cli.sum_duplicates,
             progress: std::io::stderr().is_terminal(),
+            current_from: cli.current_from.clone(),
+            approve: cli.approve.clone(),
         }
     }
 }
 
+/// Reads `--current-from` before anything is fetched, so that a wrong file fails fast.
+fn read_deployed(
+    config: &ResolvedConfig,
+    request: &RunRequest,
+) -> Result<Option<Deployed>, AppError> {
+    let Some(path) = &request.current_from else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| AppError::Usage(format!("--current-from {}: {e}", path.display())))?;
+    Ok(Some(trendmaster_emit::parse_deployed(
+        &text,
+        &path.display().to_string(),
+        &config.configmap,
+    )?))
+}
+
+/// `--approve` values: `all`, or `PARTNER:API` pairs that this run analyses (a typo would
+/// otherwise release nothing, silently).
+fn parse_approvals(values: &[String], series: &[SeriesKey]) -> Result<Approvals, AppError> {
+    if values.is_empty() {
+        return Ok(Approvals::None);
+    }
+    if values.iter().any(|v| v == "all") {
+        return Ok(Approvals::All);
+    }
+    let mut keys = std::collections::BTreeSet::new();
+    for value in values {
+        let key = value
+            .split_once(':')
+            .map(|(partner, api)| SeriesKey::new(partner.trim(), api.trim()))
+            .filter(|key| series.contains(key))
+            .ok_or_else(|| {
+                AppError::Usage(format!(
+                    "--approve `{value}`: expected `all` or PARTNER:API for a partner and API this run analyses"
+                ))
+            })?;
+        keys.insert(key);
+    }
+    Ok(Approvals::Some(keys))
+}
+
 pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, AppError> {
+    let deployed = read_deployed(config, request)?;
     let options = FetchOptions {
         demo_seed: config.demo_seed,
         prometheus: PrometheusOptions {
@@ -150,6 +219,7 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
     let as_of = request.as_of.or(source.data_end()).unwrap_or_else(Utc::now);
     let window = AnalysisWindow::ending_at(as_of, config.days, step_secs);
     let (keys, excluded) = config.series_keys();
+    let approvals = parse_approvals(&request.approve, &keys)?;
     info!(
         environment = %config.environment.name,
         source = %config.source,
@@ -235,9 +305,42 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         )));
     }
 
+    let recommended = recommendations
+        .iter()
+        .map(|r| (r.key.clone(), r.requests_per_minute))
+        .collect();
+    let max_change_ratio = config.governance.max_change_ratio;
+    let plan = trendmaster_emit::plan(
+        &recommended,
+        deployed.as_ref(),
+        max_change_ratio,
+        &approvals,
+    );
+    let changes = Changes {
+        deployed_from: deployed.as_ref().map(|d| d.origin.clone()),
+        max_change_ratio,
+        changed: plan.iter().filter(|p| p.status.is_change()).count(),
+        held: plan
+            .iter()
+            .filter(|p| p.status == ChangeStatus::Held)
+            .count(),
+        plan,
+    };
+    if deployed.is_some() {
+        info!(
+            changed = changes.changed,
+            held = changes.held,
+            "{} of {} entries change against the deployed configuration, {} held for approval",
+            changes.changed,
+            changes.plan.len(),
+            changes.held
+        );
+    }
+
     let source = config.source.to_string();
-    let rendered = trendmaster_emit::render_configmap(
-        &recommendations,
+    let rendered = trendmaster_emit::render_planned(
+        &changes.plan,
+        deployed.as_ref(),
         &config.configmap,
         &GenerationInfo {
             tool_version: TOOL_VERSION.to_string(),
@@ -258,6 +361,14 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         generated_at: now,
         recommendations: &recommendations,
         skipped: &skipped,
+        changes: changes
+            .deployed_from
+            .as_deref()
+            .map(|deployed_from| trendmaster_emit::Changes {
+                deployed_from,
+                plan: &changes.plan,
+                max_change_ratio,
+            }),
     });
     let stamp = now.format("%Y%m%d_%H%M%S").to_string();
     let files = OutputWriter::new(&config.output_dir).write_run(
@@ -284,6 +395,7 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         fetch: stats,
         recommendations,
         skipped,
+        changes,
         files,
     })
 }

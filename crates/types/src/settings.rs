@@ -250,6 +250,14 @@ pub struct ConfigMapSettings {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// `COMMON.GOVERNANCE`: how far a limit may move in one run without a person approving it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GovernanceSettings {
+    /// A change above this ratio (up, or down by its inverse) against the deployed limit is held:
+    /// the emitted ConfigMap keeps the deployed value until `--approve` releases it.
+    pub max_change_ratio: f64,
+}
+
 /// `COMMON.PROMETHEUS_CONFIG`: how traffic is read from Prometheus or Trickster, and how gently.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrometheusSettings {
