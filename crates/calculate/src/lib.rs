@@ -390,6 +390,32 @@ mod tests {
         let path = step(&rec, StepKind::PathMultiplier);
         assert_eq!(path.factor, Some(0.5));
         assert!(path.explanation.contains("`multirequest`"));
+
+        // A tier multiplies the partner's factor and is named.
+        formula.multipliers.tiers = trendmaster_types::settings::TierSettings {
+            default_tier: "standard".into(),
+            tiers: [
+                ("standard".into(), tier(1.0, 0.75)),
+                ("enterprise".into(), tier(1.5, 1.0)),
+            ]
+            .into(),
+            partner_tiers: [("111".into(), "enterprise".into())].into(),
+        };
+        let rec = recommend(analysis(&[100.0], 1.5, 0.1), None, &formula).unwrap();
+        let partner = step(&rec, StepKind::PartnerMultiplier);
+        assert_eq!(partner.factor, Some(3.0));
+        assert!(
+            partner.explanation.contains("tier enterprise ×1.5"),
+            "{}",
+            partner.explanation
+        );
+    }
+
+    fn tier(multiplier: f64, degraded_factor: f64) -> trendmaster_types::settings::Tier {
+        trendmaster_types::settings::Tier {
+            multiplier,
+            degraded_factor,
+        }
     }
 
     #[test]

@@ -212,11 +212,22 @@ impl Chain {
         self.multiply(StepKind::Trend, multiplier, why);
     }
 
+    /// The partner's own multiplier times its tier's (the tier is named only when it changes
+    /// the limit, so that untiered setups read as before).
     pub fn partner_multiplier(&mut self, partner: &str, multipliers: &MultiplierSettings) {
-        let (factor, why) = match multipliers.partner.get(partner) {
+        let (mut factor, mut why) = match multipliers.partner.get(partner) {
             Some(factor) => (*factor, format!("partner multiplier for {partner}")),
             None => (1.0, format!("no partner multiplier for {partner}")),
         };
+        if let (tier, Some(settings)) = multipliers.tiers.tier_of(partner)
+            && settings.multiplier != 1.0
+        {
+            factor *= settings.multiplier;
+            why = format!(
+                "{why}; tier {tier} ×{}",
+                format::factor(settings.multiplier)
+            );
+        }
         self.multiply(StepKind::PartnerMultiplier, factor, why);
     }
 

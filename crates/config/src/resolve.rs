@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use trendmaster_types::settings::{
     AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, ForecastSettings,
     GovernanceSettings, MultiplierSettings, PrimeTimeSettings, PrometheusSettings,
-    RateCalculationSettings,
+    RateCalculationSettings, TierSettings,
 };
 use trendmaster_types::{CalculationMode, Secret, SeriesKey, SkippedSeries, SourceKind};
 
@@ -437,6 +437,10 @@ fn resolve(
         multipliers: MultiplierSettings {
             partner: partner_section.partner_multipliers.clone(),
             path: file.common.path_multipliers,
+            tiers: TierSettings {
+                partner_tiers: partner_section.partner_tiers.clone(),
+                ..file.common.tiers
+            },
         },
         exclusions: file.common.exclusions,
         configmap: file.common.configmap,

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use trendmaster_types::settings::{
     AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, ForecastSettings,
     GovernanceSettings, PrimeTimeSettings, PrometheusSettings, RateCalculationSettings,
+    TierSettings,
 };
 use trendmaster_types::{Secret, SourceKind};
 
@@ -50,6 +51,9 @@ pub struct PartnerSection {
     pub apis: Vec<String>,
     #[serde(default)]
     pub partner_multipliers: BTreeMap<String, f64>,
+    /// Partner id → tier name (an entry of `COMMON.TIERS.tiers`).
+    #[serde(default)]
+    pub partner_tiers: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +84,8 @@ pub struct CommonSection {
     pub configmap: ConfigMapSettings,
     #[serde(rename = "GOVERNANCE")]
     pub governance: GovernanceSettings,
+    #[serde(rename = "TIERS")]
+    pub tiers: TierSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

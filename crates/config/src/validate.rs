@@ -411,6 +411,43 @@ pub fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut Config
             config.anomaly.min_relative_spread
         ),
     );
+    let tiers = &config.multipliers.tiers;
+    check(
+        tiers.tiers.contains_key(&tiers.default_tier),
+        &["COMMON", "TIERS", "default_tier"],
+        format!(
+            "`{}` is not one of COMMON.TIERS.tiers ({})",
+            tiers.default_tier,
+            tiers.tiers.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    );
+    for (name, tier) in &tiers.tiers {
+        check(
+            positive(tier.multiplier),
+            &["COMMON", "TIERS", "tiers", name, "multiplier"],
+            format!("must be a positive number, got {}", tier.multiplier),
+        );
+        check(
+            tier.degraded_factor > 0.0 && tier.degraded_factor <= 1.0,
+            &["COMMON", "TIERS", "tiers", name, "degraded_factor"],
+            format!(
+                "must be above 0 and at most 1 (the share of the normal limit kept), got {}",
+                tier.degraded_factor
+            ),
+        );
+    }
+    for (partner, tier) in &tiers.partner_tiers {
+        check(
+            tiers.tiers.contains_key(tier),
+            &[
+                "PARTNER_CONFIGS",
+                &config.environment.name,
+                "partner_tiers",
+                partner,
+            ],
+            format!("tier `{tier}` is not one of COMMON.TIERS.tiers"),
+        );
+    }
     check(
         config.governance.max_change_ratio.is_finite() && config.governance.max_change_ratio > 1.0,
         &["COMMON", "GOVERNANCE", "max_change_ratio"],

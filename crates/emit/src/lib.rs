@@ -20,7 +20,12 @@
 //! #         info: &trendmaster_emit::GenerationInfo) -> Result<(), trendmaster_emit::EmitError> {
 //! let rendered = trendmaster_emit::render_configmap(recs, settings, info)?;
 //! let writer = trendmaster_emit::OutputWriter::new("output");
-//! writer.write_run("testing", "20261115_123400", &rendered.yaml, "# report\n")?;
+//! let files = trendmaster_emit::RunFiles {
+//!     configmap: &rendered.yaml,
+//!     degraded_configmap: &rendered.yaml,
+//!     report: "# report\n",
+//! };
+//! writer.write_run("testing", "20261115_123400", &files, trendmaster_emit::Profile::Normal)?;
 //! # Ok(()) }
 //! ```
 
@@ -36,7 +41,7 @@ pub use configmap::{
     GenerationInfo, RenderedConfigMap, check_configmap_settings, render_configmap, render_planned,
 };
 pub use deployed::{
-    Approvals, ChangeStatus, Deployed, PlannedLimit, parse_deployed, plan, planned_config,
+    Approvals, ChangeStatus, Deployed, PlannedLimit, degraded, parse_deployed, plan, planned_config,
 };
 pub use error::EmitError;
 pub use kube_rules::KubeProblem;
@@ -45,4 +50,4 @@ pub use ratelimit::{
     validate_ratelimit_files, validate_ratelimit_yaml,
 };
 pub use report::{Changes, RunSummary, render_change_table, render_markdown_report};
-pub use write::{OutputWriter, WrittenFiles, write_atomic};
+pub use write::{OutputWriter, Profile, RunFiles, WrittenFiles, write_atomic};

@@ -75,12 +75,34 @@ fn sync_dir(dir: &Path) {
 /// Paths of the files one run wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WrittenFiles {
-    /// `<environment>_configmap_<stamp>.yaml`
+    /// `<environment>_configmap_<stamp>.yaml`: the normal profile.
     pub configmap: PathBuf,
-    /// `latest_configmap.yaml`, a copy of the same bytes.
+    /// `<environment>_configmap_degraded_<stamp>.yaml`: the load-shedding profile.
+    pub degraded_configmap: PathBuf,
+    /// `latest_configmap.yaml`, a copy of the selected profile's bytes.
     pub latest_configmap: PathBuf,
+    /// Which profile `latest_configmap.yaml` holds.
+    pub latest_profile: Profile,
     /// `analysis_report_<stamp>.md`
     pub report: PathBuf,
+}
+
+/// Which variant of the limits is current: the normal one, or the degraded (load-shedding) one
+/// for an incident, in which each tier keeps its `degraded_factor` of its normal limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    #[default]
+    Normal,
+    Degraded,
+}
+
+/// The ConfigMaps and report of one run, as text.
+#[derive(Debug, Clone, Copy)]
+pub struct RunFiles<'a> {
+    pub configmap: &'a str,
+    pub degraded_configmap: &'a str,
+    pub report: &'a str,
 }
 
 /// Writes a run's files into one output directory, with the original's file names.
@@ -98,7 +120,8 @@ impl OutputWriter {
         &self.dir
     }
 
-    /// Writes the timestamped ConfigMap and report, then `latest_configmap.yaml`.
+    /// Writes the timestamped ConfigMaps (both profiles) and report, then
+    /// `latest_configmap.yaml` holding the `latest` profile.
     ///
     /// `latest` is a regular file rather than a symlink so that CI artifact uploads keep it,
     /// and it is written last so that it only ever points at a run whose files all exist.
@@ -106,8 +129,8 @@ impl OutputWriter {
         &self,
         environment: &str,
         stamp: &str,
-        configmap_yaml: &str,
-        report_md: &str,
+        run: &RunFiles<'_>,
+        latest: Profile,
     ) -> Result<WrittenFiles, EmitError> {
         check_file_name_part("environment", environment)?;
         check_stamp(stamp)?;
@@ -115,14 +138,23 @@ impl OutputWriter {
             configmap: self
                 .dir
                 .join(format!("{environment}_configmap_{stamp}.yaml")),
+            degraded_configmap: self
+                .dir
+                .join(format!("{environment}_configmap_degraded_{stamp}.yaml")),
             latest_configmap: self.dir.join("latest_configmap.yaml"),
+            latest_profile: latest,
             report: self.dir.join(format!("analysis_report_{stamp}.md")),
         };
         // The report first and `latest_configmap.yaml` last: a run that fails half-way leaves at
         // worst an explanation without a ConfigMap, never a new latest ConfigMap without one.
-        write_atomic(&files.report, report_md.as_bytes())?;
-        write_atomic(&files.configmap, configmap_yaml.as_bytes())?;
-        write_atomic(&files.latest_configmap, configmap_yaml.as_bytes())?;
+        write_atomic(&files.report, run.report.as_bytes())?;
+        write_atomic(&files.configmap, run.configmap.as_bytes())?;
+        write_atomic(&files.degraded_configmap, run.degraded_configmap.as_bytes())?;
+        let latest_bytes = match latest {
+            Profile::Normal => run.configmap,
+            Profile::Degraded => run.degraded_configmap,
+        };
+        write_atomic(&files.latest_configmap, latest_bytes.as_bytes())?;
         Ok(files)
     }
 }
@@ -259,15 +291,20 @@ mod tests {
     }
 
     #[test]
-    fn a_run_writes_three_files_and_latest_is_a_regular_copy() {
+    fn a_run_writes_four_files_and_latest_is_a_regular_copy_of_its_profile() {
         let dir = tempfile::tempdir().unwrap();
         let writer = OutputWriter::new(dir.path().join("output"));
+        let run = |configmap, report| RunFiles {
+            configmap,
+            degraded_configmap: "kind: ConfigMap # degraded\n",
+            report,
+        };
         let files = writer
             .write_run(
                 "testing",
                 "20261115_123400",
-                "kind: ConfigMap\n",
-                "# Report\n",
+                &run("kind: ConfigMap\n", "# Report\n"),
+                Profile::Normal,
             )
             .unwrap();
         let out = dir.path().join("output");
@@ -289,17 +326,34 @@ mod tests {
             "kind: ConfigMap\n"
         );
 
+        assert_eq!(
+            fs::read_to_string(&files.degraded_configmap).unwrap(),
+            "kind: ConfigMap # degraded\n"
+        );
+
         writer
             .write_run(
                 "testing",
                 "20261116_000000",
-                "kind: ConfigMap # v2\n",
-                "# Report 2\n",
+                &run("kind: ConfigMap # v2\n", "# Report 2\n"),
+                Profile::Normal,
             )
             .unwrap();
         let latest = fs::read_to_string(&files.latest_configmap).unwrap();
         assert_eq!(latest, "kind: ConfigMap # v2\n");
-        assert_eq!(entries(&out).len(), 5);
+        assert_eq!(entries(&out).len(), 7);
+
+        // `--profile degraded`: latest holds the degraded variant.
+        writer
+            .write_run(
+                "testing",
+                "20261116_010000",
+                &run("kind: ConfigMap # v3\n", "# Report 3\n"),
+                Profile::Degraded,
+            )
+            .unwrap();
+        let latest = fs::read_to_string(&files.latest_configmap).unwrap();
+        assert_eq!(latest, "kind: ConfigMap # degraded\n");
     }
 
     #[test]
@@ -313,7 +367,14 @@ mod tests {
             ("testing", "2026-11-15"),
             ("testing", "20261115-123400"),
         ] {
-            let err = writer.write_run(environment, stamp, "x", "y").unwrap_err();
+            let run = RunFiles {
+                configmap: "x",
+                degraded_configmap: "x",
+                report: "y",
+            };
+            let err = writer
+                .write_run(environment, stamp, &run, Profile::Normal)
+                .unwrap_err();
             assert!(matches!(err, EmitError::InvalidFileName { .. }), "{err}");
         }
         assert_eq!(entries(dir.path()), Vec::<String>::new());

@@ -116,6 +116,11 @@ pub struct Cli {
     #[arg(long)]
     pub detailed_exitcode: bool,
 
+    /// Which limits latest_configmap.yaml holds: normal, or degraded (each tier cut by its
+    /// degraded_factor, for an incident); both variants are always written
+    #[arg(long, value_enum, default_value_t = ProfileArg::Normal)]
+    pub profile: ProfileArg,
+
     /// Seed of the demo traffic simulator
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
@@ -165,6 +170,21 @@ impl From<ForecasterArg> for ForecasterKind {
             ForecasterArg::Mstl => ForecasterKind::Mstl,
             ForecasterArg::Prophet => ForecasterKind::Prophet,
             ForecasterArg::None => ForecasterKind::None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    Normal,
+    Degraded,
+}
+
+impl From<ProfileArg> for trendmaster_emit::Profile {
+    fn from(profile: ProfileArg) -> Self {
+        match profile {
+            ProfileArg::Normal => Self::Normal,
+            ProfileArg::Degraded => Self::Degraded,
         }
     }
 }

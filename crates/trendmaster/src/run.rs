@@ -7,8 +7,8 @@ use tracing::{debug, info, warn};
 use trendmaster_calculate::Formula;
 use trendmaster_config::{EnvironmentInfo, ResolvedConfig};
 use trendmaster_emit::{
-    Approvals, ChangeStatus, Deployed, GenerationInfo, OutputWriter, PlannedLimit, RunSummary,
-    WrittenFiles,
+    Approvals, ChangeStatus, Deployed, GenerationInfo, OutputWriter, PlannedLimit, Profile,
+    RunFiles, RunSummary, WrittenFiles,
 };
 use trendmaster_fetch::{FetchOptions, FetchStats, FileOptions, PrometheusOptions, Source};
 use trendmaster_types::{
@@ -132,6 +132,8 @@ pub struct RunRequest {
     pub current_from: Option<PathBuf>,
     /// `--approve`, as given (`PARTNER:API` or `all`).
     pub approve: Vec<String>,
+    /// `--profile`: which variant `latest_configmap.yaml` holds.
+    pub profile: Profile,
 }
 
 impl RunRequest {
@@ -147,6 +149,7 @@ impl RunRequest {
             progress: std::io::stderr().is_terminal(),
             current_from: cli.current_from.clone(),
             approve: cli.approve.clone(),
+            profile: cli.profile.into(),
         }
     }
 }
@@ -338,16 +341,33 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
     }
 
     let source = config.source.to_string();
+    let info = GenerationInfo {
+        tool_version: TOOL_VERSION.to_string(),
+        environment: config.environment.name.clone(),
+        source: source.clone(),
+        window,
+    };
     let rendered = trendmaster_emit::render_planned(
         &changes.plan,
         deployed.as_ref(),
         &config.configmap,
-        &GenerationInfo {
-            tool_version: TOOL_VERSION.to_string(),
-            environment: config.environment.name.clone(),
-            source: source.clone(),
-            window,
-        },
+        &info,
+    )?;
+    // The load-shedding variant: the same object, each tier cut by its degraded factor.
+    let degraded_plan = trendmaster_emit::degraded(
+        &changes.plan,
+        &config.multipliers.tiers,
+        config.rate.rounding_step.max(1.0) as u64,
+    );
+    let mut degraded_settings = config.configmap.clone();
+    degraded_settings
+        .annotations
+        .insert("trendmaster.io/profile".into(), "degraded".into());
+    let degraded = trendmaster_emit::render_planned(
+        &degraded_plan,
+        deployed.as_ref(),
+        &degraded_settings,
+        &info,
     )?;
     let now = Utc::now();
     let report = trendmaster_emit::render_markdown_report(&RunSummary {
@@ -374,8 +394,12 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
     let files = OutputWriter::new(&config.output_dir).write_run(
         &config.environment.name,
         &stamp,
-        &rendered.yaml,
-        &report,
+        &RunFiles {
+            configmap: &rendered.yaml,
+            degraded_configmap: &degraded.yaml,
+            report: &report,
+        },
+        request.profile,
     )?;
     info!(
         configmap = %files.configmap.display(),

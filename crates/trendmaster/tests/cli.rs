@@ -78,7 +78,11 @@ fn demo_run_writes_a_valid_configmap_and_report_and_json_on_stdout() {
 
     // The ConfigMap parses as a Kubernetes ConfigMap and its data passes the loader's rules.
     let out = dir.path().join("out");
-    let path = only_file_matching(&out, "environment_configmap_", ".yaml");
+    let path = only_file_matching(&out, "environment_configmap_2", ".yaml");
+    // The degraded variant is written beside it and parses too.
+    let degraded = only_file_matching(&out, "environment_configmap_degraded_", ".yaml");
+    let _: ConfigMap = serde_yaml::from_str(&std::fs::read_to_string(degraded).unwrap())
+        .expect("the degraded variant is a v1 ConfigMap");
     let yaml = std::fs::read_to_string(&path).unwrap();
     assert_eq!(
         yaml,

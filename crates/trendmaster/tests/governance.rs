@@ -1,6 +1,6 @@
 //! End-to-end: the real binary against a "deployed" ConfigMap (`--current-from`): the change
 //! table, a 3× change held until `--approve`, entries we do not manage carried over, and
-//! `--detailed-exitcode`.
+//! `--detailed-exitcode`; and the degraded (load-shedding) profile written beside the normal one.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -16,13 +16,17 @@ const NUDGED_API: &str = "/api_v3/service/asset/action/list";
 /// the runs stay quick), in `dir`, with a clean environment.
 fn run(dir: &Path, extra: &[&str]) -> Output {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/config.yaml");
+    run_with(dir, config.to_str().unwrap(), "111", extra)
+}
+
+fn run_with(dir: &Path, config: &str, partners: &str, extra: &[&str]) -> Output {
     let mut args = vec![
         "--config",
-        config.to_str().unwrap(),
+        config,
         "--as-of",
         AS_OF,
         "--partners",
-        "111",
+        partners,
         "--forecaster",
         "none",
         "--output-dir",
@@ -247,4 +251,80 @@ fn bad_governance_input_is_a_usage_error() {
         text(&typo.stderr)
     );
     assert!(!dir.path().join("out").exists(), "nothing written");
+}
+
+/// Every partner × API limit of the ConfigMap at `path`.
+fn all_limits(path: &Path) -> std::collections::BTreeMap<(String, String), u64> {
+    let (_, file) = ratelimit_file(path);
+    let mut limits = std::collections::BTreeMap::new();
+    for partner in file["descriptors"].as_sequence().unwrap() {
+        for api in partner["descriptors"].as_sequence().unwrap() {
+            limits.insert(
+                (
+                    partner["value"].as_str().unwrap().to_owned(),
+                    api["value"].as_str().unwrap().to_owned(),
+                ),
+                api["rate_limit"]["requests_per_unit"].as_u64().unwrap(),
+            );
+        }
+    }
+    limits
+}
+
+#[test]
+fn the_degraded_profile_cuts_lower_tiers_and_keeps_the_top_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // The shipped tiers (free 0.5, standard 0.75, enterprise 1), with 111 enterprise and 222
+    // free; 333 falls to the default tier, standard.
+    std::fs::write(
+        dir.path().join("tiers.yaml"),
+        "PARTNER_CONFIGS:\n  environment:\n    partner_tiers: {111: enterprise, 222: free}\n",
+    )
+    .unwrap();
+    let output = run_with(
+        dir.path(),
+        "tiers.yaml",
+        "111,222,333",
+        &["--profile", "degraded"],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let out = dir.path().join("out");
+    let file = |infix: &str| {
+        std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.starts_with(&format!("environment_configmap_{infix}"))
+            })
+            .unwrap()
+    };
+    let (normal, degraded) = (all_limits(&file("2")), all_limits(&file("degraded_")));
+    assert_eq!(normal.len(), 27);
+    assert_eq!(
+        normal.keys().collect::<Vec<_>>(),
+        degraded.keys().collect::<Vec<_>>()
+    );
+    for (key, limit) in &normal {
+        let cut = degraded[key];
+        assert!(cut <= *limit, "{key:?}: {cut} above {limit}");
+        match key.0.as_str() {
+            "111" => assert_eq!(cut, *limit, "{key:?}: the top tier keeps its limit"),
+            "222" => assert_eq!(
+                cut,
+                (limit / 2).div_ceil(100) * 100,
+                "{key:?}: free keeps half"
+            ),
+            // Rounded up to the 100 step, so never above the normal limit.
+            _ => assert_eq!(
+                cut,
+                (limit * 3 / 4).div_ceil(100) * 100,
+                "{key:?}: standard keeps three quarters"
+            ),
+        }
+    }
+    // `--profile degraded`: latest_configmap.yaml is the degraded variant, marked as such.
+    let latest = std::fs::read_to_string(out.join("latest_configmap.yaml")).unwrap();
+    assert_eq!(latest, std::fs::read_to_string(file("degraded_")).unwrap());
+    assert!(latest.contains("trendmaster.io/profile: degraded"));
 }

@@ -197,6 +197,40 @@ pub struct MultiplierSettings {
     pub partner: BTreeMap<String, f64>,
     /// Substring of the API path → multiplier; the longest matching pattern wins (absent: 1.0).
     pub path: BTreeMap<String, f64>,
+    /// Partner tiers and their multipliers (`COMMON.TIERS`, `PARTNER_CONFIGS.<env>.partner_tiers`).
+    pub tiers: TierSettings,
+}
+
+/// `COMMON.TIERS`: service tiers (e.g. free / pro / enterprise), each with a multiplier on the
+/// limit and the factor its limits are cut by in the degraded (load-shedding) profile.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TierSettings {
+    /// Tier of partners that `partner_tiers` does not name.
+    pub default_tier: String,
+    pub tiers: BTreeMap<String, Tier>,
+    /// Partner id → tier name (`PARTNER_CONFIGS.<env>.partner_tiers`).
+    #[serde(default)]
+    pub partner_tiers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tier {
+    /// Multiplies the limit in the normal profile.
+    pub multiplier: f64,
+    /// Share of the normal limit kept in the degraded profile (0 < factor ≤ 1; the top tier
+    /// keeps 1, lower tiers are cut hardest).
+    pub degraded_factor: f64,
+}
+
+impl TierSettings {
+    /// The tier of `partner` (its own, else the default) and its settings, if configured.
+    pub fn tier_of(&self, partner: &str) -> (&str, Option<&Tier>) {
+        let name = self
+            .partner_tiers
+            .get(partner)
+            .map_or(self.default_tier.as_str(), String::as_str);
+        (name, self.tiers.get(name))
+    }
 }
 
 /// Rate-limit unit of the envoyproxy/ratelimit service. Only the units every ratelimit image
