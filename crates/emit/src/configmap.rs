@@ -15,7 +15,7 @@ use trendmaster_types::settings::ConfigMapSettings;
 use trendmaster_types::{AnalysisWindow, RateRecommendation};
 
 use crate::EmitError;
-use crate::deployed::{Deployed, PlannedLimit, planned_config};
+use crate::deployed::{Deployed, PlannedLimit, Rollout, planned_config};
 use crate::kube_rules::{KubeProblem, check_configmap, check_yaml11_strings};
 use crate::ratelimit::{
     Descriptor, LoaderError, RateLimit, RateLimitConfig, RuleSource, validate_ratelimit_yaml,
@@ -58,11 +58,12 @@ pub fn render_configmap(
 pub fn render_planned(
     plan: &[PlannedLimit],
     deployed: Option<&Deployed>,
+    rollout: Rollout,
     settings: &ConfigMapSettings,
     info: &GenerationInfo,
 ) -> Result<RenderedConfigMap, EmitError> {
     check_header_text(info)?;
-    let config = planned_config(plan, deployed, settings)?;
+    let config = planned_config(plan, deployed, settings, rollout)?;
     let empty = BTreeMap::new();
     finish(
         &config,

@@ -255,6 +255,16 @@ pub fn plan(
         .collect()
 }
 
+/// A unified diff (3 lines of context) of the deployed ratelimit file against `emitted`, the new
+/// one; empty when they are equal.
+pub fn unified_diff(deployed: &Deployed, emitted: &str) -> String {
+    similar::TextDiff::from_lines(deployed.text.as_str(), emitted)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("deployed ({})", deployed.origin), "emitted")
+        .to_string()
+}
+
 /// The degraded (load-shedding) variant of `plan`: every emitted limit cut to its partner's
 /// tier `degraded_factor` (rounded up to `rounding_step`, so never above the normal limit), and
 /// marked to be written even where the normal plan keeps the deployed value. Entries of a tier
@@ -284,14 +294,28 @@ pub fn degraded(
         .collect()
 }
 
+/// How changed limits go out: enforced at once, or first in shadow mode (`--shadow`), where
+/// the ratelimit service counts what it would reject without rejecting it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rollout {
+    /// Every entry decided this run is enforced (`shadow_mode` removed): a later run without
+    /// `--shadow` promotes what an earlier one shadowed.
+    #[default]
+    Enforce,
+    /// New, changed and approved entries get `shadow_mode: true`; the others keep theirs.
+    Shadow,
+}
+
 /// The ratelimit file to emit: the deployed one (when there is one) with our entries set to
 /// their planned values, new partners and paths appended in key order, and everything we do
-/// not manage left as it was. Held and kept entries keep their deployed limit exactly (unit
-/// included).
+/// not manage left as it was. Held, kept and unchanged entries keep their deployed limit
+/// exactly (unit included); kept entries (not analysed this run) are not touched at all.
 pub fn planned_config(
     plan: &[PlannedLimit],
     deployed: Option<&Deployed>,
     settings: &ConfigMapSettings,
+    rollout: Rollout,
 ) -> Result<RateLimitConfig, EmitError> {
     let mut config = deployed.map_or_else(
         || RateLimitConfig {
@@ -301,11 +325,12 @@ pub fn planned_config(
         |d| d.config.clone(),
     );
     for entry in plan {
-        if matches!(
-            entry.status,
-            ChangeStatus::Held | ChangeStatus::Kept | ChangeStatus::Unchanged
-        ) && deployed.is_some()
-        {
+        let keeps_deployed = deployed.is_some()
+            && matches!(
+                entry.status,
+                ChangeStatus::Held | ChangeStatus::Kept | ChangeStatus::Unchanged
+            );
+        if entry.status == ChangeStatus::Kept {
             continue;
         }
         let limit = RateLimit {
@@ -327,17 +352,28 @@ pub fn planned_config(
                 config.descriptors.last_mut().expect("just pushed")
             }
         };
-        match partner.descriptors.iter_mut().find(|d| {
+        let index = match partner.descriptors.iter().position(|d| {
             d.key == settings.path_descriptor_key && d.value.as_deref() == Some(&entry.key.api)
         }) {
-            // Only the limit is ours: shadow_mode, metrics flags and the rest stay.
-            Some(path) => path.rate_limit = Some(limit),
-            None => partner.descriptors.push(Descriptor {
-                key: settings.path_descriptor_key.clone(),
-                value: Some(entry.key.api.clone()),
-                rate_limit: Some(limit),
-                ..Descriptor::default()
-            }),
+            Some(index) => index,
+            None => {
+                partner.descriptors.push(Descriptor {
+                    key: settings.path_descriptor_key.clone(),
+                    value: Some(entry.key.api.clone()),
+                    ..Descriptor::default()
+                });
+                partner.descriptors.len() - 1
+            }
+        };
+        // Only the limit and its rollout are ours: metric flags and the rest stay.
+        let path = &mut partner.descriptors[index];
+        if !keeps_deployed {
+            path.rate_limit = Some(limit);
+        }
+        match rollout {
+            Rollout::Enforce => path.shadow_mode = None,
+            Rollout::Shadow if !keeps_deployed => path.shadow_mode = Some(true),
+            Rollout::Shadow => {}
         }
     }
     Ok(config)
@@ -390,6 +426,7 @@ data:
       - key: PATH
         value: /api/a
         shadow_mode: true
+        detailed_metric: true
         rate_limit: {unit: minute, requests_per_unit: 1000}
       - key: PATH
         value: /api/b
@@ -551,6 +588,27 @@ data:
     }
 
     #[test]
+    fn the_diff_shows_changed_lines_with_context() {
+        let deployed = deployed();
+        assert_eq!(unified_diff(&deployed, &deployed.text), "");
+        let emitted = deployed
+            .text
+            .replace("requests_per_unit: 1000", "requests_per_unit: 1100");
+        let diff = unified_diff(&deployed, &emitted);
+        assert!(
+            diff.starts_with("--- deployed (cm.yaml)\n+++ emitted\n@@"),
+            "{diff}"
+        );
+        let changed: Vec<&str> = diff
+            .lines()
+            .filter(|l| l.starts_with(['-', '+']) && !l.starts_with("---") && !l.starts_with("+++"))
+            .collect();
+        assert_eq!(changed.len(), 2, "{diff}");
+        assert!(changed[0].starts_with('-') && changed[0].ends_with("requests_per_unit: 1000}"));
+        assert!(changed[1].starts_with('+') && changed[1].ends_with("requests_per_unit: 1100}"));
+    }
+
+    #[test]
     fn the_emitted_file_changes_only_our_limits() {
         let deployed = deployed();
         let recommended = BTreeMap::from([
@@ -559,11 +617,19 @@ data:
             (key("222", "/api/x"), 400),
         ]);
         let plan = plan(&recommended, Some(&deployed), 1.8, &Approvals::None);
-        let config = planned_config(&plan, Some(&deployed), &settings()).unwrap();
+        let config = planned_config(&plan, Some(&deployed), &settings(), Rollout::Enforce).unwrap();
         let partner = &config.descriptors[0];
         let a = &partner.descriptors[0];
         assert_eq!(a.rate_limit.as_ref().unwrap().requests_per_unit, 1100);
-        assert_eq!(a.shadow_mode, Some(true), "settings on our entries stay");
+        assert_eq!(
+            a.shadow_mode, None,
+            "enforced: a run without --shadow promotes it"
+        );
+        assert_eq!(
+            a.detailed_metric,
+            Some(true),
+            "other settings on our entries stay"
+        );
         let b = &partner.descriptors[1];
         assert_eq!(b.rate_limit.as_ref().unwrap().unit, "second");
         assert_eq!(b.rate_limit.as_ref().unwrap().requests_per_unit, 10);
@@ -581,5 +647,13 @@ data:
             "new partner appended"
         );
         assert_eq!(config.descriptors.len(), 3);
+
+        // --shadow: the changed and the new entry go out in shadow mode, the held one does not.
+        let shadow = planned_config(&plan, Some(&deployed), &settings(), Rollout::Shadow).unwrap();
+        let shadowed =
+            |partner: usize, path: usize| shadow.descriptors[partner].descriptors[path].shadow_mode;
+        assert_eq!(shadowed(0, 0), Some(true));
+        assert_eq!(shadowed(0, 1), None);
+        assert_eq!(shadowed(2, 0), Some(true));
     }
 }

@@ -41,7 +41,8 @@ pub use configmap::{
     GenerationInfo, RenderedConfigMap, check_configmap_settings, render_configmap, render_planned,
 };
 pub use deployed::{
-    Approvals, ChangeStatus, Deployed, PlannedLimit, degraded, parse_deployed, plan, planned_config,
+    Approvals, ChangeStatus, Deployed, PlannedLimit, Rollout, degraded, parse_deployed, plan,
+    planned_config, unified_diff,
 };
 pub use error::EmitError;
 pub use kube_rules::KubeProblem;

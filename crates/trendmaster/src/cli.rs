@@ -111,10 +111,20 @@ pub struct Cli {
     #[arg(long, value_name = "PARTNER:API", requires = "current_from")]
     pub approve: Vec<String>,
 
+    /// Print a unified diff of the deployed ratelimit file against the emitted one on stdout
+    /// instead of the table (in JSON/YAML output: `changes.diff`)
+    #[arg(long, requires = "current_from")]
+    pub diff: bool,
+
     /// Exit 2 when the emitted limits differ from the deployed ones or changes are held, 0 when
     /// nothing changes (errors stay 1, 3, 4)
     #[arg(long)]
     pub detailed_exitcode: bool,
+
+    /// Emit new and changed limits with `shadow_mode: true` (the ratelimit service counts what
+    /// it would reject but lets it through); a later run without it enforces them
+    #[arg(long)]
+    pub shadow: bool,
 
     /// Which limits latest_configmap.yaml holds: normal, or degraded (each tier cut by its
     /// degraded_factor, for an incident); both variants are always written

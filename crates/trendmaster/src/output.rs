@@ -31,6 +31,9 @@ pub fn render_run(result: &RunResult, format: OutputFormat) -> Result<String, Ap
     if let Some(text) = machine(result, format)? {
         return Ok(text);
     }
+    if let Some(diff) = &result.changes.diff {
+        return Ok(diff.clone());
+    }
     let api_width = result
         .recommendations
         .iter()

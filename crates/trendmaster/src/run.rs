@@ -8,7 +8,7 @@ use trendmaster_calculate::Formula;
 use trendmaster_config::{EnvironmentInfo, ResolvedConfig};
 use trendmaster_emit::{
     Approvals, ChangeStatus, Deployed, GenerationInfo, OutputWriter, PlannedLimit, Profile,
-    RunFiles, RunSummary, WrittenFiles,
+    Rollout, RunFiles, RunSummary, WrittenFiles,
 };
 use trendmaster_fetch::{FetchOptions, FetchStats, FileOptions, PrometheusOptions, Source};
 use trendmaster_types::{
@@ -52,6 +52,9 @@ pub struct Changes {
     /// Entries whose emitted limit differs from the deployed one, or that are held.
     pub changed: usize,
     pub held: usize,
+    /// `--diff`: the deployed ratelimit file against the emitted one, unified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 /// Analyses and calculates every series on a pool of threads (one per core): each series is
@@ -134,6 +137,10 @@ pub struct RunRequest {
     pub approve: Vec<String>,
     /// `--profile`: which variant `latest_configmap.yaml` holds.
     pub profile: Profile,
+    /// `--diff`: keep a unified diff against the deployed file in the result.
+    pub diff: bool,
+    /// `--shadow`: new and changed limits go out in shadow mode.
+    pub rollout: Rollout,
 }
 
 impl RunRequest {
@@ -150,6 +157,12 @@ impl RunRequest {
             current_from: cli.current_from.clone(),
             approve: cli.approve.clone(),
             profile: cli.profile.into(),
+            diff: cli.diff,
+            rollout: if cli.shadow {
+                Rollout::Shadow
+            } else {
+                Rollout::Enforce
+            },
         }
     }
 }
@@ -319,7 +332,7 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         max_change_ratio,
         &approvals,
     );
-    let changes = Changes {
+    let mut changes = Changes {
         deployed_from: deployed.as_ref().map(|d| d.origin.clone()),
         max_change_ratio,
         changed: plan.iter().filter(|p| p.status.is_change()).count(),
@@ -328,6 +341,7 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
             .filter(|p| p.status == ChangeStatus::Held)
             .count(),
         plan,
+        diff: None,
     };
     if deployed.is_some() {
         info!(
@@ -350,9 +364,21 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
     let rendered = trendmaster_emit::render_planned(
         &changes.plan,
         deployed.as_ref(),
+        request.rollout,
         &config.configmap,
         &info,
     )?;
+    if request.diff
+        && let Some(deployed) = &deployed
+    {
+        let emitted = rendered
+            .configmap
+            .data
+            .as_ref()
+            .and_then(|data| data.get(&config.configmap.data_key))
+            .map_or("", String::as_str);
+        changes.diff = Some(trendmaster_emit::unified_diff(deployed, emitted));
+    }
     // The load-shedding variant: the same object, each tier cut by its degraded factor.
     let degraded_plan = trendmaster_emit::degraded(
         &changes.plan,
@@ -366,6 +392,7 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
     let degraded = trendmaster_emit::render_planned(
         &degraded_plan,
         deployed.as_ref(),
+        request.rollout,
         &degraded_settings,
         &info,
     )?;

@@ -170,10 +170,8 @@ fn a_three_fold_change_is_held_until_approved() {
         recommended_nudged,
         "the recommendation, not the deployed value"
     );
-    assert_eq!(
-        entry(&mut emitted, NUDGED_API)["shadow_mode"],
-        Value::from(true)
-    );
+    // Deployed in shadow mode, now enforced: a run without --shadow promotes it.
+    assert_eq!(entry(&mut emitted, NUDGED_API)["shadow_mode"], Value::Null);
     assert!(
         emitted["descriptors"]
             .as_sequence()
@@ -215,6 +213,20 @@ fn a_three_fold_change_is_held_until_approved() {
     assert!(text(&approved.stderr).contains("approved"));
     let (_, mut emitted) = ratelimit_file(&latest);
     assert_eq!(limit(&mut emitted, HELD_API), recommended_held);
+
+    // --shadow: the changed entry goes out counted but not enforced; the held one is untouched.
+    let shadow = run(
+        dir.path(),
+        &["--current-from", deployed.to_str().unwrap(), "--shadow"],
+    );
+    assert!(shadow.status.success(), "{}", text(&shadow.stderr));
+    let (_, mut emitted) = ratelimit_file(&latest);
+    assert_eq!(
+        entry(&mut emitted, NUDGED_API)["shadow_mode"],
+        Value::from(true)
+    );
+    assert_eq!(entry(&mut emitted, HELD_API)["shadow_mode"], Value::Null);
+    assert_eq!(limit(&mut emitted, HELD_API), deployed_held);
 }
 
 #[test]
