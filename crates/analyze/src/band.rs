@@ -52,12 +52,17 @@ impl Band {
         .into_iter()
         .map(|stats| stats.map_or((0.0, 0.0), |s| (s.clipped_mean, s.sigma)))
         .collect();
-        let dispersion = dispersion(values, clean, &fit, &by_bucket, buckets);
-        let (expected, spread): (Vec<f64>, Vec<f64>) = fit
+        let expected: Vec<f64> = fit
             .iter()
             .zip(buckets)
-            .map(|(f, b)| expected_and_spread(*f, by_bucket[*b], dispersion, min_relative_spread))
-            .unzip();
+            .map(|(f, b)| corrected(*f, by_bucket[*b].0))
+            .collect();
+        let dispersion = dispersion(values, clean, &fit, &expected);
+        let spread: Vec<f64> = expected
+            .iter()
+            .zip(buckets)
+            .map(|(e, b)| spread_at(*e, by_bucket[*b].1, dispersion, min_relative_spread))
+            .collect();
         let mut standardised: Vec<f64> = values
             .iter()
             .zip(clean)
@@ -79,12 +84,9 @@ impl Band {
     /// and the upper band; returns the highest of each.
     pub fn peaks_ahead(&self, ahead: impl Iterator<Item = (f64, usize)>) -> (f64, f64) {
         ahead.fold((0.0, 0.0), |(peak, upper), (value, bucket)| {
-            let (expected, spread) = expected_and_spread(
-                value,
-                self.by_bucket[bucket],
-                self.dispersion,
-                self.min_relative_spread,
-            );
+            let (bias, sigma) = self.by_bucket[bucket];
+            let expected = corrected(value, bias);
+            let spread = spread_at(expected, sigma, self.dispersion, self.min_relative_spread);
             (
                 peak.max(expected),
                 upper.max(expected + self.upper_z * spread),
@@ -93,42 +95,32 @@ impl Band {
     }
 }
 
-/// The fit corrected by its bucket's mean residual, never negative; the spread never below
-/// over-dispersed counting noise (√(dispersion × expected), expected taken as at least 1, which
-/// also keeps it positive) nor below `min_relative_spread` × expected.
-fn expected_and_spread(
-    fit: f64,
-    (bias, sigma): (f64, f64),
-    dispersion: f64,
-    min_relative_spread: f64,
-) -> (f64, f64) {
-    let expected = (fit + bias).max(0.0);
+/// The fit corrected by its bucket's mean residual, never negative.
+fn corrected(fit: f64, bias: f64) -> f64 {
+    (fit + bias).max(0.0)
+}
+
+/// The bucket's residual spread `sigma`, never below over-dispersed counting noise
+/// (√(dispersion × expected), expected taken as at least 1, which also keeps it positive) nor
+/// below `min_relative_spread` × expected.
+fn spread_at(expected: f64, sigma: f64, dispersion: f64, min_relative_spread: f64) -> f64 {
     let floor = (dispersion * expected.max(1.0))
         .sqrt()
         .max(min_relative_spread * expected);
-    (expected, sigma.max(floor))
+    sigma.max(floor)
 }
 
 /// Variance ÷ mean of the residuals of the kept points, robustly: the median of
 /// residual² ÷ expected, divided by 0.455 (the median of a squared standard normal), at least 1
 /// as for Poisson counts. A mean would be the count model's textbook estimate, but on bursty
 /// real traffic the bursts being hunted would inflate it until they looked normal.
-fn dispersion(
-    values: &[f64],
-    clean: &[bool],
-    fit: &[f64],
-    by_bucket: &[(f64, f64)],
-    buckets: &[usize],
-) -> f64 {
+fn dispersion(values: &[f64], clean: &[bool], fit: &[f64], expected: &[f64]) -> f64 {
     let mut ratios: Vec<f64> = values
         .iter()
         .zip(clean)
-        .zip(fit.iter().zip(buckets))
+        .zip(fit.iter().zip(expected))
         .filter(|((v, keep), (f, _))| **keep && !v.is_nan() && !f.is_nan())
-        .map(|((v, _), (f, b))| {
-            let expected = (f + by_bucket[*b].0).max(0.0);
-            (v - expected).powi(2) / expected.max(1.0)
-        })
+        .map(|((v, _), (_, e))| (v - e).powi(2) / e.max(1.0))
         .collect();
     crate::robust::median_of(&mut ratios).map_or(1.0, |m| (m / CHI2_1_MEDIAN).max(1.0))
 }

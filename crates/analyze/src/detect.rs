@@ -229,12 +229,7 @@ fn run_lengths(step_secs: u32) -> impl Iterator<Item = usize> {
 /// few anomalous windows barely move a median.
 fn window_scale(combined: &[f64]) -> f64 {
     let mut known: Vec<f64> = combined.iter().copied().filter(|c| !c.is_nan()).collect();
-    let Some(median) = crate::robust::median_of(&mut known) else {
-        return 1.0;
-    };
-    let mut deviations: Vec<f64> = known.iter().map(|c| (c - median).abs()).collect();
-    let mad = crate::robust::median_of(&mut deviations).unwrap_or(0.0);
-    (crate::robust::MAD_TO_SIGMA * mad).max(1.0)
+    crate::robust::median_and_sigma(&mut known).map_or(1.0, |(_, sigma)| sigma.max(1.0))
 }
 
 /// The sub-run of `finding` with the largest sum of `z − TRIM_DRIFT` (in its direction), or

@@ -15,7 +15,7 @@ use augurs::ets::AutoETS;
 use augurs::mstl::MSTLModel;
 use augurs::seasons::{Detector, PeriodogramDetector};
 use augurs::{Fit as _, Predict as _};
-use chrono::{Datelike, TimeDelta, Timelike, Weekday};
+use chrono::TimeDelta;
 use chrono_tz::Tz;
 use trendmaster_types::settings::{ForecastSettings, ForecasterKind};
 use trendmaster_types::{ForecastOutcome, ForecastSummary, TrafficSeries};
@@ -92,11 +92,7 @@ pub fn summary(
     let ahead = fit.ahead.iter().enumerate().map(|(j, value)| {
         // The middle of the coarse interval decides its hour.
         let local = (start + step * j as i32 + step / 2).with_timezone(&timezone);
-        let weekend = matches!(local.weekday(), Weekday::Sat | Weekday::Sun);
-        (
-            value.max(0.0),
-            crate::robust::bucket_of(local.hour() as u8, weekend),
-        )
+        (value.max(0.0), crate::robust::bucket_at(&local))
     });
     let (peak, peak_upper) = band.peaks_ahead(ahead);
     // Whole weeks of forecast and of history cancel the weekly shape, leaving the trend.
@@ -216,9 +212,7 @@ fn run(
         let bucket = |j: usize| {
             let middle = series.window.start
                 + TimeDelta::seconds(i64::from(resolution) * j as i64 + i64::from(resolution / 2));
-            let local = middle.with_timezone(&timezone);
-            let weekend = matches!(local.weekday(), Weekday::Sat | Weekday::Sun);
-            crate::robust::bucket_of(local.hour() as u8, weekend)
+            crate::robust::bucket_at(&middle.with_timezone(&timezone))
         };
         let correction: Vec<f64> = crate::robust::bucket_stats(
             train

@@ -26,7 +26,7 @@ mod prime;
 mod prophet;
 mod robust;
 
-use chrono::{Datelike, Weekday};
+use chrono::Datelike;
 use trendmaster_types::settings::{AnomalySettings, ForecastSettings, PrimeTimeSettings};
 use trendmaster_types::{
     AnalysisMethod, AnalysisResult, ForecastOutcome, PointCounts, SeriesStats, Severity,
@@ -150,15 +150,11 @@ fn robust_method(judged: bool) -> AnalysisMethod {
     }
 }
 
-fn is_weekend(day: Weekday) -> bool {
-    matches!(day, Weekday::Sat | Weekday::Sun)
-}
-
 /// The bucket (hour of day × kind of day, see `robust::bucket_of`) of every local time.
 fn buckets_of(times: &[prime::LocalTime]) -> Vec<usize> {
     times
         .iter()
-        .map(|t| robust::bucket_of(t.hour, is_weekend(t.date.weekday())))
+        .map(|t| robust::bucket_of(t.hour, robust::is_weekend(t.date.weekday())))
         .collect()
 }
 

@@ -6,6 +6,8 @@
 //! because the anomalies being hunted would drag a mean and standard deviation towards them.
 //! The same per-bucket statistics summarise the forecast's residuals in `band`.
 
+use chrono::{DateTime, Datelike, TimeZone, Timelike, Weekday};
+
 use crate::band::Band;
 use crate::detect::Baseline;
 use crate::prime::LocalTime;
@@ -19,6 +21,16 @@ pub const BUCKETS: usize = 48;
 /// The bucket of a point at local `hour` (0–23) on a weekend day or not.
 pub fn bucket_of(hour: u8, weekend: bool) -> usize {
     usize::from(hour) + if weekend { 24 } else { 0 }
+}
+
+/// Saturday and Sunday.
+pub fn is_weekend(day: Weekday) -> bool {
+    matches!(day, Weekday::Sat | Weekday::Sun)
+}
+
+/// The bucket of a moment, in the time zone it is expressed in.
+pub fn bucket_at<Tz: TimeZone>(local: &DateTime<Tz>) -> usize {
+    bucket_of(local.hour() as u8, is_weekend(local.weekday()))
 }
 
 /// A day-kind bucket needs this many samples to stand on its own.
@@ -60,10 +72,18 @@ pub fn bucket_stats(samples: impl Iterator<Item = (usize, f64)>) -> Vec<Option<B
         .collect()
 }
 
-fn summarise(values: &mut [f64]) -> Option<BucketStats> {
+/// `(median, 1.4826 × MAD)` of `values` (reordered); `None` when empty.
+pub fn median_and_sigma(values: &mut [f64]) -> Option<(f64, f64)> {
     let median = median_of(values)?;
     let mut deviations: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
-    let sigma = MAD_TO_SIGMA * median_of(&mut deviations).unwrap_or(0.0);
+    Some((
+        median,
+        MAD_TO_SIGMA * median_of(&mut deviations).unwrap_or(0.0),
+    ))
+}
+
+fn summarise(values: &mut [f64]) -> Option<BucketStats> {
+    let (median, sigma) = median_and_sigma(values)?;
     // Never clip closer than 3 requests: on sparse counts sigma is 0 or 1 while normal values
     // reach several times the median.
     let reach = (3.0 * sigma).max(3.0);

@@ -14,6 +14,7 @@ use trendmaster_types::RateRecommendation;
 use trendmaster_types::settings::ConfigMapSettings;
 
 use crate::EmitError;
+use crate::deployed::{self, Approvals, Rollout};
 
 pub use loader_rules::{
     LoaderError, RuleSource, validate_ratelimit_files, validate_ratelimit_yaml,
@@ -87,48 +88,20 @@ impl RateLimitConfig {
         recs: &[RateRecommendation],
         settings: &ConfigMapSettings,
     ) -> Result<Self, EmitError> {
-        let mut by_partner: BTreeMap<&str, BTreeMap<&str, &RateRecommendation>> = BTreeMap::new();
+        let mut recommended = BTreeMap::new();
         for rec in recs {
-            let paths = by_partner.entry(&rec.key.partner).or_default();
-            if paths.insert(&rec.key.api, rec).is_some() {
+            if recommended
+                .insert(rec.key.clone(), rec.requests_per_minute)
+                .is_some()
+            {
                 return Err(EmitError::DuplicateSeries {
                     series: rec.key.clone(),
                 });
             }
         }
-
-        let mut descriptors = Vec::with_capacity(by_partner.len());
-        for (partner, paths) in by_partner {
-            let mut children = Vec::with_capacity(paths.len());
-            for (api, rec) in paths {
-                let limit = RateLimit {
-                    unit: settings.unit.as_str().to_owned(),
-                    requests_per_unit: crate::deployed::requests_per_unit(
-                        &rec.key,
-                        rec.requests_per_minute,
-                        settings.unit,
-                    )?,
-                    ..RateLimit::default()
-                };
-                children.push(Descriptor {
-                    key: settings.path_descriptor_key.clone(),
-                    value: Some(api.to_owned()),
-                    rate_limit: Some(limit),
-                    ..Descriptor::default()
-                });
-            }
-            descriptors.push(Descriptor {
-                key: settings.partner_descriptor_key.clone(),
-                value: Some(partner.to_owned()),
-                descriptors: children,
-                ..Descriptor::default()
-            });
-        }
-
-        Ok(Self {
-            domain: settings.domain.clone(),
-            descriptors,
-        })
+        // With nothing deployed every entry is new, so the ratio and approvals play no part.
+        let plan = deployed::plan(&recommended, None, f64::INFINITY, &Approvals::None);
+        deployed::planned_config(&plan, None, settings, Rollout::Enforce)
     }
 
     /// The file as the ratelimit service reads it (no header; see [`crate::configmap`]).
