@@ -30,10 +30,16 @@
 //! Costs, measured on two cores with Prometheus 2.42 at one-minute steps: 8 series × 2 days
 //! backfill in about 1 s; 36 series × 14 days (170 blocks, 630 MB of OpenMetrics text, never all
 //! on disk at once) in 11–16 s. Prometheus is ready 0.05–0.1 s after it starts.
+//!
+//! There is no real Kubernetes API server here: [`KubeFake`] serves the real ConfigMap paths
+//! (GET, server-side apply with `fieldManager`, `force` and `dryRun`, 404, 409 conflicts) on
+//! 127.0.0.1 and records what it received.
 
 pub mod evaluation;
+pub mod kube_fake;
 mod openmetrics;
 mod server;
 
+pub use kube_fake::KubeFake;
 pub use openmetrics::{MetricShape, write_openmetrics};
 pub use server::PrometheusServer;
