@@ -111,35 +111,41 @@ impl Cluster {
     /// Server-side apply as [`FIELD_MANAGER`]: a server dry run first, so that admission and
     /// validation problems surface before anything changes, then the real apply.
     /// `force` takes over fields another manager owns (`--force-conflicts`).
+    ///
+    /// `expected_version` is the `resourceVersion` the caller read (and saved to history): the
+    /// apply is refused with a conflict if the object changed since, so the saved copy is
+    /// always the object that was replaced.
     pub fn apply_checked(
         &self,
         configmap: &ConfigMap,
         force: bool,
+        expected_version: Option<&str>,
     ) -> Result<ApplyOutcome, ClusterError> {
-        let dry_run = self.apply(configmap, force, true)?;
-        let applied = self.apply(configmap, force, false)?;
+        let mut object = applicable(configmap);
+        object.metadata.resource_version = expected_version.map(str::to_owned);
+        let dry_run = self.apply(&object, force, true)?;
+        let applied = self.apply(&object, force, false)?;
         Ok(ApplyOutcome { dry_run, applied })
     }
 
     fn apply(
         &self,
-        configmap: &ConfigMap,
+        object: &ConfigMap,
         force: bool,
         dry_run: bool,
     ) -> Result<ConfigMap, ClusterError> {
-        let (namespace, name) = identity(configmap)?;
+        let (namespace, name) = identity(object)?;
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &namespace);
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = force;
         params.dry_run = dry_run;
-        let object = applicable(configmap);
         let action = if dry_run {
             "applying (server dry run)"
         } else {
             "applying"
         };
         self.runtime
-            .block_on(api.patch(&name, &params, &Patch::Apply(&object)))
+            .block_on(api.patch(&name, &params, &Patch::Apply(object)))
             .map_err(|e| self.error(action, &namespace, &name, e))
     }
 
@@ -153,9 +159,14 @@ impl Cluster {
         let object = format!("{namespace}/{name}");
         match error {
             kube::Error::Api(status) if status.is_conflict() && action.starts_with("applying") => {
+                let hint = if status.message.starts_with("Apply failed") {
+                    "re-run with --force-conflicts to take over those fields"
+                } else {
+                    "it changed since it was read; nothing was applied, re-run"
+                };
                 ClusterError::Conflict {
                     object,
-                    message: status.message,
+                    message: format!("{} ({hint})", status.message),
                 }
             }
             kube::Error::Api(status) => ClusterError::Api {

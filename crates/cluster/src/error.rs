@@ -10,9 +10,7 @@ pub enum ClusterError {
     #[error("kubernetes API at {server} is unreachable: {reason}")]
     Unreachable { server: String, reason: String },
     /// Server-side apply found fields owned by another manager with other values.
-    #[error(
-        "applying configmap {object} conflicts with another field manager: {message} (re-run with --force-conflicts to take over those fields)"
-    )]
+    #[error("applying configmap {object}: conflict: {message}")]
     Conflict { object: String, message: String },
     /// Any other answer than success from the API server.
     #[error("{action} configmap {object}: the API server answered {code} {reason}: {message}")]
@@ -22,6 +20,17 @@ pub enum ClusterError {
         code: u16,
         reason: String,
         message: String,
+    },
+    /// `--rollback N` asked for more versions than are saved.
+    #[error(
+        "--rollback {requested}: {available} saved version(s) of configmap {object} in {}",
+        dir.display()
+    )]
+    NoSuchVersion {
+        requested: usize,
+        available: usize,
+        object: String,
+        dir: PathBuf,
     },
     #[error("history {path}: {reason}")]
     History { path: PathBuf, reason: String },

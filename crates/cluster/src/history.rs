@@ -100,12 +100,11 @@ pub fn nth(
 ) -> Result<(PathBuf, ConfigMap), ClusterError> {
     let versions = versions(dir, namespace, name)?;
     let Some(version) = n.checked_sub(1).and_then(|i| versions.get(i)) else {
-        return Err(ClusterError::History {
-            path: dir.to_path_buf(),
-            reason: format!(
-                "--rollback {n}: {} saved version(s) of configmap {namespace}/{name} here",
-                versions.len()
-            ),
+        return Err(ClusterError::NoSuchVersion {
+            requested: n,
+            available: versions.len(),
+            object: format!("{namespace}/{name}"),
+            dir: dir.to_path_buf(),
         });
     };
     let text = std::fs::read_to_string(&version.path).map_err(|e| ClusterError::History {

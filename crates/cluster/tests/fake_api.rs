@@ -35,7 +35,7 @@ fn apply_creates_then_updates_with_a_dry_run_first() {
     );
 
     let outcome = cluster
-        .apply_checked(&configmap("domain: a\n", "1"), false)
+        .apply_checked(&configmap("domain: a\n", "1"), false, None)
         .unwrap();
     assert_eq!(outcome.applied.data.unwrap()["config.yaml"], "domain: a\n");
     let requests = fake.requests();
@@ -60,7 +60,7 @@ fn apply_creates_then_updates_with_a_dry_run_first() {
     // A second apply that drops a label trendmaster owned removes it, as SSA does.
     let mut next = configmap("domain: b\n", "2");
     next.metadata.labels = None;
-    cluster.apply_checked(&next, false).unwrap();
+    cluster.apply_checked(&next, false, None).unwrap();
     let stored = fake.object("istio-system", "ratelimit-config").unwrap();
     assert_eq!(stored["data"]["config.yaml"], "domain: b\n");
     assert_eq!(stored["metadata"]["labels"], json!({}));
@@ -76,7 +76,7 @@ fn a_field_owned_by_someone_else_is_a_conflict_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = connect(&fake, dir.path());
     let error = cluster
-        .apply_checked(&configmap("domain: ours\n", "1"), false)
+        .apply_checked(&configmap("domain: ours\n", "1"), false, None)
         .unwrap_err();
     assert!(matches!(error, ClusterError::Conflict { .. }), "{error:?}");
     let message = error.to_string();
@@ -95,12 +95,19 @@ fn a_field_owned_by_someone_else_is_a_conflict_unless_forced() {
         "domain: by-hand\n"
     );
     cluster
-        .apply_checked(&configmap("domain: ours\n", "1"), true)
+        .apply_checked(&configmap("domain: ours\n", "1"), true, None)
         .unwrap();
     assert_eq!(
         fake.object("istio-system", "ratelimit-config").unwrap()["data"]["config.yaml"],
         "domain: ours\n"
     );
+    // The object changed since it was read: the apply is refused, whatever --force says.
+    let error = cluster
+        .apply_checked(&configmap("domain: late\n", "2"), true, Some("1"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("the object has been modified"), "{error}");
+    assert!(error.contains("changed since it was read"), "{error}");
 }
 
 #[test]
@@ -124,7 +131,7 @@ fn a_saved_version_with_server_fields_applies_back_exactly() {
         .as_mut()
         .unwrap()
         .insert("app.kubernetes.io/managed-by".into(), "trendmaster".into());
-    cluster.apply_checked(&ours, true).unwrap();
+    cluster.apply_checked(&ours, true, None).unwrap();
 
     let (_, saved) = history::nth(
         &dir.path().join("history"),
@@ -135,7 +142,7 @@ fn a_saved_version_with_server_fields_applies_back_exactly() {
     .unwrap();
     // resourceVersion is in the saved file; applying it as-is would be a stale precondition.
     assert!(saved.metadata.resource_version.is_some());
-    cluster.apply_checked(&saved, true).unwrap();
+    cluster.apply_checked(&saved, true, None).unwrap();
     let after = fake.object("istio-system", "ratelimit-config").unwrap();
     assert_eq!(after["data"], before["data"]);
     assert_eq!(after["metadata"]["labels"], before["metadata"]["labels"]);

@@ -152,6 +152,9 @@ mod tests {
             prometheus_url: String::new(),
             prometheus_token: None,
             dry_run: true,
+            protected: false,
+            kube_context: String::new(),
+            discover_from_deployed: false,
         };
         BTreeMap::from([
             ("environment".to_string(), section(&["local", "dev"])),

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use trendmaster_types::settings::{
     AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, ForecastSettings,
-    GovernanceSettings, MultiplierSettings, PrimeTimeSettings, PrometheusSettings,
-    RateCalculationSettings, TierSettings,
+    GovernanceSettings, LocalRateLimitSettings, MultiplierSettings, PrimeTimeSettings,
+    PrometheusSettings, RateCalculationSettings, TierSettings,
 };
 use trendmaster_types::{CalculationMode, Secret, SeriesKey, SkippedSeries, SourceKind};
 
@@ -61,6 +61,13 @@ pub struct ResolvedConfig {
     pub prometheus_token: Option<Secret>,
     pub prometheus: PrometheusSettings,
     pub dry_run: bool,
+    /// `--apply` and `--rollback` need `--confirm-production`.
+    pub protected: bool,
+    /// kubeconfig context (`ENVIRONMENTS.<env>.KUBE_CONTEXT`); empty: the default.
+    pub kube_context: String,
+    /// Analyse the deployed entries instead of the configured lists (when a deployed
+    /// ConfigMap is read and neither `--partners` nor `--apis` narrowed the selection).
+    pub discover_from_deployed: bool,
     /// Selected partners (all configured ones unless `--partners` narrowed them).
     pub partners: Vec<String>,
     /// Selected API paths (all configured ones unless `--apis` narrowed them).
@@ -79,23 +86,36 @@ pub struct ResolvedConfig {
     pub exclusions: Exclusions,
     pub configmap: ConfigMapSettings,
     pub governance: GovernanceSettings,
+    pub local_ratelimit: LocalRateLimitSettings,
 }
 
 impl ResolvedConfig {
     /// The selected partner × API pairs to analyse, and those excluded by configuration.
     pub fn series_keys(&self) -> (Vec<SeriesKey>, Vec<SkippedSeries>) {
+        let configured = self.partners.iter().flat_map(|partner| {
+            self.apis
+                .iter()
+                .map(move |api| SeriesKey::new(partner, api))
+        });
+        self.series_keys_among(configured)
+    }
+
+    /// `candidates` (e.g. the entries of the deployed ConfigMap, `DISCOVER_FROM_DEPLOYED`)
+    /// split into those to analyse and those excluded by configuration.
+    pub fn series_keys_among(
+        &self,
+        candidates: impl IntoIterator<Item = SeriesKey>,
+    ) -> (Vec<SeriesKey>, Vec<SkippedSeries>) {
         let mut analysed = Vec::new();
         let mut excluded = Vec::new();
-        for partner in &self.partners {
-            for api in &self.apis {
-                let key = SeriesKey::new(partner, api);
-                match self.exclusions.reason(partner, api) {
-                    Some(reason) => excluded.push(SkippedSeries { key, reason }),
-                    None => analysed.push(key),
-                }
+        for key in candidates {
+            match self.exclusions.reason(&key.partner, &key.api) {
+                Some(reason) => excluded.push(SkippedSeries { key, reason }),
+                None => analysed.push(key),
             }
         }
         analysed.sort();
+        analysed.dedup();
         excluded.sort_by(|a, b| a.key.cmp(&b.key));
         (analysed, excluded)
     }
@@ -445,6 +465,12 @@ fn resolve(
         exclusions: file.common.exclusions,
         configmap: file.common.configmap,
         governance: file.common.governance,
+        local_ratelimit: file.common.local_ratelimit,
+        protected: env_section.protected,
+        kube_context: env_section.kube_context.clone(),
+        discover_from_deployed: env_section.discover_from_deployed
+            && overrides.partners.is_none()
+            && overrides.apis.is_none(),
         partners,
         apis,
         environment,

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use trendmaster_types::settings::{
     AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, ForecastSettings,
-    GovernanceSettings, PrimeTimeSettings, PrometheusSettings, RateCalculationSettings,
-    TierSettings,
+    GovernanceSettings, LocalRateLimitSettings, PrimeTimeSettings, PrometheusSettings,
+    RateCalculationSettings, TierSettings,
 };
 use trendmaster_types::{Secret, SourceKind};
 
@@ -42,6 +42,17 @@ pub struct EnvironmentSection {
     pub prometheus_token: Option<Secret>,
     #[serde(rename = "DRY_RUN")]
     pub dry_run: bool,
+    /// `--apply` and `--rollback` need `--confirm-production` here.
+    #[serde(rename = "PROTECTED", default)]
+    pub protected: bool,
+    /// kubeconfig context for this environment's cluster (`--context` wins); empty: the
+    /// kubeconfig's current context, or the in-cluster service account.
+    #[serde(rename = "KUBE_CONTEXT", default)]
+    pub kube_context: String,
+    /// Analyse the partner × API entries of the deployed ConfigMap (when one is read) instead
+    /// of `PARTNER_CONFIGS`, as the original did; the configured lists remain the fallback.
+    #[serde(rename = "DISCOVER_FROM_DEPLOYED", default)]
+    pub discover_from_deployed: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +97,8 @@ pub struct CommonSection {
     pub governance: GovernanceSettings,
     #[serde(rename = "TIERS")]
     pub tiers: TierSettings,
+    #[serde(rename = "LOCAL_RATELIMIT")]
+    pub local_ratelimit: LocalRateLimitSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -456,6 +456,33 @@ pub fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut Config
             config.governance.max_change_ratio
         ),
     );
+    let local = &config.local_ratelimit;
+    check(
+        local.replicas >= 1,
+        &["COMMON", "LOCAL_RATELIMIT", "replicas"],
+        "must be at least 1 (the proxies that share the traffic)".to_string(),
+    );
+    check(
+        local.burst_factor.is_finite() && local.burst_factor >= 1.0,
+        &["COMMON", "LOCAL_RATELIMIT", "burst_factor"],
+        format!(
+            "must be at least 1 (a bucket smaller than one minute's budget throttles below the limit), got {}",
+            local.burst_factor
+        ),
+    );
+    check(
+        ["GATEWAY", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND"].contains(&local.context.as_str()),
+        &["COMMON", "LOCAL_RATELIMIT", "context"],
+        format!(
+            "must be GATEWAY, SIDECAR_INBOUND or SIDECAR_OUTBOUND, got `{}`",
+            local.context
+        ),
+    );
+    check(
+        !local.partner_header.trim().is_empty(),
+        &["COMMON", "LOCAL_RATELIMIT", "partner_header"],
+        "must name the request header that carries the partner id".to_string(),
+    );
     check(
         config.anomaly.min_relative_excess.is_finite()
             && (0.0..1.0).contains(&config.anomaly.min_relative_excess),

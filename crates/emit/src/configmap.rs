@@ -166,7 +166,7 @@ fn build_configmap(
     }
 }
 
-fn generation_annotations(info: &GenerationInfo) -> [(String, String); 5] {
+pub(crate) fn generation_annotations(info: &GenerationInfo) -> [(String, String); 5] {
     [
         (
             "trendmaster.io/generated-by",

@@ -41,33 +41,49 @@ pub fn parse_deployed(
     origin: &str,
     settings: &ConfigMapSettings,
 ) -> Result<Deployed, EmitError> {
-    let invalid = |reason: String| EmitError::Deployed {
-        origin: origin.to_owned(),
-        reason,
-    };
+    let invalid = invalid_at(origin);
     let value: serde_yaml::Value =
         serde_yaml::from_str(text).map_err(|e| invalid(format!("not YAML: {e}")))?;
     let is_configmap = value.get("kind").and_then(|k| k.as_str()) == Some("ConfigMap");
-    let (file, other_data) = if is_configmap {
+    if is_configmap {
         let configmap: ConfigMap =
             serde_yaml::from_value(value).map_err(|e| invalid(format!("not a ConfigMap: {e}")))?;
-        let mut data = configmap.data.unwrap_or_default();
-        let file = data.remove(&settings.data_key).ok_or_else(|| {
-            let keys: Vec<&str> = data.keys().map(String::as_str).collect();
-            invalid(format!(
-                "the ConfigMap has no data key `{}` (it has: {})",
-                settings.data_key,
-                if keys.is_empty() {
-                    "none".to_owned()
-                } else {
-                    keys.join(", ")
-                }
-            ))
-        })?;
-        (file, data)
-    } else {
-        (text.to_owned(), BTreeMap::new())
-    };
+        return from_configmap(configmap, origin, settings);
+    }
+    from_file(text.to_owned(), BTreeMap::new(), origin, settings)
+}
+
+/// Reads a ConfigMap as the API server returned it (`origin` names it in messages).
+pub fn from_configmap(
+    configmap: ConfigMap,
+    origin: &str,
+    settings: &ConfigMapSettings,
+) -> Result<Deployed, EmitError> {
+    let invalid = invalid_at(origin);
+    let mut data = configmap.data.unwrap_or_default();
+    let file = data.remove(&settings.data_key).ok_or_else(|| {
+        let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+        invalid(format!(
+            "the ConfigMap has no data key `{}` (it has: {})",
+            settings.data_key,
+            if keys.is_empty() {
+                "none".to_owned()
+            } else {
+                keys.join(", ")
+            }
+        ))
+    })?;
+    from_file(file, data, origin, settings)
+}
+
+/// The ratelimit file `file`, deployed beside `other_data`.
+fn from_file(
+    file: String,
+    other_data: BTreeMap<String, String>,
+    origin: &str,
+    settings: &ConfigMapSettings,
+) -> Result<Deployed, EmitError> {
+    let invalid = invalid_at(origin);
     let config: RateLimitConfig =
         serde_yaml::from_str(&file).map_err(|e| invalid(format!("not a ratelimit config: {e}")))?;
     if config.domain != settings.domain {
@@ -84,6 +100,14 @@ pub fn parse_deployed(
         other_data,
         limits,
     })
+}
+
+/// Errors about the deployed configuration read from `origin`.
+fn invalid_at(origin: &str) -> impl Fn(String) -> EmitError + '_ {
+    move |reason| EmitError::Deployed {
+        origin: origin.to_owned(),
+        reason,
+    }
 }
 
 /// Our entries of `config`, converted to requests per minute (rounded up).

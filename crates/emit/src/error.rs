@@ -20,6 +20,9 @@ pub enum EmitError {
         unit: &'static str,
     },
 
+    #[error("EnvoyFilter (COMMON.LOCAL_RATELIMIT): {reason}")]
+    EnvoyFilter { reason: String },
+
     #[error("deployed configuration {origin}: {reason}")]
     Deployed { origin: String, reason: String },
 

@@ -8,6 +8,7 @@
 //!   types and checked against the API server's validation rules ([`kube_rules`]);
 //! - [`deployed`]: the deployed configuration read back, and the plan from it to what is
 //!   emitted (diff, changes held for approval, entries we do not manage carried over);
+//! - [`envoyfilter`]: the optional Istio `EnvoyFilter` with per-pod local rate limits;
 //! - [`report`]: the Markdown report explaining every limit;
 //! - [`write`](mod@write): atomic writing of the output files.
 //!
@@ -24,6 +25,7 @@
 //!     configmap: &rendered.yaml,
 //!     degraded_configmap: &rendered.yaml,
 //!     report: "# report\n",
+//!     envoyfilter: None,
 //! };
 //! writer.write_run("testing", "20261115_123400", &files, trendmaster_emit::Profile::Normal)?;
 //! # Ok(()) }
@@ -31,6 +33,7 @@
 
 pub mod configmap;
 pub mod deployed;
+pub mod envoyfilter;
 mod error;
 pub mod kube_rules;
 pub mod ratelimit;
@@ -41,9 +44,10 @@ pub use configmap::{
     GenerationInfo, RenderedConfigMap, check_configmap_settings, render_configmap, render_planned,
 };
 pub use deployed::{
-    Approvals, ChangeStatus, Deployed, PlannedLimit, Rollout, degraded, parse_deployed, plan,
-    planned_config, unified_diff,
+    Approvals, ChangeStatus, Deployed, PlannedLimit, Rollout, degraded, from_configmap,
+    parse_deployed, plan, planned_config, unified_diff,
 };
+pub use envoyfilter::{EnvoyFilter, RenderedEnvoyFilter, render_envoyfilter};
 pub use error::EmitError;
 pub use kube_rules::KubeProblem;
 pub use ratelimit::{

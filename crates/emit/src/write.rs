@@ -85,6 +85,9 @@ pub struct WrittenFiles {
     pub latest_profile: Profile,
     /// `analysis_report_<stamp>.md`
     pub report: PathBuf,
+    /// `<environment>_envoyfilter_<stamp>.yaml`, when local rate limits are enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envoyfilter: Option<PathBuf>,
 }
 
 /// Which variant of the limits is current: the normal one, or the degraded (load-shedding) one
@@ -103,6 +106,8 @@ pub struct RunFiles<'a> {
     pub configmap: &'a str,
     pub degraded_configmap: &'a str,
     pub report: &'a str,
+    /// The local rate-limit EnvoyFilter, when enabled.
+    pub envoyfilter: Option<&'a str>,
 }
 
 /// Writes a run's files into one output directory, with the original's file names.
@@ -144,12 +149,19 @@ impl OutputWriter {
             latest_configmap: self.dir.join("latest_configmap.yaml"),
             latest_profile: latest,
             report: self.dir.join(format!("analysis_report_{stamp}.md")),
+            envoyfilter: run.envoyfilter.map(|_| {
+                self.dir
+                    .join(format!("{environment}_envoyfilter_{stamp}.yaml"))
+            }),
         };
         // The report first and `latest_configmap.yaml` last: a run that fails half-way leaves at
         // worst an explanation without a ConfigMap, never a new latest ConfigMap without one.
         write_atomic(&files.report, run.report.as_bytes())?;
         write_atomic(&files.configmap, run.configmap.as_bytes())?;
         write_atomic(&files.degraded_configmap, run.degraded_configmap.as_bytes())?;
+        if let (Some(path), Some(yaml)) = (&files.envoyfilter, run.envoyfilter) {
+            write_atomic(path, yaml.as_bytes())?;
+        }
         let latest_bytes = match latest {
             Profile::Normal => run.configmap,
             Profile::Degraded => run.degraded_configmap,
@@ -298,6 +310,7 @@ mod tests {
             configmap,
             degraded_configmap: "kind: ConfigMap # degraded\n",
             report,
+            envoyfilter: None,
         };
         let files = writer
             .write_run(
@@ -371,6 +384,7 @@ mod tests {
                 configmap: "x",
                 degraded_configmap: "x",
                 report: "y",
+                envoyfilter: None,
             };
             let err = writer
                 .write_run(environment, stamp, &run, Profile::Normal)

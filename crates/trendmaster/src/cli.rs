@@ -104,16 +104,56 @@ pub struct Cli {
 
     /// The deployed ConfigMap (or ratelimit file) to compare with: prints the changes, holds big
     /// ones, and carries over every entry trendmaster does not manage
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", group = "deployed", conflicts_with_all = ["cluster", "apply"])]
     pub current_from: Option<PathBuf>,
 
+    /// Read the deployed ConfigMap (CONFIGMAP.namespace/name) from the cluster, as
+    /// --current-from does from a file
+    #[arg(long, group = "deployed")]
+    pub cluster: bool,
+
+    /// Apply the emitted ConfigMap (the --profile variant) to the cluster: server-side apply as
+    /// field manager `trendmaster`, a server dry run first, the replaced object saved to
+    /// OUTPUT/history/ first. Refused where the environment is DRY_RUN
+    #[arg(long, group = "deployed")]
+    pub apply: bool,
+
+    /// Re-apply the Nth most recent saved version from OUTPUT/history/ (1 = the object the
+    /// last apply replaced); the current object is saved first, so a second rollback undoes it
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "1",
+          conflicts_with_all = ["deployed", "validate_only"])]
+    pub rollback: Option<usize>,
+
+    /// kubeconfig file [default: KUBECONFIG, else ~/.kube/config, else the in-cluster service
+    /// account]
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// kubeconfig context [default: ENVIRONMENTS.<env>.KUBE_CONTEXT, else the current context]
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// With --apply or --rollback: take over fields another field manager owns (a 409
+    /// conflict otherwise)
+    #[arg(long)]
+    pub force_conflicts: bool,
+
+    /// With --apply or --rollback in a PROTECTED environment (production): yes, really
+    #[arg(long)]
+    pub confirm_production: bool,
+
+    /// Also write the local rate-limit EnvoyFilter (COMMON.LOCAL_RATELIMIT.enabled does it
+    /// always)
+    #[arg(long)]
+    pub local_ratelimit: bool,
+
     /// Release a held change: PARTNER:API, or `all` (repeatable)
-    #[arg(long, value_name = "PARTNER:API", requires = "current_from")]
+    #[arg(long, value_name = "PARTNER:API", requires = "deployed")]
     pub approve: Vec<String>,
 
     /// Print a unified diff of the deployed ratelimit file against the emitted one on stdout
     /// instead of the table (in JSON/YAML output: `changes.diff`)
-    #[arg(long, requires = "current_from")]
+    #[arg(long, requires = "deployed")]
     pub diff: bool,
 
     /// Exit 2 when the emitted limits differ from the deployed ones or changes are held, 0 when
@@ -264,8 +304,18 @@ mod tests {
         assert_eq!(cli.headers, ["A: 1", "B: 2"]);
         assert!(
             Cli::try_parse_from(["trendmaster", "--approve", "all"]).is_err(),
-            "--approve needs --current-from"
+            "--approve needs a deployed configuration"
         );
+        assert!(Cli::try_parse_from(["trendmaster", "--approve", "all", "--cluster"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["trendmaster", "--current-from", "f", "--apply"]).is_err(),
+            "the deployed state comes from one place"
+        );
+        let cli = Cli::try_parse_from(["trendmaster", "--rollback"]).unwrap();
+        assert_eq!(cli.rollback, Some(1));
+        let cli = Cli::try_parse_from(["trendmaster", "--rollback", "3"]).unwrap();
+        assert_eq!(cli.rollback, Some(3));
+        assert!(Cli::try_parse_from(["trendmaster", "--rollback", "--apply"]).is_err());
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub enum AppError {
     /// Boxed: emit errors carry paths and I/O errors, and would make every `Result` here large.
     #[error(transparent)]
     Emit(Box<trendmaster_emit::EmitError>),
+    #[error(transparent)]
+    Cluster(#[from] trendmaster_cluster::ClusterError),
     #[error("{0}")]
     NothingToEmit(String),
     /// Some series could not be fetched; the run refuses to emit a partial ConfigMap.
@@ -54,6 +56,12 @@ impl AppError {
             {
                 exit::INVALID_CONFIG
             }
+            Self::Cluster(error) => match error {
+                trendmaster_cluster::ClusterError::Config(_)
+                | trendmaster_cluster::ClusterError::NoSuchVersion { .. } => exit::INVALID_CONFIG,
+                trendmaster_cluster::ClusterError::Unreachable { .. } => exit::SOURCE_UNAVAILABLE,
+                _ => exit::RUNTIME_FAILURE,
+            },
             Self::Emit(_) | Self::NothingToEmit(_) | Self::Output(_) => exit::RUNTIME_FAILURE,
         }
     }

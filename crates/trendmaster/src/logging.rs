@@ -18,7 +18,9 @@ pub fn filter(verbose: u8, lookup: &dyn Fn(&str) -> Option<String>) -> Result<En
         0 => lookup("RUST_LOG")
             .or_else(|| lookup("LOG_LEVEL").map(|level| level.to_ascii_lowercase()))
             .filter(|d| !d.trim().is_empty())
-            .unwrap_or_else(|| "info".into()),
+            // kube logs every failed request at ERROR before returning it; the error is
+            // reported once, as one line, at the edge, and `-v` shows kube's own events.
+            .unwrap_or_else(|| "info,kube_client=off".into()),
         1 => "debug".into(),
         _ => "trace".into(),
     };
@@ -102,7 +104,7 @@ mod tests {
         assert_eq!(filter(2, &vars).unwrap().to_string(), "trace");
         let only_level = |name: &str| (name == "LOG_LEVEL").then(|| "ERROR".to_string());
         assert_eq!(filter(0, &only_level).unwrap().to_string(), "error");
-        assert_eq!(filter(0, &|_| None).unwrap().to_string(), "info");
+        assert_eq!(filter(0, &|_| None).unwrap().to_string(), "info,kube_client=off");
         let bad = |name: &str| (name == "LOG_LEVEL").then(|| "loud[".to_string());
         assert!(filter(0, &bad).unwrap_err().contains("loud["));
     }

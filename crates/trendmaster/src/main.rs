@@ -83,8 +83,22 @@ fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(String
         return output::render_environment(&EnvironmentReport::new(&config), cli.output_format)
             .map(|out| (out, exit::SUCCESS));
     }
+    if (cli.force_conflicts || cli.confirm_production) && !cli.apply && cli.rollback.is_none() {
+        return Err(AppError::Usage(
+            "--force-conflicts and --confirm-production only apply to --apply and --rollback"
+                .into(),
+        ));
+    }
     let as_of = cli.as_of.as_deref().map(run::parse_as_of).transpose()?;
-    let result = run::run(&config, &run::RunRequest::from_cli(cli, as_of))?;
+    let request = run::RunRequest::from_cli(cli, as_of);
+    if let Some(n) = cli.rollback {
+        let applied = run::rollback(&config, &request, n)?;
+        return Ok((
+            output::render_applied(&applied, cli.output_format)?,
+            exit::SUCCESS,
+        ));
+    }
+    let result = run::run(&config, &request)?;
     if result.changes.deployed_from.is_some() {
         // A table for people, on stderr with the logs: stdout stays data.
         eprint!(

@@ -8,7 +8,7 @@ use trendmaster_types::{Secret, SourceKind};
 
 use crate::cli::OutputFormat;
 use crate::error::AppError;
-use crate::run::RunResult;
+use crate::run::{Applied, RunResult};
 
 /// Serialises `value` in the machine formats; `None` for text (the caller renders its table).
 fn machine(value: &impl Serialize, format: OutputFormat) -> Result<Option<String>, AppError> {
@@ -67,6 +67,26 @@ pub fn render_run(result: &RunResult, format: OutputFormat) -> Result<String, Ap
             "{:<8} {:<api_width$} {:>8} {}",
             s.key.partner, s.key.api, "-", s.reason
         );
+    }
+    Ok(out)
+}
+
+/// `--rollback`: what was restored.
+pub fn render_applied(applied: &Applied, format: OutputFormat) -> Result<String, AppError> {
+    if let Some(text) = machine(applied, format)? {
+        return Ok(text);
+    }
+    let mut out = format!(
+        "applied configmap {} at {} (resourceVersion {})\n",
+        applied.configmap,
+        applied.server,
+        applied.resource_version.as_deref().unwrap_or("?")
+    );
+    if let Some(path) = &applied.restored_from {
+        let _ = writeln!(out, "restored from: {}", path.display());
+    }
+    if let Some(path) = &applied.saved_previous {
+        let _ = writeln!(out, "replaced object saved to: {}", path.display());
     }
     Ok(out)
 }

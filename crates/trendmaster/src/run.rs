@@ -1,10 +1,12 @@
 //! The pipeline, top to bottom: fetch → analyze → calculate → emit. Only wiring lives here.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use k8s_openapi::api::core::v1::ConfigMap;
 use serde::Serialize;
 use std::path::PathBuf;
 use tracing::{debug, info, warn};
 use trendmaster_calculate::Formula;
+use trendmaster_cluster::{Cluster, ClusterTarget, history};
 use trendmaster_config::{EnvironmentInfo, ResolvedConfig};
 use trendmaster_emit::{
     Approvals, ChangeStatus, Deployed, GenerationInfo, OutputWriter, PlannedLimit, Profile,
@@ -40,6 +42,29 @@ pub struct RunResult {
     /// entry is new.
     pub changes: Changes,
     pub files: WrittenFiles,
+    /// Local rate limit (`COMMON.LOCAL_RATELIMIT`): partner → tokens per minute per proxy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_ratelimit: Option<std::collections::BTreeMap<String, u32>>,
+    /// `--apply`: what was applied where.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<Applied>,
+}
+
+/// An object applied to the cluster (`--apply`, `--rollback`).
+#[derive(Debug, Serialize)]
+pub struct Applied {
+    pub server: String,
+    /// namespace/name
+    pub configmap: String,
+    /// Which variant was applied.
+    pub profile: Profile,
+    /// Where the replaced object was saved; `None` when there was none (the apply created it).
+    pub saved_previous: Option<PathBuf>,
+    /// `--rollback`: the saved version that was re-applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<PathBuf>,
+    /// The object's `resourceVersion` after the apply.
+    pub resource_version: Option<String>,
 }
 
 /// What the run changes against what is deployed.
@@ -141,6 +166,16 @@ pub struct RunRequest {
     pub diff: bool,
     /// `--shadow`: new and changed limits go out in shadow mode.
     pub rollout: Rollout,
+    /// `--cluster`, `--apply` or `--rollback`: where the cluster is.
+    pub cluster: Option<ClusterTarget>,
+    /// `--apply`: apply the emitted ConfigMap.
+    pub apply: bool,
+    /// `--force-conflicts`.
+    pub force_conflicts: bool,
+    /// `--confirm-production`.
+    pub confirm_production: bool,
+    /// `--local-ratelimit`.
+    pub local_ratelimit: bool,
 }
 
 impl RunRequest {
@@ -163,25 +198,91 @@ impl RunRequest {
             } else {
                 Rollout::Enforce
             },
+            cluster: (cli.cluster || cli.apply || cli.rollback.is_some()).then(|| ClusterTarget {
+                kubeconfig: cli.kubeconfig.clone(),
+                context: cli.context.clone(),
+            }),
+            apply: cli.apply,
+            force_conflicts: cli.force_conflicts,
+            confirm_production: cli.confirm_production,
+            local_ratelimit: cli.local_ratelimit,
         }
     }
 }
 
-/// Reads `--current-from` before anything is fetched, so that a wrong file fails fast.
+/// `--apply` and `--rollback` run only where the environment allows changes.
+fn check_may_change(
+    config: &ResolvedConfig,
+    request: &RunRequest,
+    flag: &str,
+) -> Result<(), AppError> {
+    let name = &config.environment.name;
+    if config.dry_run {
+        return Err(AppError::Usage(format!(
+            "{flag}: environment `{name}` is a dry run (ENVIRONMENTS.{name}.DRY_RUN or DRY_RUN=true), so nothing is applied; set DRY_RUN=false to allow it"
+        )));
+    }
+    if config.protected && !request.confirm_production {
+        return Err(AppError::Usage(format!(
+            "{flag}: environment `{name}` is PROTECTED (ENVIRONMENTS.{name}.PROTECTED); add --confirm-production to change it"
+        )));
+    }
+    Ok(())
+}
+
+/// The cluster of this environment: `--context` wins over `KUBE_CONTEXT`.
+fn connect(config: &ResolvedConfig, target: &ClusterTarget) -> Result<Cluster, AppError> {
+    let mut target = target.clone();
+    if target.context.is_none() && !config.kube_context.is_empty() {
+        target.context = Some(config.kube_context.clone());
+    }
+    Ok(Cluster::connect(&target)?)
+}
+
+/// The deployed state, read from the cluster.
+struct ClusterState {
+    cluster: Cluster,
+    /// The object as read (saved to history before an apply replaces it).
+    current: Option<ConfigMap>,
+}
+
+/// Reads the deployed configuration (`--current-from`, or the cluster) before anything is
+/// fetched, so that a wrong file or an unreachable cluster fails fast. Returns it, where it
+/// came from, and the cluster connection when there is one.
 fn read_deployed(
     config: &ResolvedConfig,
     request: &RunRequest,
-) -> Result<Option<Deployed>, AppError> {
-    let Some(path) = &request.current_from else {
-        return Ok(None);
+) -> Result<(Option<Deployed>, Option<String>, Option<ClusterState>), AppError> {
+    if let Some(path) = &request.current_from {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| AppError::Usage(format!("--current-from {}: {e}", path.display())))?;
+        let origin = path.display().to_string();
+        let deployed = trendmaster_emit::parse_deployed(&text, &origin, &config.configmap)?;
+        return Ok((Some(deployed), Some(origin), None));
+    }
+    let Some(target) = &request.cluster else {
+        return Ok((None, None, None));
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| AppError::Usage(format!("--current-from {}: {e}", path.display())))?;
-    Ok(Some(trendmaster_emit::parse_deployed(
-        &text,
-        &path.display().to_string(),
-        &config.configmap,
-    )?))
+    let cluster = connect(config, target)?;
+    let (namespace, name) = (&config.configmap.namespace, &config.configmap.name);
+    let current = cluster.get(namespace, name)?;
+    let origin = format!("configmap {namespace}/{name} at {}", cluster.server());
+    let deployed = match &current {
+        Some(configmap) => Some(trendmaster_emit::from_configmap(
+            configmap.clone(),
+            &origin,
+            &config.configmap,
+        )?),
+        None => {
+            info!("{origin} does not exist: every entry is new");
+            None
+        }
+    };
+    Ok((
+        deployed,
+        Some(origin),
+        Some(ClusterState { cluster, current }),
+    ))
 }
 
 /// `--approve` values: `all`, or `PARTNER:API` pairs that this run analyses (a typo would
@@ -210,7 +311,10 @@ fn parse_approvals(values: &[String], series: &[SeriesKey]) -> Result<Approvals,
 }
 
 pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, AppError> {
-    let deployed = read_deployed(config, request)?;
+    if request.apply {
+        check_may_change(config, request, "--apply")?;
+    }
+    let (deployed, deployed_from, cluster) = read_deployed(config, request)?;
     let options = FetchOptions {
         demo_seed: config.demo_seed,
         prometheus: PrometheusOptions {
@@ -234,7 +338,19 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
     };
     let as_of = request.as_of.or(source.data_end()).unwrap_or_else(Utc::now);
     let window = AnalysisWindow::ending_at(as_of, config.days, step_secs);
-    let (keys, excluded) = config.series_keys();
+    let (keys, excluded) = match &deployed {
+        // As the original did in testing and production: analyse what is deployed.
+        Some(deployed) if config.discover_from_deployed && !deployed.limits.is_empty() => {
+            info!(
+                entries = deployed.limits.len(),
+                "analysing the {} partner x API entries of {} (DISCOVER_FROM_DEPLOYED)",
+                deployed.limits.len(),
+                deployed.origin
+            );
+            config.series_keys_among(deployed.limits.keys().cloned())
+        }
+        _ => config.series_keys(),
+    };
     let approvals = parse_approvals(&request.approve, &keys)?;
     info!(
         environment = %config.environment.name,
@@ -333,7 +449,7 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         &approvals,
     );
     let mut changes = Changes {
-        deployed_from: deployed.as_ref().map(|d| d.origin.clone()),
+        deployed_from,
         max_change_ratio,
         changed: plan.iter().filter(|p| p.status.is_change()).count(),
         held: plan
@@ -343,7 +459,7 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         plan,
         diff: None,
     };
-    if deployed.is_some() {
+    if changes.deployed_from.is_some() {
         info!(
             changed = changes.changed,
             held = changes.held,
@@ -396,6 +512,21 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         &degraded_settings,
         &info,
     )?;
+    let selected_plan = match request.profile {
+        Profile::Normal => &changes.plan,
+        Profile::Degraded => &degraded_plan,
+    };
+    let envoyfilter = (config.local_ratelimit.enabled || request.local_ratelimit)
+        .then(|| {
+            trendmaster_emit::render_envoyfilter(
+                selected_plan,
+                &config.configmap.partner_descriptor_key,
+                &config.local_ratelimit,
+                request.rollout,
+                &info,
+            )
+        })
+        .transpose()?;
     let now = Utc::now();
     let report = trendmaster_emit::render_markdown_report(&RunSummary {
         tool_version: TOOL_VERSION,
@@ -425,6 +556,7 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
             configmap: &rendered.yaml,
             degraded_configmap: &degraded.yaml,
             report: &report,
+            envoyfilter: envoyfilter.as_ref().map(|filter| filter.yaml.as_str()),
         },
         request.profile,
     )?;
@@ -435,6 +567,25 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         skipped = skipped.len(),
         "wrote ConfigMap and report"
     );
+
+    let applied = match (request.apply, cluster) {
+        (true, Some(state)) => {
+            let object = match request.profile {
+                Profile::Normal => &rendered.configmap,
+                Profile::Degraded => &degraded.configmap,
+            };
+            Some(apply(
+                config,
+                request,
+                &state,
+                object,
+                &stamp,
+                request.profile,
+                None,
+            )?)
+        }
+        _ => None,
+    };
 
     Ok(RunResult {
         tool_version: TOOL_VERSION,
@@ -448,7 +599,80 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         skipped,
         changes,
         files,
+        local_ratelimit: envoyfilter.map(|filter| filter.budgets),
+        applied,
     })
+}
+
+/// Saves the object about to be replaced, then applies `object` (server dry run first). The
+/// apply carries the `resourceVersion` that was read, so the saved copy is exactly what it
+/// replaces.
+fn apply(
+    config: &ResolvedConfig,
+    request: &RunRequest,
+    state: &ClusterState,
+    object: &ConfigMap,
+    stamp: &str,
+    profile: Profile,
+    restored_from: Option<PathBuf>,
+) -> Result<Applied, AppError> {
+    let history_dir = config.output_dir.join("history");
+    let saved_previous = state
+        .current
+        .as_ref()
+        .map(|current| history::save(&history_dir, current, stamp))
+        .transpose()?;
+    let expected_version = state
+        .current
+        .as_ref()
+        .and_then(|current| current.metadata.resource_version.as_deref());
+    let outcome = state
+        .cluster
+        .apply_checked(object, request.force_conflicts, expected_version)?;
+    let configmap = format!("{}/{}", config.configmap.namespace, config.configmap.name);
+    info!(
+        configmap = %configmap,
+        server = %state.cluster.server(),
+        resource_version = outcome.applied.metadata.resource_version.as_deref().unwrap_or(""),
+        "applied configmap {configmap} (server dry run passed first)"
+    );
+    Ok(Applied {
+        server: state.cluster.server().to_owned(),
+        configmap,
+        profile,
+        saved_previous,
+        restored_from,
+        resource_version: outcome.applied.metadata.resource_version,
+    })
+}
+
+/// `--rollback N`: re-applies the Nth most recent saved version of the ConfigMap, after saving
+/// the current one (so that a second rollback undoes the first).
+pub fn rollback(
+    config: &ResolvedConfig,
+    request: &RunRequest,
+    n: usize,
+) -> Result<Applied, AppError> {
+    check_may_change(config, request, "--rollback")?;
+    let (namespace, name) = (&config.configmap.namespace, &config.configmap.name);
+    let (path, saved) = history::nth(&config.output_dir.join("history"), namespace, name, n)?;
+    let target = request.cluster.clone().unwrap_or_default();
+    let cluster = connect(config, &target)?;
+    let current = cluster.get(namespace, name)?;
+    let state = ClusterState { cluster, current };
+    let stamp = Utc::now().format("%Y%m%d_%H%M%S").to_string();
+    let profile = match saved
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("trendmaster.io/profile"))
+        .map(String::as_str)
+    {
+        Some("degraded") => Profile::Degraded,
+        _ => Profile::Normal,
+    };
+    info!(path = %path.display(), "rolling back configmap {namespace}/{name} to {}", path.display());
+    apply(config, request, &state, &saved, &stamp, profile, Some(path))
 }
 
 #[cfg(test)]

@@ -284,6 +284,32 @@ pub struct ConfigMapSettings {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// `COMMON.LOCAL_RATELIMIT`: an optional Istio `EnvoyFilter` with Envoy's local (per-pod)
+/// rate-limit filter, one token bucket per partner, as a backstop in front of the global
+/// ratelimit service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalRateLimitSettings {
+    /// Write `<env>_envoyfilter_<timestamp>.yaml` next to the ConfigMap (`--local-ratelimit`).
+    pub enabled: bool,
+    pub name: String,
+    pub namespace: String,
+    /// `workloadSelector.labels` of the proxies that enforce it.
+    pub workload_labels: BTreeMap<String, String>,
+    /// Istio patch context: `GATEWAY`, `SIDECAR_INBOUND` or `SIDECAR_OUTBOUND`.
+    pub context: String,
+    /// Virtual host to patch (e.g. `inbound|http|8080`); empty: every virtual host.
+    pub vhost: String,
+    /// Request header that carries the partner id.
+    pub partner_header: String,
+    /// Proxies sharing the traffic: each gets the partner's budget divided by this, because a
+    /// local bucket only sees its own pod's requests.
+    pub replicas: u32,
+    /// `max_tokens` = per-minute budget × this (≥ 1): how far a quiet minute's unused budget
+    /// may carry into the next.
+    pub burst_factor: f64,
+}
+
 /// `COMMON.GOVERNANCE`: how far a limit may move in one run without a person approving it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GovernanceSettings {

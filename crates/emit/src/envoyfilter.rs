@@ -1,0 +1,609 @@
+//! The optional local rate limit: an Istio `EnvoyFilter` (networking.istio.io/v1alpha3) that
+//! inserts Envoy's `envoy.filters.http.local_ratelimit` with one token bucket per partner.
+//!
+//! It is a per-pod backstop in front of the global ratelimit service, not a replacement:
+//! - one bucket per partner holds the sum of that partner's per-API limits (per-API limits
+//!   stay with the global service, which sees every pod's traffic);
+//! - each proxy only sees its own traffic, so the budget is divided by `replicas`;
+//! - `tokens_per_fill` = the per-minute budget, `fill_interval` 60 s, `max_tokens` = the budget
+//!   × `burst_factor` (≥ 1: a bucket smaller than one fill would throttle below the limit);
+//! - `filter_enabled` and `filter_enforced` are set explicitly, because both default to 0 %
+//!   (a filter that never limits); `--shadow` sets `filter_enforced` to 0 % so the proxy counts
+//!   `rate_limited` without rejecting;
+//! - the route-level default bucket is required by Envoy; it holds every partner's budget
+//!   together, and `always_consume_default_token_bucket: false` keeps a partner's requests
+//!   from also draining it. Requests without a known partner fall to that default bucket.
+//!
+//! The shape follows istio.io's local rate limit task (TypedStruct around the v3
+//! `LocalRateLimit`), see `envoy-istio-formats.md` § 2.2. The types below are the subset of
+//! the EnvoyFilter API we emit, strict on reading, so a test can parse every emitted object back
+//! into them.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
+use trendmaster_types::settings::LocalRateLimitSettings;
+
+use crate::configmap::{GenerationInfo, generation_annotations};
+use crate::deployed::{PlannedLimit, Rollout};
+use crate::{EmitError, kube_rules};
+
+pub const API_VERSION: &str = "networking.istio.io/v1alpha3";
+pub const FILTER_NAME: &str = "envoy.filters.http.local_ratelimit";
+const TYPED_STRUCT: &str = "type.googleapis.com/udpa.type.v1.TypedStruct";
+const LOCAL_RATE_LIMIT: &str =
+    "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
+const STAT_PREFIX: &str = "http_local_rate_limiter";
+const FILL_INTERVAL: &str = "60s";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvoyFilter {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    pub spec: EnvoyFilterSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvoyFilterSpec {
+    pub workload_selector: WorkloadSelector,
+    pub config_patches: Vec<ConfigPatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSelector {
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigPatch {
+    /// `HTTP_FILTER` or `HTTP_ROUTE`.
+    pub apply_to: String,
+    #[serde(rename = "match")]
+    pub match_: PatchMatch,
+    pub patch: Patch,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchMatch {
+    pub context: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener: Option<ListenerMatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_configuration: Option<RouteConfigurationMatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListenerMatch {
+    pub filter_chain: FilterChainMatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterChainMatch {
+    pub filter: NamedFilter,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedFilter {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfigurationMatch {
+    pub vhost: VirtualHostMatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualHostMatch {
+    /// Absent: every virtual host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub route: RouteMatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteMatch {
+    pub action: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Patch {
+    /// `INSERT_BEFORE` for the filter, `MERGE` for the route.
+    pub operation: String,
+    pub value: PatchValue,
+}
+
+/// Envoy configuration (snake_case, as Envoy spells it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PatchValue {
+    Filter(HttpFilter),
+    Route(RoutePatch),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFilter {
+    pub name: String,
+    pub typed_config: TypedStruct,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypedStruct {
+    #[serde(rename = "@type")]
+    pub type_: String,
+    pub type_url: String,
+    pub value: LocalRateLimit,
+}
+
+/// `envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit`, the fields we set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalRateLimit {
+    pub stat_prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_bucket: Option<TokenBucket>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_enabled: Option<RuntimeFractionalPercent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_enforced: Option<RuntimeFractionalPercent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub always_consume_default_token_bucket: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub descriptors: Vec<LocalDescriptor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBucket {
+    pub max_tokens: u32,
+    pub tokens_per_fill: u32,
+    pub fill_interval: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeFractionalPercent {
+    pub runtime_key: String,
+    pub default_value: FractionalPercent,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FractionalPercent {
+    pub numerator: u32,
+    pub denominator: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalDescriptor {
+    pub entries: Vec<DescriptorEntry>,
+    pub token_bucket: TokenBucket,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DescriptorEntry {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutePatch {
+    pub route: RouteRateLimits,
+    pub typed_per_filter_config: BTreeMap<String, TypedStruct>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRateLimits {
+    pub rate_limits: Vec<RouteRateLimit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRateLimit {
+    pub actions: Vec<RateLimitAction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitAction {
+    pub request_headers: RequestHeadersAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestHeadersAction {
+    pub header_name: String,
+    pub descriptor_key: String,
+}
+
+/// The EnvoyFilter and its YAML.
+#[derive(Debug, Clone)]
+pub struct RenderedEnvoyFilter {
+    pub filter: EnvoyFilter,
+    pub yaml: String,
+    /// Partner → tokens per minute per proxy, for the report.
+    pub budgets: BTreeMap<String, u32>,
+}
+
+/// Per-proxy token buckets from the emitted limits of `plan` (requests per minute).
+pub fn render_envoyfilter(
+    plan: &[PlannedLimit],
+    partner_descriptor_key: &str,
+    settings: &LocalRateLimitSettings,
+    rollout: Rollout,
+    info: &GenerationInfo,
+) -> Result<RenderedEnvoyFilter, EmitError> {
+    let too_large = |partner: &str, tokens: u64| EmitError::EnvoyFilter {
+        reason: format!(
+            "partner {partner} needs {tokens} tokens per minute per proxy, above Envoy's maximum of {}",
+            u32::MAX
+        ),
+    };
+    let mut per_partner: BTreeMap<&str, u64> = BTreeMap::new();
+    for entry in plan {
+        *per_partner.entry(&entry.key.partner).or_default() += entry.emitted;
+    }
+    let replicas = u64::from(settings.replicas.max(1));
+    let mut budgets = BTreeMap::new();
+    let mut descriptors = Vec::new();
+    for (partner, per_minute) in per_partner {
+        // Rounded up: the proxies together never allow less than the global limit.
+        let tokens = per_minute.div_ceil(replicas);
+        let fill = u32::try_from(tokens).map_err(|_| too_large(partner, tokens))?;
+        let burst = (tokens as f64 * settings.burst_factor.max(1.0)).ceil() as u64;
+        let max_tokens = u32::try_from(burst).map_err(|_| too_large(partner, burst))?;
+        budgets.insert(partner.to_owned(), fill);
+        descriptors.push(LocalDescriptor {
+            entries: vec![DescriptorEntry {
+                key: partner_descriptor_key.to_owned(),
+                value: partner.to_owned(),
+            }],
+            token_bucket: bucket(max_tokens.max(1), fill.max(1)),
+        });
+    }
+    let total: u64 = budgets.values().map(|&tokens| u64::from(tokens)).sum();
+    let total = u32::try_from(total.max(1)).map_err(|_| too_large("(all)", total))?;
+    let enforced = match rollout {
+        Rollout::Enforce => 100,
+        Rollout::Shadow => 0,
+    };
+    let route_config = LocalRateLimit {
+        stat_prefix: STAT_PREFIX.into(),
+        token_bucket: Some(bucket(total, total)),
+        filter_enabled: Some(percent("local_rate_limit_enabled", 100)),
+        filter_enforced: Some(percent("local_rate_limit_enforced", enforced)),
+        always_consume_default_token_bucket: Some(false),
+        descriptors,
+    };
+    let filter_patch = ConfigPatch {
+        apply_to: "HTTP_FILTER".into(),
+        match_: PatchMatch {
+            context: settings.context.clone(),
+            listener: Some(ListenerMatch {
+                filter_chain: FilterChainMatch {
+                    filter: NamedFilter {
+                        name: "envoy.filters.network.http_connection_manager".into(),
+                    },
+                },
+            }),
+            route_configuration: None,
+        },
+        patch: Patch {
+            operation: "INSERT_BEFORE".into(),
+            value: PatchValue::Filter(HttpFilter {
+                name: FILTER_NAME.into(),
+                typed_config: typed(LocalRateLimit {
+                    stat_prefix: STAT_PREFIX.into(),
+                    token_bucket: None,
+                    filter_enabled: None,
+                    filter_enforced: None,
+                    always_consume_default_token_bucket: None,
+                    descriptors: Vec::new(),
+                }),
+            }),
+        },
+    };
+    let route_patch = ConfigPatch {
+        apply_to: "HTTP_ROUTE".into(),
+        match_: PatchMatch {
+            context: settings.context.clone(),
+            listener: None,
+            route_configuration: Some(RouteConfigurationMatch {
+                vhost: VirtualHostMatch {
+                    name: Some(settings.vhost.clone()).filter(|name| !name.is_empty()),
+                    route: RouteMatch {
+                        action: "ANY".into(),
+                    },
+                },
+            }),
+        },
+        patch: Patch {
+            operation: "MERGE".into(),
+            value: PatchValue::Route(RoutePatch {
+                route: RouteRateLimits {
+                    rate_limits: vec![RouteRateLimit {
+                        actions: vec![RateLimitAction {
+                            request_headers: RequestHeadersAction {
+                                header_name: settings.partner_header.clone(),
+                                descriptor_key: partner_descriptor_key.to_owned(),
+                            },
+                        }],
+                    }],
+                },
+                typed_per_filter_config: BTreeMap::from([(
+                    FILTER_NAME.to_owned(),
+                    typed(route_config),
+                )]),
+            }),
+        },
+    };
+    let filter = EnvoyFilter {
+        api_version: API_VERSION.into(),
+        kind: "EnvoyFilter".into(),
+        metadata: ObjectMeta {
+            name: Some(settings.name.clone()),
+            namespace: Some(settings.namespace.clone()),
+            labels: Some(BTreeMap::from([(
+                "app.kubernetes.io/managed-by".to_owned(),
+                "trendmaster".to_owned(),
+            )])),
+            annotations: Some(generation_annotations(info).into_iter().collect()),
+            ..ObjectMeta::default()
+        },
+        spec: EnvoyFilterSpec {
+            workload_selector: WorkloadSelector {
+                labels: settings.workload_labels.clone(),
+            },
+            config_patches: vec![filter_patch, route_patch],
+        },
+    };
+    let problems = check_names(settings);
+    if !problems.is_empty() {
+        return Err(EmitError::EnvoyFilter {
+            reason: problems.join("; "),
+        });
+    }
+    let yaml = serde_yaml::to_string(&filter).map_err(|source| EmitError::Serialize {
+        what: "EnvoyFilter".into(),
+        source,
+    })?;
+    Ok(RenderedEnvoyFilter {
+        filter,
+        yaml,
+        budgets,
+    })
+}
+
+/// The API server's naming rules for the EnvoyFilter's metadata and selector.
+pub fn check_names(settings: &LocalRateLimitSettings) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut check = |field: &str, value: &str, rule: fn(&str) -> Result<(), String>| {
+        if let Err(message) = rule(value) {
+            problems.push(format!("LOCAL_RATELIMIT.{field} `{value}`: {message}"));
+        }
+    };
+    check("name", &settings.name, kube_rules::dns1123_subdomain);
+    check("namespace", &settings.namespace, kube_rules::dns1123_label);
+    for (key, value) in &settings.workload_labels {
+        check("workload_labels", key, kube_rules::qualified_name);
+        check("workload_labels", value, kube_rules::label_value);
+    }
+    problems
+}
+
+fn bucket(max_tokens: u32, tokens_per_fill: u32) -> TokenBucket {
+    TokenBucket {
+        max_tokens,
+        tokens_per_fill,
+        fill_interval: FILL_INTERVAL.into(),
+    }
+}
+
+fn percent(runtime_key: &str, numerator: u32) -> RuntimeFractionalPercent {
+    RuntimeFractionalPercent {
+        runtime_key: runtime_key.into(),
+        default_value: FractionalPercent {
+            numerator,
+            denominator: "HUNDRED".into(),
+        },
+    }
+}
+
+fn typed(value: LocalRateLimit) -> TypedStruct {
+    TypedStruct {
+        type_: TYPED_STRUCT.into(),
+        type_url: LOCAL_RATE_LIMIT.into(),
+        value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deployed::ChangeStatus;
+    use trendmaster_types::{AnalysisWindow, SeriesKey};
+
+    fn settings() -> LocalRateLimitSettings {
+        LocalRateLimitSettings {
+            enabled: true,
+            name: "trendmaster-local-ratelimit".into(),
+            namespace: "istio-system".into(),
+            workload_labels: BTreeMap::from([("istio".into(), "ingressgateway".into())]),
+            context: "GATEWAY".into(),
+            vhost: String::new(),
+            partner_header: "x-partner-id".into(),
+            replicas: 3,
+            burst_factor: 1.5,
+        }
+    }
+
+    fn info() -> GenerationInfo {
+        GenerationInfo {
+            tool_version: "0.1.0".into(),
+            environment: "testing".into(),
+            source: "demo".into(),
+            window: AnalysisWindow::ending_at("2026-11-15T00:00:00Z".parse().unwrap(), 14, 60),
+        }
+    }
+
+    fn entry(partner: &str, api: &str, emitted: u64) -> PlannedLimit {
+        PlannedLimit {
+            key: SeriesKey::new(partner, api),
+            current: None,
+            recommended: Some(emitted),
+            emitted,
+            status: ChangeStatus::New,
+        }
+    }
+
+    fn route_config(filter: &EnvoyFilter) -> &LocalRateLimit {
+        let PatchValue::Route(route) = &filter.spec.config_patches[1].patch.value else {
+            panic!("the second patch is the route's");
+        };
+        &route.typed_per_filter_config[FILTER_NAME].value
+    }
+
+    #[test]
+    fn one_bucket_per_partner_divided_across_replicas_and_parsed_back() {
+        let plan = [
+            entry("111", "/a", 1000),
+            entry("111", "/b", 500),
+            entry("222", "/a", 10),
+        ];
+        let rendered =
+            render_envoyfilter(&plan, "PARTNER", &settings(), Rollout::Enforce, &info()).unwrap();
+        // 1500 / 3 = 500 per proxy; 10 / 3 rounds up to 4, never below the global limit.
+        assert_eq!(
+            rendered.budgets,
+            BTreeMap::from([("111".into(), 500), ("222".into(), 4)])
+        );
+        let parsed: EnvoyFilter = serde_yaml::from_str(&rendered.yaml).unwrap();
+        assert_eq!(parsed, rendered.filter);
+        assert_eq!(parsed.api_version, "networking.istio.io/v1alpha3");
+        let config = route_config(&parsed);
+        let buckets: Vec<(&str, u32, u32, &str)> = config
+            .descriptors
+            .iter()
+            .map(|d| {
+                (
+                    d.entries[0].value.as_str(),
+                    d.token_bucket.max_tokens,
+                    d.token_bucket.tokens_per_fill,
+                    d.token_bucket.fill_interval.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(buckets, [("111", 750, 500, "60s"), ("222", 6, 4, "60s")]);
+        assert_eq!(config.token_bucket.as_ref().unwrap().tokens_per_fill, 504);
+        assert_eq!(
+            config
+                .filter_enabled
+                .as_ref()
+                .unwrap()
+                .default_value
+                .numerator,
+            100
+        );
+        assert_eq!(
+            config
+                .filter_enforced
+                .as_ref()
+                .unwrap()
+                .default_value
+                .numerator,
+            100
+        );
+        assert_eq!(config.always_consume_default_token_bucket, Some(false));
+        assert!(
+            rendered
+                .yaml
+                .contains("\"@type\": type.googleapis.com/udpa.type.v1.TypedStruct")
+                || rendered
+                    .yaml
+                    .contains("'@type': type.googleapis.com/udpa.type.v1.TypedStruct"),
+            "{}",
+            rendered.yaml
+        );
+    }
+
+    #[test]
+    fn shadow_counts_without_enforcing() {
+        let rendered = render_envoyfilter(
+            &[entry("111", "/a", 60)],
+            "PARTNER",
+            &settings(),
+            Rollout::Shadow,
+            &info(),
+        )
+        .unwrap();
+        let config = route_config(&rendered.filter);
+        assert_eq!(
+            config
+                .filter_enabled
+                .as_ref()
+                .unwrap()
+                .default_value
+                .numerator,
+            100
+        );
+        assert_eq!(
+            config
+                .filter_enforced
+                .as_ref()
+                .unwrap()
+                .default_value
+                .numerator,
+            0
+        );
+    }
+
+    #[test]
+    fn bad_names_and_oversized_budgets_are_refused() {
+        let mut bad = settings();
+        bad.name = "Local_RL".into();
+        let error = render_envoyfilter(
+            &[entry("1", "/a", 1)],
+            "PARTNER",
+            &bad,
+            Rollout::Enforce,
+            &info(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("LOCAL_RATELIMIT.name `Local_RL`"), "{error}");
+        let mut single = settings();
+        single.replicas = 1;
+        let error = render_envoyfilter(
+            &[entry("1", "/a", u64::from(u32::MAX) + 1)],
+            "PARTNER",
+            &single,
+            Rollout::Enforce,
+            &info(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("partner 1 needs 4294967296 tokens"),
+            "{error}"
+        );
+    }
+}
