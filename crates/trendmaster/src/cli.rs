@@ -15,6 +15,9 @@ use trendmaster_types::{CalculationMode, SourceKind};
 /// --detailed-exitcode), 3 invalid configuration or usage, 4 data source unavailable.
 #[derive(Debug, Parser)]
 #[command(name = "trendmaster", version, max_term_width = 100)]
+// Where the deployed configuration comes from: a file, or the cluster (`--cluster` and
+// `--apply` read it there; `--current-from` conflicts with both).
+#[command(group(clap::ArgGroup::new("deployed").multiple(true)))]
 pub struct Cli {
     /// Configuration file [default: config/config.yaml when present, else built-in defaults]
     #[arg(short = 'c', long, value_name = "FILE")]
@@ -307,6 +310,7 @@ mod tests {
             "--approve needs a deployed configuration"
         );
         assert!(Cli::try_parse_from(["trendmaster", "--approve", "all", "--cluster"]).is_ok());
+        assert!(Cli::try_parse_from(["trendmaster", "--cluster", "--apply"]).is_ok());
         assert!(
             Cli::try_parse_from(["trendmaster", "--current-from", "f", "--apply"]).is_err(),
             "the deployed state comes from one place"

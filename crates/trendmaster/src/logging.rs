@@ -104,7 +104,10 @@ mod tests {
         assert_eq!(filter(2, &vars).unwrap().to_string(), "trace");
         let only_level = |name: &str| (name == "LOG_LEVEL").then(|| "ERROR".to_string());
         assert_eq!(filter(0, &only_level).unwrap().to_string(), "error");
-        assert_eq!(filter(0, &|_| None).unwrap().to_string(), "info,kube_client=off");
+        assert_eq!(
+            filter(0, &|_| None).unwrap().to_string(),
+            "info,kube_client=off"
+        );
         let bad = |name: &str| (name == "LOG_LEVEL").then(|| "loud[".to_string());
         assert!(filter(0, &bad).unwrap_err().contains("loud["));
     }
