@@ -87,7 +87,7 @@ pub fn versions(
             })
         })
         .collect();
-    found.sort_by(|a, b| b.sequence.cmp(&a.sequence));
+    found.sort_by_key(|version| std::cmp::Reverse(version.sequence));
     Ok(found)
 }
 

@@ -130,7 +130,7 @@ pub struct Patch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum PatchValue {
-    Filter(HttpFilter),
+    Filter(Box<HttpFilter>),
     Route(RoutePatch),
 }
 
@@ -309,7 +309,7 @@ pub fn render_envoyfilter(
         },
         patch: Patch {
             operation: "INSERT_BEFORE".into(),
-            value: PatchValue::Filter(HttpFilter {
+            value: PatchValue::Filter(Box::new(HttpFilter {
                 name: FILTER_NAME.into(),
                 typed_config: typed(LocalRateLimit {
                     stat_prefix: STAT_PREFIX.into(),
@@ -319,7 +319,7 @@ pub fn render_envoyfilter(
                     always_consume_default_token_bucket: None,
                     descriptors: Vec::new(),
                 }),
-            }),
+            })),
         },
     };
     let route_patch = ConfigPatch {

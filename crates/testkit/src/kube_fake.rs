@@ -149,7 +149,7 @@ fn fields(object: &Value) -> Vec<(String, Value)> {
     for (path, _) in MAPS {
         let map = path
             .split('.')
-            .fold(Some(object), |value, key| value.and_then(|v| v.get(key)));
+            .try_fold(object, |value, key| value.get(key));
         if let Some(Value::Object(map)) = map {
             for (key, value) in map {
                 found.push((format!("{path}.{key}"), value.clone()));
@@ -162,7 +162,7 @@ fn fields(object: &Value) -> Vec<(String, Value)> {
 fn get_field<'a>(object: &'a Value, field: &str) -> Option<&'a Value> {
     let (map, key) = split_field(field);
     map.split('.')
-        .fold(Some(object), |value, part| value.and_then(|v| v.get(part)))
+        .try_fold(object, |value, part| value.get(part))
         .and_then(|m| m.get(key))
 }
 

@@ -15,12 +15,17 @@ type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 /// Level: `-v`/`-vv` if given, else `RUST_LOG` (full directives), else `LOG_LEVEL`, else info.
 pub fn filter(verbose: u8, lookup: &dyn Fn(&str) -> Option<String>) -> Result<EnvFilter, String> {
     let directives = match verbose {
-        0 => lookup("RUST_LOG")
-            .or_else(|| lookup("LOG_LEVEL").map(|level| level.to_ascii_lowercase()))
-            .filter(|d| !d.trim().is_empty())
+        0 => match lookup("RUST_LOG").filter(|d| !d.trim().is_empty()) {
+            Some(directives) => directives,
             // kube logs every failed request at ERROR before returning it; the error is
-            // reported once, as one line, at the edge, and `-v` shows kube's own events.
-            .unwrap_or_else(|| "info,kube_client=off".into()),
+            // reported once, as one line, at the edge, and `-v` or RUST_LOG show kube's events.
+            None => format!(
+                "{},kube_client=off",
+                lookup("LOG_LEVEL")
+                    .filter(|level| !level.trim().is_empty())
+                    .map_or("info".into(), |level| level.to_ascii_lowercase())
+            ),
+        },
         1 => "debug".into(),
         _ => "trace".into(),
     };
@@ -103,10 +108,13 @@ mod tests {
         assert_eq!(filter(1, &vars).unwrap().to_string(), "debug");
         assert_eq!(filter(2, &vars).unwrap().to_string(), "trace");
         let only_level = |name: &str| (name == "LOG_LEVEL").then(|| "ERROR".to_string());
-        assert_eq!(filter(0, &only_level).unwrap().to_string(), "error");
+        assert_eq!(
+            filter(0, &only_level).unwrap().to_string(),
+            "kube_client=off,error"
+        );
         assert_eq!(
             filter(0, &|_| None).unwrap().to_string(),
-            "info,kube_client=off"
+            "kube_client=off,info"
         );
         let bad = |name: &str| (name == "LOG_LEVEL").then(|| "loud[".to_string());
         assert!(filter(0, &bad).unwrap_err().contains("loud["));

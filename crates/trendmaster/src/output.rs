@@ -103,6 +103,12 @@ pub struct EnvironmentReport<'a> {
     pub prometheus_token: Option<&'a Secret>,
     pub query_preset: &'a str,
     pub dry_run: bool,
+    /// `--apply`/`--rollback` need `--confirm-production`.
+    pub protected: bool,
+    /// The ConfigMap trendmaster reads and applies, as namespace/name.
+    pub configmap: String,
+    pub kube_context: &'a str,
+    pub discover_from_deployed: bool,
     pub calculation_mode: &'static str,
     pub safety_margin: f64,
     pub days: u32,
@@ -123,6 +129,10 @@ impl<'a> EnvironmentReport<'a> {
             prometheus_token: config.prometheus_token.as_ref(),
             query_preset: &config.prometheus.preset,
             dry_run: config.dry_run,
+            protected: config.protected,
+            configmap: format!("{}/{}", config.configmap.namespace, config.configmap.name),
+            kube_context: &config.kube_context,
+            discover_from_deployed: config.discover_from_deployed,
             calculation_mode: config.rate.calculation_mode.as_str(),
             safety_margin: config.rate.safety_margin,
             days: config.days,
@@ -161,6 +171,24 @@ pub fn render_environment(
         &format!("{} (token: {token})", report.prometheus_url),
     );
     line(&mut out, "dry run:", &report.dry_run);
+    line(&mut out, "protected:", &report.protected);
+    let context = if report.kube_context.is_empty() {
+        "current context, or in-cluster"
+    } else {
+        report.kube_context
+    };
+    line(
+        &mut out,
+        "configmap:",
+        &format!("{} (kube context: {context})", report.configmap),
+    );
+    if report.discover_from_deployed {
+        line(
+            &mut out,
+            "series:",
+            &"those of the deployed ConfigMap when one is read (--cluster, --apply, --current-from)",
+        );
+    }
     line(&mut out, "mode:", &report.calculation_mode);
     line(&mut out, "safety margin:", &report.safety_margin);
     line(

@@ -239,6 +239,14 @@ fn connect(config: &ResolvedConfig, target: &ClusterTarget) -> Result<Cluster, A
     Ok(Cluster::connect(&target)?)
 }
 
+/// What is deployed, where it was read from, and the cluster connection when there is one.
+#[derive(Default)]
+struct DeployedState {
+    deployed: Option<Deployed>,
+    origin: Option<String>,
+    cluster: Option<ClusterState>,
+}
+
 /// The deployed state, read from the cluster.
 struct ClusterState {
     cluster: Cluster,
@@ -247,21 +255,21 @@ struct ClusterState {
 }
 
 /// Reads the deployed configuration (`--current-from`, or the cluster) before anything is
-/// fetched, so that a wrong file or an unreachable cluster fails fast. Returns it, where it
-/// came from, and the cluster connection when there is one.
-fn read_deployed(
-    config: &ResolvedConfig,
-    request: &RunRequest,
-) -> Result<(Option<Deployed>, Option<String>, Option<ClusterState>), AppError> {
+/// fetched, so that a wrong file or an unreachable cluster fails fast.
+fn read_deployed(config: &ResolvedConfig, request: &RunRequest) -> Result<DeployedState, AppError> {
     if let Some(path) = &request.current_from {
         let text = std::fs::read_to_string(path)
             .map_err(|e| AppError::Usage(format!("--current-from {}: {e}", path.display())))?;
         let origin = path.display().to_string();
         let deployed = trendmaster_emit::parse_deployed(&text, &origin, &config.configmap)?;
-        return Ok((Some(deployed), Some(origin), None));
+        return Ok(DeployedState {
+            deployed: Some(deployed),
+            origin: Some(origin),
+            cluster: None,
+        });
     }
     let Some(target) = &request.cluster else {
-        return Ok((None, None, None));
+        return Ok(DeployedState::default());
     };
     let cluster = connect(config, target)?;
     let (namespace, name) = (&config.configmap.namespace, &config.configmap.name);
@@ -278,11 +286,11 @@ fn read_deployed(
             None
         }
     };
-    Ok((
+    Ok(DeployedState {
         deployed,
-        Some(origin),
-        Some(ClusterState { cluster, current }),
-    ))
+        origin: Some(origin),
+        cluster: Some(ClusterState { cluster, current }),
+    })
 }
 
 /// `--approve` values: `all`, or `PARTNER:API` pairs that this run analyses (a typo would
@@ -314,7 +322,11 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
     if request.apply {
         check_may_change(config, request, "--apply")?;
     }
-    let (deployed, deployed_from, cluster) = read_deployed(config, request)?;
+    let DeployedState {
+        deployed,
+        origin: deployed_from,
+        cluster,
+    } = read_deployed(config, request)?;
     let options = FetchOptions {
         demo_seed: config.demo_seed,
         prometheus: PrometheusOptions {
@@ -525,6 +537,7 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
                 request.rollout,
                 &info,
             )
+            .map_err(AppError::from)
         })
         .transpose()?;
     let now = Utc::now();

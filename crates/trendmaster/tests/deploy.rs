@@ -121,7 +121,7 @@ fn kubernetes_manifests_parse_and_grant_only_the_one_configmap() {
         match rule.resource_names.as_deref() {
             // Named: read and apply that one object, nothing more.
             Some(names) => {
-                assert_eq!(names, [name.clone()]);
+                assert_eq!(names, std::slice::from_ref(&name));
                 assert_eq!(rule.verbs, ["get", "patch"]);
             }
             // Kubernetes cannot restrict create by name: create only.
