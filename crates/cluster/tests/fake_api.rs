@@ -4,7 +4,7 @@
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::json;
 use trendmaster_cluster::{Cluster, ClusterError, ClusterTarget, history};
-use trendmaster_testkit::KubeFake;
+use trendmaster_testkit::{KubeFake, kube_fake};
 
 fn configmap(value: &str, label: &str) -> ConfigMap {
     serde_json::from_value(json!({
@@ -155,18 +155,7 @@ fn a_saved_version_with_server_fields_applies_back_exactly() {
 #[test]
 fn an_unreachable_server_and_a_missing_context_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    // A port nothing listens on.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let path = dir.path().join("kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n    token: t\n"
-        ),
-    )
-    .unwrap();
+    let (path, port) = kube_fake::unreachable_kubeconfig(dir.path());
     let cluster = Cluster::connect(&ClusterTarget {
         kubeconfig: Some(path.clone()),
         context: None,

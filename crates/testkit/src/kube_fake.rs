@@ -96,13 +96,7 @@ impl KubeFake {
 
     /// Writes a kubeconfig with one context, `fake`, pointing at this server.
     pub fn kubeconfig(&self, dir: &Path) -> PathBuf {
-        let path = dir.join("kubeconfig");
-        let text = format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: default\nusers:\n- name: fake\n  user:\n    token: fake-token\n",
-            self.url()
-        );
-        std::fs::write(&path, text).expect("write kubeconfig");
-        path
+        write_kubeconfig(dir, &self.url())
     }
 
     /// Stores `object` (a ConfigMap as JSON) as if `manager` had created it.
@@ -141,6 +135,27 @@ impl KubeFake {
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.lock().expect("state").requests.clone()
     }
+}
+
+/// Writes `dir/kubeconfig` with one context, `fake`, pointing at `server`.
+fn write_kubeconfig(dir: &Path, server: &str) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster:\n    server: {server}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: default\nusers:\n- name: fake\n  user:\n    token: fake-token\n"
+    );
+    std::fs::write(&path, text).expect("write kubeconfig");
+    path
+}
+
+/// A kubeconfig pointing at a loopback port nothing listens on, and that port.
+pub fn unreachable_kubeconfig(dir: &Path) -> (PathBuf, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let port = listener.local_addr().expect("local addr").port();
+    drop(listener);
+    (
+        write_kubeconfig(dir, &format!("http://127.0.0.1:{port}")),
+        port,
+    )
 }
 
 /// `(field, value)` for every owned field of a ConfigMap.

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::Value;
-use trendmaster_testkit::KubeFake;
+use trendmaster_testkit::{KubeFake, kube_fake};
 
 const AS_OF: &str = "2026-11-15T00:00:00Z";
 const HELD_API: &str = "/api_v3/service/multirequest";
@@ -344,17 +344,7 @@ fn apply_then_rollback_restores_the_previous_object_exactly() {
 #[test]
 fn an_unreachable_cluster_is_exit_4_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user: {{token: t}}\n"
-        ),
-    )
-    .unwrap();
+    let (kubeconfig, port) = kube_fake::unreachable_kubeconfig(dir.path());
     let output = run(
         dir.path(),
         &[],
