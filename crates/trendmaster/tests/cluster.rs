@@ -355,3 +355,63 @@ fn an_unreachable_cluster_is_exit_4_and_writes_nothing() {
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
     assert!(!dir.path().join("out").exists());
 }
+
+#[test]
+fn the_degraded_profile_is_applied_in_an_incident_and_the_normal_one_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, kubeconfig, _) = deployed_cluster(dir.path());
+    let apply = |profile: &str| {
+        let output = run(
+            dir.path(),
+            &[("DRY_RUN", "false")],
+            &[
+                "--apply",
+                "--kubeconfig",
+                &kubeconfig,
+                "--force-conflicts",
+                "--approve",
+                "all",
+                "--profile",
+                profile,
+                "--output-format",
+                "json",
+            ],
+        );
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let written: ConfigMap = serde_yaml::from_str(
+            &std::fs::read_to_string(
+                dir.path()
+                    .join(result["files"]["degraded_configmap"].as_str().unwrap()),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        (fake.object(NAMESPACE, NAME).unwrap(), written)
+    };
+    let (in_cluster, degraded) = apply("degraded");
+    assert_eq!(
+        in_cluster["metadata"]["annotations"]["trendmaster.io/profile"],
+        "degraded"
+    );
+    assert_eq!(
+        in_cluster["data"]["config.yaml"].as_str(),
+        degraded
+            .data
+            .as_ref()
+            .unwrap()
+            .get("config.yaml")
+            .map(String::as_str)
+    );
+    let (in_cluster, _) = apply("normal");
+    assert!(
+        in_cluster["metadata"]["annotations"]
+            .get("trendmaster.io/profile")
+            .is_none(),
+        "server-side apply removes the annotation the normal profile does not set"
+    );
+    let normal = ratelimit_file(&in_cluster);
+    let degraded: serde_yaml::Value =
+        serde_yaml::from_str(&degraded.data.unwrap()["config.yaml"]).unwrap();
+    assert!(limit(&normal, "111", HELD_API) >= limit(&degraded, "111", HELD_API));
+}
