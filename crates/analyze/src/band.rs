@@ -63,16 +63,10 @@ impl Band {
             .zip(buckets)
             .map(|(e, b)| spread_at(*e, by_bucket[*b].1, dispersion, min_relative_spread))
             .collect();
-        let mut standardised: Vec<f64> = values
-            .iter()
-            .zip(clean)
-            .zip(expected.iter().zip(&spread))
-            .filter(|((v, keep), _)| **keep && !v.is_nan())
-            .map(|((v, _), (e, s))| (v - e) / s)
-            .collect();
-        let upper_z = quantile(&mut standardised, level).unwrap_or(0.0).max(0.0);
+        let baseline = Baseline { expected, spread };
+        let upper_z = upper_z(values, clean, &baseline, level);
         Band {
-            baseline: Baseline { expected, spread },
+            baseline,
             by_bucket,
             dispersion,
             min_relative_spread,
@@ -80,19 +74,35 @@ impl Band {
         }
     }
 
-    /// The band carried forward: for each forecast value (with its bucket), the expected level
-    /// and the upper band; returns the highest of each.
-    pub fn peaks_ahead(&self, ahead: impl Iterator<Item = (f64, usize)>) -> (f64, f64) {
-        ahead.fold((0.0, 0.0), |(peak, upper), (value, bucket)| {
-            let (bias, sigma) = self.by_bucket[bucket];
-            let expected = corrected(value, bias);
-            let spread = spread_at(expected, sigma, self.dispersion, self.min_relative_spread);
-            (
-                peak.max(expected),
-                upper.max(expected + self.upper_z * spread),
-            )
-        })
+    /// The band carried forward, point by point: `(expected, upper)` for each forecast value.
+    pub fn ahead(&self, ahead: impl Iterator<Item = (f64, usize)>) -> Vec<(f64, f64)> {
+        ahead
+            .map(|(value, bucket)| {
+                let (bias, sigma) = self.by_bucket[bucket];
+                let expected = corrected(value, bias);
+                let spread = spread_at(expected, sigma, self.dispersion, self.min_relative_spread);
+                (expected, expected + self.upper_z * spread)
+            })
+            .collect()
     }
+
+    /// How many spreads above the expected level the upper band sits.
+    pub fn upper_z(&self) -> f64 {
+        self.upper_z
+    }
+}
+
+/// The `level` quantile of the standardised residuals of the points `clean` keeps: how many
+/// spreads above `baseline`'s expected level the upper band sits (at least 0).
+pub fn upper_z(values: &[f64], clean: &[bool], baseline: &Baseline, level: f64) -> f64 {
+    let mut standardised: Vec<f64> = values
+        .iter()
+        .zip(clean)
+        .zip(baseline.expected.iter().zip(&baseline.spread))
+        .filter(|((v, keep), _)| **keep && !v.is_nan())
+        .map(|((v, _), (e, s))| (v - e) / s)
+        .collect();
+    quantile(&mut standardised, level).unwrap_or(0.0).max(0.0)
 }
 
 /// The fit corrected by its bucket's mean residual, never negative.
@@ -204,7 +214,9 @@ mod tests {
         assert_eq!(band.baseline.spread[0], 10.0, "Poisson floor √100");
         assert!((band.baseline.spread[1] - 30.0 * 1.4826).abs() < 1e-9);
         // Forward: a forecast of 100 at hour 1 is lifted to 120 and its upper band is above.
-        let (peak, upper) = band.peaks_ahead([(100.0, bucket_of(1, false))].into_iter());
+        let [(peak, upper)] = band.ahead([(100.0, bucket_of(1, false))].into_iter())[..] else {
+            panic!("one value in, one out");
+        };
         assert_eq!(peak, 120.0);
         assert!(
             upper > peak && upper < 120.0 + 2.0 * 30.0 * 1.4826,

@@ -87,14 +87,11 @@ pub fn summary(
     settings: &ForecastSettings,
     timezone: Tz,
 ) -> ForecastSummary {
-    let start = series.window.end;
-    let step = TimeDelta::seconds(i64::from(fit.resolution_secs));
-    let ahead = fit.ahead.iter().enumerate().map(|(j, value)| {
-        // The middle of the coarse interval decides its hour.
-        let local = (start + step * j as i32 + step / 2).with_timezone(&timezone);
-        (value.max(0.0), crate::robust::bucket_at(&local))
-    });
-    let (peak, peak_upper) = band.peaks_ahead(ahead);
+    let (peak, peak_upper) = path(fit, band, series, timezone)
+        .into_iter()
+        .fold((0.0_f64, 0.0_f64), |(peak, upper), (expected, high)| {
+            (peak.max(expected), upper.max(high))
+        });
     // Whole weeks of forecast and of history cancel the weekly shape, leaving the trend.
     let trend_growth = match (mean(&fit.ahead), fit.recent_mean) {
         (Some(ahead), Some(behind)) if behind > 0.0 => ahead.max(0.0) / behind,
@@ -113,6 +110,17 @@ pub fn summary(
         peak_upper,
         trend_growth,
     }
+}
+
+/// The forecast with its band, one `(expected, upper)` per coarse step from the window's end.
+pub fn path(fit: &ModelFit, band: &Band, series: &TrafficSeries, timezone: Tz) -> Vec<(f64, f64)> {
+    let start = series.window.end;
+    let step = TimeDelta::seconds(i64::from(fit.resolution_secs));
+    band.ahead(fit.ahead.iter().enumerate().map(|(j, value)| {
+        // The middle of the coarse interval decides its hour.
+        let local = (start + step * j as i32 + step / 2).with_timezone(&timezone);
+        (value.max(0.0), crate::robust::bucket_at(&local))
+    }))
 }
 
 /// The models behind the same pipeline.

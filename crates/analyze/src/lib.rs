@@ -18,6 +18,7 @@
 //! This crate does not fetch data or compute limits.
 
 mod band;
+mod chart;
 mod detect;
 mod events;
 mod forecast;
@@ -67,6 +68,11 @@ pub fn analyze(
     // data, whatever the peak's filter says (an outage is not a pattern to forecast).
     let screened_clean = events::clean_mask(series, &screened, |e| e.severity == Severity::High);
 
+    // Which baseline the chart draws (with its upper band's z), and the forecast path.
+    let mut drawn: Option<(detect::Baseline, Option<f64>)> = robust
+        .as_ref()
+        .map(|(baseline, _)| (baseline.clone(), None));
+    let mut path = Vec::new();
     let (method, anomalies, forecast) = match forecast::fit(
         series,
         &screened_clean,
@@ -86,12 +92,14 @@ pub fn analyze(
             );
             let summary =
                 forecast::summary(&fit, &band, series, forecast_settings, prime_time.timezone);
+            path = forecast::path(&fit, &band, series, prime_time.timezone);
             let band_fits = robust.as_ref().is_some_and(|(baseline, _)| {
                 band.baseline.typical_spread(&series.values)
                     <= BAND_SLACK * baseline.typical_spread(&series.values)
             });
             if band_fits {
                 let found = detect::find(&series.values, &band.baseline, anomaly, step);
+                drawn = Some((band.baseline.clone(), Some(band.upper_z())));
                 (
                     AnalysisMethod::Forecast,
                     events::events(series, &found, anomaly),
@@ -115,6 +123,21 @@ pub fn analyze(
         .filter_map(|(v, keep)| keep.then_some(*v))
         .collect();
     let prime = prime::daily_peaks(series, &clean, &times, prime_time);
+    let chart = drawn.map(|(baseline, z)| {
+        let z = z.unwrap_or_else(|| {
+            band::upper_z(
+                &series.values,
+                &clean,
+                &baseline,
+                forecast_settings.interval_level,
+            )
+        });
+        let resolution = match &forecast {
+            ForecastOutcome::Fitted(summary) => summary.resolution_secs,
+            _ => step,
+        };
+        chart::chart(series, &baseline, z, &path, resolution)
+    });
 
     AnalysisResult {
         key: series.key.clone(),
@@ -134,6 +157,7 @@ pub fn analyze(
         days_skipped: prime.days_skipped,
         anomalies,
         forecast,
+        chart,
     }
 }
 

@@ -221,6 +221,7 @@ mod tests {
                 max_score: 40.0,
             }],
             forecast: ForecastOutcome::Fitted(forecast_summary(0.12)),
+            chart: None,
         }
     }
 

@@ -20,6 +20,9 @@ pub enum EmitError {
         unit: &'static str,
     },
 
+    #[error("chart of {series}: {reason}")]
+    Chart { series: SeriesKey, reason: String },
+
     #[error("EnvoyFilter (COMMON.LOCAL_RATELIMIT): {reason}")]
     EnvoyFilter { reason: String },
 

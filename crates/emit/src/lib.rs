@@ -26,11 +26,14 @@
 //!     degraded_configmap: &rendered.yaml,
 //!     report: "# report\n",
 //!     envoyfilter: None,
+//!     html_report: None,
+//!     plots: &[],
 //! };
 //! writer.write_run("testing", "20261115_123400", &files, trendmaster_emit::Profile::Normal)?;
 //! # Ok(()) }
 //! ```
 
+pub mod charts;
 pub mod configmap;
 pub mod deployed;
 pub mod envoyfilter;
@@ -40,6 +43,7 @@ pub mod ratelimit;
 pub mod report;
 pub mod write;
 
+pub use charts::{ChartLimits, RenderedChart, render_chart};
 pub use configmap::{
     GenerationInfo, RenderedConfigMap, check_configmap_settings, render_configmap, render_planned,
 };
@@ -55,4 +59,4 @@ pub use ratelimit::{
     validate_ratelimit_files, validate_ratelimit_yaml,
 };
 pub use report::{Changes, RunSummary, render_change_table, render_markdown_report};
-pub use write::{OutputWriter, Profile, RunFiles, WrittenFiles, write_atomic};
+pub use write::{OutputWriter, Profile, RunFiles, WrittenFiles, plot_path, write_atomic};

@@ -174,6 +174,7 @@ pub(crate) mod tests {
                 days_skipped: 0,
                 anomalies: Vec::new(),
                 forecast: trendmaster_types::ForecastOutcome::Disabled,
+                chart: None,
             },
         }
     }

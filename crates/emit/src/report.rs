@@ -3,13 +3,14 @@
 //! The derivation is printed from the calculator's own [`FormulaStep`] explanations, so the
 //! report can never describe a formula other than the one that ran.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::deployed::{ChangeStatus, PlannedLimit};
 use chrono::{DateTime, SecondsFormat, Utc};
 use trendmaster_types::{
     AnalysisWindow, AnomalyEvent, CacheAdjustment, CalculationMode, ForecastOutcome, FormulaStep,
-    RateRecommendation, SkippedSeries,
+    RateRecommendation, SeriesKey, SkippedSeries,
 };
 
 /// Everything the report describes about one run.
@@ -29,6 +30,9 @@ pub struct RunSummary<'a> {
     pub skipped: &'a [SkippedSeries],
     /// The plan against the deployed configuration, when one was read.
     pub changes: Option<Changes<'a>>,
+    /// Each series' chart, relative to the report, without extension (see
+    /// [`plot_path`](crate::plot_path)); series without one are left out.
+    pub plots: &'a BTreeMap<SeriesKey, String>,
 }
 
 /// The plan against a deployed configuration, for the report.
@@ -95,7 +99,7 @@ pub fn render_markdown_report(run: &RunSummary<'_>) -> String {
     }
     write_skipped(&mut out, run.skipped);
     for rec in recs {
-        write_series_section(&mut out, rec);
+        write_series_section(&mut out, rec, run.plots.get(&rec.key));
     }
     out
 }
@@ -246,7 +250,7 @@ fn write_skipped(out: &mut String, skipped: &[SkippedSeries]) {
     out.push('\n');
 }
 
-fn write_series_section(out: &mut String, rec: &RateRecommendation) {
+fn write_series_section(out: &mut String, rec: &RateRecommendation, plot: Option<&String>) {
     let analysis = &rec.analysis;
     let _ = writeln!(
         out,
@@ -261,6 +265,13 @@ fn write_series_section(out: &mut String, rec: &RateRecommendation) {
         rec.mode.as_str(),
         analysis.method.as_str()
     );
+    if let Some(plot) = plot {
+        let _ = writeln!(
+            out,
+            "![traffic, expected level, removed anomalies, prime time and limits of {} × {}]({plot}.png)\n",
+            rec.key.partner, rec.key.api
+        );
+    }
     write_derivation(out, &rec.steps);
     write_confidence(out, rec);
 
@@ -468,7 +479,7 @@ mod tests {
     use super::*;
     use crate::ratelimit::tests::{rec, window};
     use trendmaster_types::{
-        AnomalyKind, ConfidenceFactor, DailyPeak, PointCounts, SeriesKey, Severity, StepKind,
+        AnomalyKind, ConfidenceFactor, DailyPeak, PointCounts, Severity, StepKind,
     };
 
     fn step(step: StepKind, input: f64, factor: f64, explanation: &str) -> FormulaStep {
@@ -555,6 +566,7 @@ mod tests {
             generated_at: "2026-11-15T00:05:00Z".parse().unwrap(),
             recommendations: recs,
             skipped,
+            plots: &BTreeMap::new(),
         })
     }
 

@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use tempfile::NamedTempFile;
 
+use trendmaster_types::SeriesKey;
+
 use crate::EmitError;
+use crate::charts::RenderedChart;
 
 /// Replaces `path` with `bytes` atomically, creating its directory if needed.
 ///
@@ -88,6 +91,12 @@ pub struct WrittenFiles {
     /// `<environment>_envoyfilter_<stamp>.yaml`, when local rate limits are enabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub envoyfilter: Option<PathBuf>,
+    /// `analysis_report_<stamp>.html`, when written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html_report: Option<PathBuf>,
+    /// `plots/<stamp>/`: one PNG and one SVG per series.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plots: Option<PathBuf>,
 }
 
 /// Which variant of the limits is current: the normal one, or the degraded (load-shedding) one
@@ -108,6 +117,33 @@ pub struct RunFiles<'a> {
     pub report: &'a str,
     /// The local rate-limit EnvoyFilter, when enabled.
     pub envoyfilter: Option<&'a str>,
+    /// The HTML report, when written.
+    pub html_report: Option<&'a str>,
+    /// Charts, each under [`plot_path`].
+    pub plots: &'a [(SeriesKey, RenderedChart)],
+}
+
+/// Where the chart of `key` goes, relative to the output directory, without extension: the
+/// reports link to it, so both sides take it from here.
+pub fn plot_path(stamp: &str, key: &SeriesKey) -> String {
+    let api: String = key
+        .api
+        .trim_matches('/')
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let partner: String = key
+        .partner
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("plots/{stamp}/{partner}__{api}")
 }
 
 /// Writes a run's files into one output directory, with the original's file names.
@@ -153,7 +189,20 @@ impl OutputWriter {
                 self.dir
                     .join(format!("{environment}_envoyfilter_{stamp}.yaml"))
             }),
+            html_report: run
+                .html_report
+                .map(|_| self.dir.join(format!("analysis_report_{stamp}.html"))),
+            plots: (!run.plots.is_empty()).then(|| self.dir.join("plots").join(stamp)),
         };
+        // Charts before the reports that link to them.
+        for (key, chart) in run.plots {
+            let base = self.dir.join(plot_path(stamp, key));
+            write_atomic(&base.with_extension("svg"), chart.svg.as_bytes())?;
+            write_atomic(&base.with_extension("png"), &chart.png)?;
+        }
+        if let (Some(path), Some(html)) = (&files.html_report, run.html_report) {
+            write_atomic(path, html.as_bytes())?;
+        }
         // The report first and `latest_configmap.yaml` last: a run that fails half-way leaves at
         // worst an explanation without a ConfigMap, never a new latest ConfigMap without one.
         write_atomic(&files.report, run.report.as_bytes())?;
@@ -311,6 +360,8 @@ mod tests {
             degraded_configmap: "kind: ConfigMap # degraded\n",
             report,
             envoyfilter: None,
+            html_report: None,
+            plots: &[],
         };
         let files = writer
             .write_run(
@@ -385,6 +436,8 @@ mod tests {
                 degraded_configmap: "x",
                 report: "y",
                 envoyfilter: None,
+                html_report: None,
+                plots: &[],
             };
             let err = writer
                 .write_run(environment, stamp, &run, Profile::Normal)

@@ -174,6 +174,10 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = ProfileArg::Normal)]
     pub profile: ProfileArg,
 
+    /// Skip the charts (output/plots/) and the HTML report that shows them
+    #[arg(long)]
+    pub no_charts: bool,
+
     /// Seed of the demo traffic simulator
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,

@@ -176,6 +176,8 @@ pub struct RunRequest {
     pub confirm_production: bool,
     /// `--local-ratelimit`.
     pub local_ratelimit: bool,
+    /// Draw charts (not `--no-charts`).
+    pub charts: bool,
 }
 
 impl RunRequest {
@@ -206,6 +208,7 @@ impl RunRequest {
             force_conflicts: cli.force_conflicts,
             confirm_production: cli.confirm_production,
             local_ratelimit: cli.local_ratelimit,
+            charts: !cli.no_charts,
         }
     }
 }
@@ -541,6 +544,16 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         })
         .transpose()?;
     let now = Utc::now();
+    let stamp = now.format("%Y%m%d_%H%M%S").to_string();
+    let plots = if request.charts {
+        render_charts(&recommendations, &changes.plan)?
+    } else {
+        Vec::new()
+    };
+    let plot_paths: std::collections::BTreeMap<SeriesKey, String> = plots
+        .iter()
+        .map(|(key, _)| (key.clone(), trendmaster_emit::plot_path(&stamp, key)))
+        .collect();
     let report = trendmaster_emit::render_markdown_report(&RunSummary {
         tool_version: TOOL_VERSION,
         environment: &config.environment.name,
@@ -560,8 +573,8 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
                 plan: &changes.plan,
                 max_change_ratio,
             }),
+        plots: &plot_paths,
     });
-    let stamp = now.format("%Y%m%d_%H%M%S").to_string();
     let files = OutputWriter::new(&config.output_dir).write_run(
         &config.environment.name,
         &stamp,
@@ -570,6 +583,8 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
             degraded_configmap: &degraded.yaml,
             report: &report,
             envoyfilter: envoyfilter.as_ref().map(|filter| filter.yaml.as_str()),
+            html_report: None,
+            plots: &plots,
         },
         request.profile,
     )?;
@@ -615,6 +630,31 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         local_ratelimit: envoyfilter.map(|filter| filter.budgets),
         applied,
     })
+}
+
+/// One chart per recommendation, with the emitted and the deployed limit as lines.
+fn render_charts(
+    recommendations: &[RateRecommendation],
+    plan: &[PlannedLimit],
+) -> Result<Vec<(SeriesKey, trendmaster_emit::RenderedChart)>, AppError> {
+    let started = std::time::Instant::now();
+    let mut charts = Vec::with_capacity(recommendations.len());
+    for rec in recommendations {
+        let planned = plan.iter().find(|p| p.key == rec.key);
+        let limits = trendmaster_emit::ChartLimits {
+            recommended: planned.map_or(rec.requests_per_minute, |p| p.emitted),
+            current: planned.and_then(|p| p.current),
+        };
+        if let Some(chart) = trendmaster_emit::render_chart(rec, limits)? {
+            charts.push((rec.key.clone(), chart));
+        }
+    }
+    debug!(
+        charts = charts.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "drew charts"
+    );
+    Ok(charts)
 }
 
 /// Saves the object about to be replaced, then applies `object` (server dry run first). The

@@ -250,6 +250,41 @@ impl ForecastOutcome {
     }
 }
 
+/// What a chart of one series draws, at a coarse step so that a 14-day chart stays small and
+/// readable: the observed maximum of each step (peaks must stay visible), the model's expected
+/// level and upper band over the window, and the same carried forward over the forecast
+/// horizon. Not serialised: it is for pictures, the numbers are elsewhere in the result.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesChart {
+    /// Start of the first step.
+    pub start: DateTime<Utc>,
+    pub step_secs: u32,
+    /// Highest observed value of each step, requests per minute (NaN: no data).
+    pub observed_max: Vec<f64>,
+    /// The baseline's expected level, mean of each step (NaN: none).
+    pub expected: Vec<f64>,
+    /// The upper band (expected + the interval's spread), highest of each step.
+    pub upper: Vec<f64>,
+    /// From the window's end, one step apart: `(expected, upper)` of the forecast.
+    pub forecast: Vec<(f64, f64)>,
+}
+
+/// Bit-for-bit, so that a chart with gaps (NaN) equals itself.
+impl PartialEq for SeriesChart {
+    fn eq(&self, other: &Self) -> bool {
+        let same = |a: &[f64], b: &[f64]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+        };
+        let pairs = |v: &[(f64, f64)]| v.iter().flat_map(|(a, b)| [*a, *b]).collect::<Vec<_>>();
+        self.start == other.start
+            && self.step_secs == other.step_secs
+            && same(&self.observed_max, &other.observed_max)
+            && same(&self.expected, &other.expected)
+            && same(&self.upper, &other.upper)
+            && same(&pairs(&self.forecast), &pairs(&other.forecast))
+    }
+}
+
 /// Everything the calculator needs to know about one series, and the evidence behind it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnalysisResult {
@@ -265,6 +300,9 @@ pub struct AnalysisResult {
     pub days_skipped: usize,
     pub anomalies: Vec<AnomalyEvent>,
     pub forecast: ForecastOutcome,
+    /// What the charts draw (`None` when the series had no data to draw).
+    #[serde(skip)]
+    pub chart: Option<SeriesChart>,
 }
 
 impl AnalysisResult {

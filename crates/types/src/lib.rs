@@ -20,7 +20,7 @@ pub mod settings;
 
 pub use analysis::{
     AnalysisMethod, AnalysisResult, AnomalyEvent, AnomalyKind, DailyPeak, ForecastOutcome,
-    ForecastSummary, PointCounts, PrimeTimeWindow, SeriesStats, Severity, hour_runs,
+    ForecastSummary, PointCounts, PrimeTimeWindow, SeriesChart, SeriesStats, Severity, hour_runs,
 };
 pub use recommendation::{
     CacheAdjustment, CalculationMode, Confidence, ConfidenceFactor, ConfidenceLevel, FormulaStep,

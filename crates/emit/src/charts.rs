@@ -1,0 +1,449 @@
+//! One chart per partner × API, as SVG (inlined in the HTML report) and PNG (linked from the
+//! Markdown report): the traffic, the model's expected level and upper band, the forecast, the
+//! removed anomaly events by kind, the prime-time windows, and the deployed and recommended
+//! limits as horizontal lines.
+//!
+//! Drawn with plotters. PNG text needs a font: DejaVu Sans is compiled in (`assets/`), so a
+//! machine without fonts draws the same picture and nothing is looked up at run time.
+
+use std::sync::Once;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use trendmaster_types::{AnomalyKind, RateRecommendation, SeriesChart, hour_runs};
+
+use crate::EmitError;
+
+/// Pixels: wide enough for 14 days of 15-minute steps.
+pub const SIZE: (u32, u32) = (1200, 480);
+const FONT: &str = "sans-serif";
+static DEJAVU_SANS: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// What one chart shows besides the analysis: the limits as lines.
+#[derive(Debug, Clone, Copy)]
+pub struct ChartLimits {
+    /// Emitted (recommended, or held at the deployed value), requests per minute.
+    pub recommended: u64,
+    /// Deployed now, when known.
+    pub current: Option<u64>,
+}
+
+/// The chart as SVG text and as PNG bytes.
+#[derive(Debug, Clone)]
+pub struct RenderedChart {
+    pub svg: String,
+    pub png: Vec<u8>,
+}
+
+/// Draws `rec`'s chart; `None` when its analysis has nothing to draw.
+pub fn render_chart(
+    rec: &RateRecommendation,
+    limits: ChartLimits,
+) -> Result<Option<RenderedChart>, EmitError> {
+    let Some(data) = &rec.analysis.chart else {
+        return Ok(None);
+    };
+    let failed = |reason: String| EmitError::Chart {
+        series: rec.key.clone(),
+        reason,
+    };
+    // Both backends measure text with the registered font.
+    register_font();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        draw(&root, rec, data, limits).map_err(|e| failed(e.to_string()))?;
+        root.present().map_err(|e| failed(e.to_string()))?;
+    }
+    let mut pixels = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
+        draw(&root, rec, data, limits).map_err(|e| failed(e.to_string()))?;
+        root.present().map_err(|e| failed(e.to_string()))?;
+    }
+    let png = encode_png(&pixels).map_err(|e| failed(format!("PNG: {e}")))?;
+    Ok(Some(RenderedChart { svg, png }))
+}
+
+fn register_font() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        // The font is compiled in and known to parse (a test draws with it).
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, DEJAVU_SANS);
+    });
+}
+
+fn encode_png(rgb: &[u8]) -> Result<Vec<u8>, png::EncodingError> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, SIZE.0, SIZE.1);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(bytes)
+}
+
+/// Colour of each anomaly kind's spans and legend entry.
+fn kind_colour(kind: AnomalyKind) -> RGBColor {
+    match kind {
+        AnomalyKind::Spike => RGBColor(214, 39, 40),
+        AnomalyKind::Surge => RGBColor(148, 103, 189),
+        AnomalyKind::Drop => RGBColor(127, 127, 127),
+        AnomalyKind::Gap => RGBColor(188, 189, 34),
+    }
+}
+
+const TRAFFIC: RGBColor = RGBColor(31, 119, 180);
+const EXPECTED: RGBColor = RGBColor(44, 160, 44);
+const FORECAST: RGBColor = RGBColor(255, 127, 14);
+const PRIME: RGBColor = RGBColor(255, 236, 179);
+
+type DrawResult<E> = Result<(), DrawingAreaErrorKind<E>>;
+
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    rec: &RateRecommendation,
+    data: &SeriesChart,
+    limits: ChartLimits,
+) -> DrawResult<DB::ErrorType> {
+    root.fill(&WHITE)?;
+    // x is in days since the window's start: whole-day ticks fall on midnights.
+    let step_days = f64::from(data.step_secs) / 86_400.0;
+    let window_days = data.observed_max.len() as f64 * step_days;
+    let total_days = window_days + data.forecast.len() as f64 * step_days;
+    let highest = data
+        .observed_max
+        .iter()
+        .chain(&data.upper)
+        .chain(data.forecast.iter().map(|(_, upper)| upper))
+        .copied()
+        .chain([
+            limits.recommended as f64,
+            limits.current.unwrap_or(0) as f64,
+        ])
+        .filter(|v| v.is_finite())
+        .fold(1.0, f64::max);
+    let y_max = highest * 1.08;
+    let start = data.start;
+
+    let title = format!(
+        "Partner {} · {} — limit {} req/min",
+        rec.key.partner, rec.key.api, limits.recommended
+    );
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..total_days, 0.0..y_max)?;
+    let label =
+        |days: &f64| time_label(start + TimeDelta::seconds((days * 86_400.0).round() as i64));
+    chart
+        .configure_mesh()
+        .x_desc("time (UTC)")
+        .y_desc("requests / minute")
+        .x_labels(12)
+        .y_labels(8)
+        .x_label_formatter(&label)
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .label_style((FONT, 13))
+        .draw()?;
+
+    // Prime time, shaded per day (drawn first, underneath everything).
+    let prime = prime_spans(rec, start, window_days);
+    for (i, (from, to)) in prime.iter().enumerate() {
+        let area = chart.draw_series([Rectangle::new(
+            [(*from, 0.0), (*to, y_max)],
+            PRIME.mix(0.6).filled(),
+        )])?;
+        if i == 0 {
+            area.label(format!(
+                "prime time ({})",
+                rec.analysis.prime_time.describe()
+            ))
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], PRIME.filled()));
+        }
+    }
+
+    // Removed anomaly events, one span per event, coloured by kind.
+    let mut kinds_shown = Vec::new();
+    for event in rec.analysis.anomalies.iter().filter(|e| e.excluded) {
+        let from = days_between(start, event.start);
+        let to = days_between(start, event.end).max(from + step_days * 0.5);
+        let colour = kind_colour(event.kind);
+        let drawn = chart.draw_series([Rectangle::new(
+            [(from, 0.0), (to, y_max)],
+            colour.mix(0.25).filled(),
+        )])?;
+        if !kinds_shown.contains(&event.kind) {
+            kinds_shown.push(event.kind);
+            drawn
+                .label(format!("removed: {}", event.kind.as_str()))
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled())
+                });
+        }
+        // A dot at the event's peak, so that a one-minute spike is seen at a glance.
+        if event.peak_value.is_finite() && event.kind != AnomalyKind::Gap {
+            chart.draw_series([Circle::new(
+                ((from + to) / 2.0, event.peak_value),
+                4,
+                colour.filled(),
+            )])?;
+        }
+    }
+
+    // The model's upper band, filled between expected and upper, then the expected level.
+    for segment in segments(&data.expected, &data.upper, 0.0, step_days) {
+        let mut polygon: Vec<(f64, f64)> =
+            segment.iter().map(|(x, _, upper)| (*x, *upper)).collect();
+        polygon.extend(segment.iter().rev().map(|(x, expected, _)| (*x, *expected)));
+        chart.draw_series([Polygon::new(polygon, EXPECTED.mix(0.15).filled())])?;
+    }
+    let mut first = true;
+    for segment in segments(&data.expected, &data.expected, 0.0, step_days) {
+        let line = chart.draw_series(LineSeries::new(
+            segment.into_iter().map(|(x, y, _)| (x, y)),
+            EXPECTED.stroke_width(2),
+        ))?;
+        if std::mem::take(&mut first) {
+            line.label("expected level (shaded up to the upper band)")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], EXPECTED.stroke_width(2)));
+        }
+    }
+
+    // Traffic: the highest minute of each step.
+    let mut first = true;
+    for segment in segments(&data.observed_max, &data.observed_max, 0.0, step_days) {
+        let line = chart.draw_series(LineSeries::new(
+            segment.into_iter().map(|(x, y, _)| (x, y)),
+            TRAFFIC.stroke_width(1),
+        ))?;
+        if std::mem::take(&mut first) {
+            line.label(format!(
+                "traffic (highest minute per {} min)",
+                data.step_secs / 60
+            ))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], TRAFFIC.stroke_width(2)));
+        }
+    }
+
+    // The forecast beyond the window, with its upper band.
+    if !data.forecast.is_empty() {
+        let expected: Vec<f64> = data.forecast.iter().map(|(e, _)| *e).collect();
+        let upper: Vec<f64> = data.forecast.iter().map(|(_, u)| *u).collect();
+        for segment in segments(&expected, &upper, window_days, step_days) {
+            let mut polygon: Vec<(f64, f64)> =
+                segment.iter().map(|(x, _, upper)| (*x, *upper)).collect();
+            polygon.extend(segment.iter().rev().map(|(x, expected, _)| (*x, *expected)));
+            chart.draw_series([Polygon::new(polygon, FORECAST.mix(0.2).filled())])?;
+            chart
+                .draw_series(LineSeries::new(
+                    segment.into_iter().map(|(x, y, _)| (x, y)),
+                    FORECAST.stroke_width(2),
+                ))?
+                .label("forecast (shaded up to the upper band)")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], FORECAST.stroke_width(2)));
+        }
+    }
+
+    // The limits.
+    if let Some(current) = limits.current {
+        let y = current as f64;
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(0.0, y), (total_days, y)],
+                8,
+                6,
+                BLACK.stroke_width(2),
+            ))?
+            .label(format!("deployed {current} req/min"))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], BLACK.stroke_width(2)));
+    }
+    let y = limits.recommended as f64;
+    chart
+        .draw_series(LineSeries::new(
+            [(0.0, y), (total_days, y)],
+            RED.stroke_width(2),
+        ))?
+        .label(format!("limit {} req/min", limits.recommended))
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], RED.stroke_width(2)));
+
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT, 12))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .draw()?;
+    Ok(())
+}
+
+/// `Mon 09 Nov` at midnight, else `09 Nov 12:00`.
+fn time_label(at: DateTime<Utc>) -> String {
+    if at.time() == chrono::NaiveTime::MIN {
+        at.format("%a %d %b").to_string()
+    } else {
+        at.format("%d %b %H:%M").to_string()
+    }
+}
+
+/// Days from `start` to `at`, the x coordinate.
+fn days_between(start: DateTime<Utc>, at: DateTime<Utc>) -> f64 {
+    (at - start).num_seconds() as f64 / 86_400.0
+}
+
+/// Runs of steps where both `low` and `high` are finite, as `(x, low, high)` points, the first
+/// step at `offset` hours.
+fn segments(low: &[f64], high: &[f64], offset: f64, step_days: f64) -> Vec<Vec<(f64, f64, f64)>> {
+    let mut runs = Vec::new();
+    let mut current = Vec::new();
+    for (i, (l, h)) in low.iter().zip(high).enumerate() {
+        if l.is_finite() && h.is_finite() {
+            current.push((offset + i as f64 * step_days, *l, *h));
+        } else if !current.is_empty() {
+            runs.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        runs.push(current);
+    }
+    runs
+}
+
+/// The prime-time hours of every day in the window, as `(from, to)` hours since `start`.
+fn prime_spans(
+    rec: &RateRecommendation,
+    start: DateTime<Utc>,
+    window_days: f64,
+) -> Vec<(f64, f64)> {
+    let prime = &rec.analysis.prime_time;
+    let Ok(timezone) = prime.timezone.parse::<chrono_tz::Tz>() else {
+        return Vec::new();
+    };
+    let mut mask = [false; 24];
+    for hour in prime.hours.iter().filter(|h| **h < 24) {
+        mask[*hour as usize] = true;
+    }
+    if !mask.iter().any(|m| *m) {
+        return Vec::new();
+    }
+    let runs = hour_runs(&mask);
+    let first_day = start.with_timezone(&timezone).date_naive() - TimeDelta::days(1);
+    let days = window_days.ceil() as i64 + 2;
+    let mut spans = Vec::new();
+    for day in 0..days {
+        let date = first_day + TimeDelta::days(day);
+        for (hour, length) in &runs {
+            let Some(local) = date
+                .and_hms_opt(*hour, 0, 0)
+                .and_then(|naive| naive.and_local_timezone(timezone).earliest())
+            else {
+                continue;
+            };
+            let from = days_between(start, local.with_timezone(&Utc));
+            let to = from + f64::from(*length) / 24.0;
+            let (from, to) = (from.max(0.0), to.min(window_days));
+            if to > from {
+                spans.push((from, to));
+            }
+        }
+    }
+    spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ratelimit::tests::{rec, window};
+    use trendmaster_types::{AnomalyEvent, PrimeTimeWindow, Severity};
+
+    /// Partner 111's chart: a day of flat traffic at 50 with a removed spike to 900.
+    fn charted() -> RateRecommendation {
+        let mut rec = rec("111", "/api_v3/service/multirequest", 300);
+        let window = window();
+        let steps = (window.end - window.start).num_seconds() as usize / 900;
+        rec.analysis.chart = Some(SeriesChart {
+            start: window.start,
+            step_secs: 900,
+            observed_max: (0..steps)
+                .map(|i| if i == 40 { 900.0 } else { 50.0 })
+                .collect(),
+            expected: vec![45.0; steps],
+            upper: vec![60.0; steps],
+            forecast: vec![(45.0, 60.0); 96],
+        });
+        rec.analysis.prime_time = PrimeTimeWindow::from_range(18, 24, "UTC", "test");
+        rec.analysis.anomalies = vec![AnomalyEvent {
+            kind: AnomalyKind::Spike,
+            severity: Severity::High,
+            start: window.start + TimeDelta::minutes(600),
+            end: window.start + TimeDelta::minutes(610),
+            points: 10,
+            excluded: true,
+            peak_value: 900.0,
+            max_score: 30.0,
+        }];
+        rec
+    }
+
+    #[test]
+    fn a_chart_is_an_svg_and_a_png_with_title_legend_and_limits() {
+        let limits = ChartLimits {
+            recommended: 300,
+            current: Some(120),
+        };
+        let chart = render_chart(&charted(), limits).unwrap().expect("a chart");
+        assert!(chart.png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+        let decoder = png::Decoder::new(std::io::Cursor::new(&chart.png));
+        let info = decoder.read_info().unwrap().info().clone();
+        assert_eq!((info.width, info.height), SIZE);
+        for text in [
+            "Partner 111 · /api_v3/service/multirequest — limit 300 req/min",
+            "requests / minute",
+            "time (UTC)",
+            "removed: spike",
+            "prime time (18:00-24:00 UTC)",
+            "deployed 120 req/min",
+            "limit 300 req/min",
+        ] {
+            assert!(chart.svg.contains(text), "SVG lacks `{text}`");
+        }
+        // Without a deployed value there is no deployed line; without chart data, no chart.
+        let chart = render_chart(
+            &charted(),
+            ChartLimits {
+                recommended: 300,
+                current: None,
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!chart.svg.contains("deployed"));
+        let mut bare = charted();
+        bare.analysis.chart = None;
+        assert!(render_chart(&bare, limits).unwrap().is_none());
+    }
+
+    #[test]
+    fn segments_break_at_gaps() {
+        let low = [1.0, 2.0, f64::NAN, 4.0];
+        let high = [2.0, 3.0, 4.0, 5.0];
+        let runs = segments(&low, &high, 10.0, 0.25);
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0], [(10.0, 1.0, 2.0), (10.25, 2.0, 3.0)]);
+        assert_eq!(runs[1], [(10.75, 4.0, 5.0)]);
+    }
+
+    #[test]
+    fn labels_name_the_day_at_midnight() {
+        let midnight: DateTime<Utc> = "2026-11-09T00:00:00Z".parse().unwrap();
+        assert_eq!(time_label(midnight), "Mon 09 Nov");
+        assert_eq!(time_label(midnight + TimeDelta::hours(12)), "09 Nov 12:00");
+    }
+}
