@@ -1,7 +1,7 @@
 # trendmaster — common tasks. `make demo` and `make test` are the two commands of the README.
 CARGO ?= cargo
 
-.PHONY: build build-prophet demo test lint fmt clean
+.PHONY: build build-prophet demo report-screenshot test lint fmt clean
 
 ## build: release binary at target/release/trendmaster
 build:
@@ -14,6 +14,11 @@ build-prophet:
 ## demo: the main job on built-in demo traffic; writes a ConfigMap and a report to output/
 demo:
 	$(CARGO) run --release --locked -p trendmaster -- --env environment
+
+## report-screenshot: the newest HTML report in output/, rendered offline by headless Chromium
+## into output/report-screenshot.png (after `make demo`)
+report-screenshot:
+	bash scripts/screenshot-report.sh "$$(ls -1t output/analysis_report_*.html | head -n 1)" output/report-screenshot.png
 
 ## test: the whole test suite (unit, end-to-end on the real binary and a real Prometheus, doc
 ## tests, and the Prophet forecaster); installs Prometheus first when it is missing

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs besides Rust: a real Prometheus server and promtool, which
-# the trendmaster-testkit crate runs on 127.0.0.1 with backfilled history. Idempotent: does
-# nothing when both are already on PATH. Debian or Ubuntu only (apt-get).
+# the trendmaster-testkit crate runs on 127.0.0.1 with backfilled history, and Chromium, which
+# renders the HTML report headless (offline) for a screenshot. Idempotent: installs only what
+# is missing from PATH. Debian or Ubuntu only (apt-get).
 set -euo pipefail
 
 report_versions() {
     prometheus --version 2>&1 | head -n 1
     promtool --version 2>&1 | head -n 1
+    chromium --version 2>&1 | head -n 1
 }
 
-if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+have() { command -v "$1" >/dev/null 2>&1; }
+missing=()
+{ have prometheus && have promtool; } || missing+=(prometheus)
+have chromium || missing+=(chromium)
+if [ ${#missing[@]} -eq 0 ]; then
     report_versions
     exit 0
 fi
@@ -19,8 +25,8 @@ fail() {
     exit 1
 }
 
-command -v apt-get >/dev/null 2>&1 ||
-    fail "prometheus and promtool are missing and apt-get is not available; install Prometheus 2.x so that both are on PATH"
+have apt-get ||
+    fail "missing: ${missing[*]}, and apt-get is not available; install Prometheus 2.x (prometheus, promtool) and Chromium so that they are on PATH"
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
@@ -48,13 +54,13 @@ trap restore_policy EXIT
 printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$POLICY" >/dev/null
 "${SUDO[@]}" chmod 755 "$POLICY"
 
-echo "install-test-deps: installing Debian's prometheus package (server and promtool)" >&2
+echo "install-test-deps: installing Debian's ${missing[*]}" >&2
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q ||
     fail "apt-get update failed"
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold prometheus ||
-    fail "apt-get install prometheus failed"
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" ||
+    fail "apt-get install ${missing[*]} failed"
 
-command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 ||
-    fail "the prometheus package installed, but prometheus or promtool is still not on PATH"
+{ have prometheus && have promtool && have chromium; } ||
+    fail "installed ${missing[*]}, but prometheus, promtool or chromium is still not on PATH"
 report_versions

@@ -9,6 +9,7 @@
 //! - [`deployed`]: the deployed configuration read back, and the plan from it to what is
 //!   emitted (diff, changes held for approval, entries we do not manage carried over);
 //! - [`envoyfilter`]: the optional Istio `EnvoyFilter` with per-pod local rate limits;
+//! - [`charts`] and [`html`]: a chart per series and the self-contained HTML report;
 //! - [`report`]: the Markdown report explaining every limit;
 //! - [`write`](mod@write): atomic writing of the output files.
 //!
@@ -38,6 +39,7 @@ pub mod configmap;
 pub mod deployed;
 pub mod envoyfilter;
 mod error;
+pub mod html;
 pub mod kube_rules;
 pub mod ratelimit;
 pub mod report;
@@ -53,6 +55,7 @@ pub use deployed::{
 };
 pub use envoyfilter::{EnvoyFilter, RenderedEnvoyFilter, render_envoyfilter};
 pub use error::EmitError;
+pub use html::render_html_report;
 pub use kube_rules::KubeProblem;
 pub use ratelimit::{
     Descriptor, LoaderError, RateLimit, RateLimitConfig, Replaces, RuleSource,

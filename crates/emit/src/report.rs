@@ -426,7 +426,7 @@ fn cache_text(cache: &CacheAdjustment) -> String {
 }
 
 /// Whole numbers without decimals, others with up to two; NaN (no data) as `n/a`.
-fn number(value: f64) -> String {
+pub(crate) fn number(value: f64) -> String {
     if !value.is_finite() {
         return "n/a".to_owned();
     }

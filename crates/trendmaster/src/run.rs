@@ -554,7 +554,7 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         .iter()
         .map(|(key, _)| (key.clone(), trendmaster_emit::plot_path(&stamp, key)))
         .collect();
-    let report = trendmaster_emit::render_markdown_report(&RunSummary {
+    let summary = RunSummary {
         tool_version: TOOL_VERSION,
         environment: &config.environment.name,
         environment_detection: &config.environment.to_string(),
@@ -574,6 +574,14 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
                 max_change_ratio,
             }),
         plots: &plot_paths,
+    };
+    let report = trendmaster_emit::render_markdown_report(&summary);
+    let html_report = request.charts.then(|| {
+        let svgs = plots
+            .iter()
+            .map(|(key, chart)| (key.clone(), chart.svg.as_str()))
+            .collect();
+        trendmaster_emit::render_html_report(&summary, &svgs)
     });
     let files = OutputWriter::new(&config.output_dir).write_run(
         &config.environment.name,
@@ -583,7 +591,7 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
             degraded_configmap: &degraded.yaml,
             report: &report,
             envoyfilter: envoyfilter.as_ref().map(|filter| filter.yaml.as_str()),
-            html_report: None,
+            html_report: html_report.as_deref(),
             plots: &plots,
         },
         request.profile,

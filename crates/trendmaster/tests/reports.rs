@@ -1,5 +1,6 @@
 //! End-to-end: what a demo run shows people: a PNG and an SVG chart per series under
-//! `output/plots/<stamp>/`, linked from the Markdown report.
+//! `output/plots/<stamp>/`, linked from the Markdown report, and a self-contained HTML report
+//! that headless Chromium renders offline (`scripts/screenshot-report.sh`).
 
 use std::path::Path;
 use std::process::Command;
@@ -77,4 +78,122 @@ fn every_series_gets_a_png_and_an_svg_chart_linked_from_the_report() {
         .unwrap();
     assert!(output.status.success());
     assert!(!dir.path().join("bare/plots").exists());
+}
+
+/// Every URL Chromium's net log mentions.
+fn logged_urls(value: &serde_json::Value, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("url", serde_json::Value::String(url)) => found.push(url.clone()),
+                    _ => logged_urls(value, found),
+                }
+            }
+        }
+        serde_json::Value::Array(values) => values.iter().for_each(|v| logged_urls(v, found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_html_report_is_self_contained_and_renders_offline_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_trendmaster"))
+        .current_dir(dir.path())
+        .env_clear()
+        .arg("--config")
+        .arg(root().join("config/config.yaml"))
+        .args([
+            "--as-of",
+            "2026-11-15T00:00:00Z",
+            "--partners",
+            "111,222",
+            "--output-dir",
+            "out",
+            "--output-format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let html_path = dir.path().join(
+        result["files"]["html_report"]
+            .as_str()
+            .expect("an HTML report"),
+    );
+    let html = std::fs::read_to_string(&html_path).unwrap();
+
+    // Self-contained: every chart inline, nothing to fetch.
+    let recommendations = result["recommendations"].as_array().unwrap();
+    assert_eq!(html.matches("<svg").count(), recommendations.len());
+    assert_eq!(html.matches("<section id=").count(), recommendations.len());
+    for forbidden in ["src=", "<link", "@import", "url(", "<iframe", "fetch("] {
+        assert!(
+            !html.contains(forbidden),
+            "the report refers out: `{forbidden}`"
+        );
+    }
+    let without_namespaces = html.replace("http://www.w3.org/", "");
+    assert!(!without_namespaces.contains("http://") && !without_namespaces.contains("https://"));
+    // The summary is one sortable row per series, each with the limit the ConfigMap holds.
+    let summary = &html[html.find("id=\"summary\"").unwrap()..html.find("</tbody>").unwrap()];
+    assert_eq!(summary.matches("<tr").count(), recommendations.len() + 1);
+    for rec in recommendations {
+        let limit = rec["requests_per_minute"].as_u64().unwrap();
+        assert!(
+            summary.contains(&format!("<td class=\"n\">{limit}</td>")),
+            "{limit}"
+        );
+    }
+
+    // Rendered by Chromium, offline: a full-size screenshot, and the net log holds no request
+    // but Chromium's own background services (update, time, accounts), which the script's
+    // resolver rules and dead proxy stop at this machine.
+    let shot = dir.path().join("report.png");
+    let netlog = dir.path().join("netlog.json");
+    let status = Command::new("bash")
+        .arg(root().join("scripts/screenshot-report.sh"))
+        .args([&html_path, &shot, &netlog])
+        .status()
+        .unwrap();
+    assert!(status.success(), "screenshot-report.sh failed");
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let info = decoder.read_info().unwrap().info().clone();
+    assert_eq!((info.width, info.height), (1300, 2400));
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 100_000,
+        "a page, not a blank"
+    );
+    let log: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&netlog).unwrap()).unwrap();
+    let mut urls = Vec::new();
+    logged_urls(&log["events"], &mut urls);
+    // (file:// loads bypass the network stack and are not logged.)
+    assert!(
+        log["events"].as_array().is_some_and(|e| !e.is_empty()),
+        "a net log"
+    );
+    for url in &urls {
+        let host = url
+            .split("://")
+            .nth(1)
+            .map(|rest| rest.split(['/', ':', '?']).next().unwrap_or(""))
+            .unwrap_or("");
+        assert!(
+            url.starts_with("file://")
+                || url.starts_with("data:")
+                || url.starts_with("chrome")
+                || url.starts_with("about:")
+                || host.ends_with("google.com")
+                || host.ends_with("googleapis.com")
+                || host == "~notfound",
+            "the page asked for {url}"
+        );
+    }
 }

@@ -1,0 +1,297 @@
+//! The HTML report: one self-contained file (styles, script and every chart inline, nothing
+//! fetched), for the question users of recommenders ask most: "why this number?".
+//!
+//! A sortable summary table (partner, API, current, recommended, change, confidence, status),
+//! then one section per partner × API with its chart, the derivation step by step, the
+//! confidence factors and the anomaly events.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use trendmaster_types::{RateRecommendation, SeriesKey};
+
+use crate::deployed::{ChangeStatus, PlannedLimit};
+use crate::report::RunSummary;
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1260px;color:#222;padding:0 1rem}\
+h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2.5rem;border-top:1px solid #ddd;padding-top:1rem}\
+h3{font-size:1rem;margin-bottom:.3rem}table{border-collapse:collapse;margin:.5rem 0 1rem}\
+th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:left;font-size:.9rem}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}\
+table.sortable th{cursor:pointer}table.sortable th:after{content:' \\2195';color:#999}\
+.held{background:#fff3cd}.changed{background:#e8f4fd}.chart svg{max-width:100%;height:auto}\
+ol li{margin:.15rem 0}.meta{color:#555}code{background:#f5f5f5;padding:0 .2rem}";
+
+/// Sorts a table by the clicked column: numbers as numbers (from `data-sort` when set), text
+/// as text; a second click reverses.
+const SORT_SCRIPT: &str = "document.querySelectorAll('table.sortable th').forEach(function(th,i){th.addEventListener('click',function(){\
+var body=th.closest('table').tBodies[0];var rows=Array.prototype.slice.call(body.rows);\
+var asc=th.dataset.order!=='asc';th.dataset.order=asc?'asc':'desc';\
+function key(r){var c=r.cells[i];return c.dataset.sort!==undefined?c.dataset.sort:c.textContent;}\
+rows.sort(function(a,b){var x=key(a),y=key(b),nx=parseFloat(x),ny=parseFloat(y);\
+var d=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?d:-d;});\
+rows.forEach(function(r){body.appendChild(r);});});});";
+
+/// The whole HTML report. `charts` holds each series' SVG.
+pub fn render_html_report(run: &RunSummary<'_>, charts: &BTreeMap<SeriesKey, &str>) -> String {
+    let mut recs: Vec<&RateRecommendation> = run.recommendations.iter().collect();
+    recs.sort_by(|a, b| a.key.cmp(&b.key));
+    let plan: BTreeMap<&SeriesKey, &PlannedLimit> = run
+        .changes
+        .map(|changes| changes.plan.iter().map(|p| (&p.key, p)).collect())
+        .unwrap_or_default();
+
+    let mut out = String::new();
+    let title = format!("Rate-limit recommendations for {}", run.environment);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><style>{STYLE}</style></head><body>\n<h1>{}</h1>\n",
+        escape(&title),
+        escape(&title)
+    );
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\">Environment <b>{}</b> ({}), source {}, window {} to {} ({}-second steps), \
+         {} mode; generated {} by trendmaster {}.{}</p>",
+        escape(run.environment),
+        escape(run.environment_detection),
+        escape(run.source),
+        run.window.start.format("%Y-%m-%d %H:%M UTC"),
+        run.window.end.format("%Y-%m-%d %H:%M UTC"),
+        run.window.step_secs,
+        run.mode.as_str(),
+        run.generated_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        escape(run.tool_version),
+        run.changes
+            .map(|c| format!(
+                " Compared with {}; changes beyond ×{} are held for approval.",
+                escape(c.deployed_from),
+                c.max_change_ratio
+            ))
+            .unwrap_or_default()
+    );
+
+    write_summary(&mut out, &recs, &plan);
+    for rec in &recs {
+        write_section(
+            &mut out,
+            rec,
+            plan.get(&rec.key).copied(),
+            charts.get(&rec.key),
+        );
+    }
+    if !run.skipped.is_empty() {
+        let _ = writeln!(out, "<h2>Not recommended</h2><ul>");
+        for skipped in run.skipped {
+            let _ = writeln!(
+                out,
+                "<li><code>{}</code> × <code>{}</code>: {}</li>",
+                escape(&skipped.key.partner),
+                escape(&skipped.key.api),
+                escape(&skipped.reason)
+            );
+        }
+        let _ = writeln!(out, "</ul>");
+    }
+    let _ = writeln!(out, "<script>{SORT_SCRIPT}</script>\n</body></html>");
+    out
+}
+
+/// The anchor of a series' section.
+fn anchor(key: &SeriesKey) -> String {
+    let slug: String = format!("{}-{}", key.partner, key.api)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("s-{slug}")
+}
+
+fn write_summary(
+    out: &mut String,
+    recs: &[&RateRecommendation],
+    plan: &BTreeMap<&SeriesKey, &PlannedLimit>,
+) {
+    let _ = writeln!(
+        out,
+        "<h2>Summary</h2>\n<table class=\"sortable\" id=\"summary\"><thead><tr>\
+         <th>Partner</th><th>API</th><th>Current</th><th>Recommended</th><th>Emitted</th>\
+         <th>Change</th><th>Confidence</th><th>Status</th><th>Method</th></tr></thead><tbody>"
+    );
+    for rec in recs {
+        let planned = plan.get(&rec.key);
+        let current = planned.and_then(|p| p.current);
+        let emitted = planned.map_or(rec.requests_per_minute, |p| p.emitted);
+        let ratio = current
+            .filter(|c| *c > 0)
+            .map(|c| rec.requests_per_minute as f64 / c as f64);
+        let status = planned.map_or("new", |p| p.status.as_str());
+        let class = match planned.map(|p| p.status) {
+            Some(ChangeStatus::Held) => " class=\"held\"",
+            Some(ChangeStatus::Changed | ChangeStatus::Approved) => " class=\"changed\"",
+            _ => "",
+        };
+        let _ = writeln!(
+            out,
+            "<tr{class}><td>{}</td><td><a href=\"#{}\">{}</a></td><td class=\"n\" data-sort=\"{}\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\" data-sort=\"{}\">{}</td>\
+             <td class=\"n\" data-sort=\"{:.3}\">{:.2} {}</td><td>{}</td><td>{}</td></tr>",
+            escape(&rec.key.partner),
+            anchor(&rec.key),
+            escape(&rec.key.api),
+            current.map_or(-1, |c| c as i64),
+            current.map_or("–".to_owned(), |c| c.to_string()),
+            rec.requests_per_minute,
+            emitted,
+            ratio.unwrap_or(0.0),
+            ratio.map_or("–".to_owned(), |r| format!("×{r:.2}")),
+            rec.confidence.score,
+            rec.confidence.score,
+            rec.confidence.level.as_str(),
+            status,
+            rec.analysis.method.as_str()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "</tbody></table>\n<p class=\"meta\">Requests per minute. Recommended: what the formula \
+         gives; emitted: what the ConfigMap holds (a held change keeps the current value). \
+         Click a column to sort.</p>"
+    );
+}
+
+fn write_section(
+    out: &mut String,
+    rec: &RateRecommendation,
+    planned: Option<&PlannedLimit>,
+    chart: Option<&&str>,
+) {
+    let analysis = &rec.analysis;
+    let _ = writeln!(
+        out,
+        "<section id=\"{}\"><h2>{} × {}</h2>",
+        anchor(&rec.key),
+        escape(&rec.key.partner),
+        escape(&rec.key.api)
+    );
+    let _ = writeln!(
+        out,
+        "<p>Limit <b>{} requests/minute</b> ({} mode, analysis method {}).{}</p>",
+        rec.requests_per_minute,
+        rec.mode.as_str(),
+        analysis.method.as_str(),
+        planned
+            .map(|p| match (p.status, p.current) {
+                (ChangeStatus::Held, Some(current)) => format!(
+                    " <b>Held for approval:</b> the ConfigMap keeps {current} until \
+                     <code>--approve {}:{}</code>.",
+                    escape(&rec.key.partner),
+                    escape(&rec.key.api)
+                ),
+                (_, Some(current)) => format!(" Deployed now: {current}."),
+                _ => String::new(),
+            })
+            .unwrap_or_default()
+    );
+    if let Some(svg) = chart {
+        let _ = writeln!(out, "<div class=\"chart\">{svg}</div>");
+    }
+    let _ = writeln!(out, "<h3>Derivation</h3><ol>");
+    for step in &rec.steps {
+        let _ = writeln!(out, "<li>{}</li>", escape(&step.explanation));
+    }
+    let _ = writeln!(out, "</ol>");
+
+    let confidence = &rec.confidence;
+    let _ = writeln!(
+        out,
+        "<h3>Confidence {:.2} ({})</h3><table><thead><tr><th>Factor</th><th>Measured</th>\
+         <th>Score</th><th>Weight</th></tr></thead><tbody>",
+        confidence.score,
+        confidence.level.as_str()
+    );
+    for factor in &confidence.factors {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.2}</td><td class=\"n\">{:.2}</td></tr>",
+            escape(&factor.name),
+            crate::report::number(factor.measured),
+            factor.score,
+            factor.weight
+        );
+    }
+    let _ = writeln!(out, "</tbody></table>");
+
+    let points = &analysis.points;
+    let _ = writeln!(
+        out,
+        "<h3>Data</h3><p>{} points expected, {} present, {} missing, {} removed as anomalous, \
+         {} used ({} in prime time); prime time {}; {} daily peaks used, {} days skipped.</p>",
+        points.expected,
+        points.present,
+        points.missing,
+        points.removed,
+        points.used,
+        points.prime_used,
+        escape(&analysis.prime_time.describe()),
+        analysis.daily_peaks.len(),
+        analysis.days_skipped
+    );
+
+    if analysis.anomalies.is_empty() {
+        let _ = writeln!(out, "<h3>Anomaly events</h3><p>None found.</p>");
+    } else {
+        let _ = writeln!(
+            out,
+            "<h3>Anomaly events</h3><table class=\"sortable\"><thead><tr><th>Kind</th>\
+             <th>Severity</th><th>Start</th><th>End</th><th>Points</th><th>Peak value</th>\
+             <th>Removed</th></tr></thead><tbody>"
+        );
+        for event in &analysis.anomalies {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td>\
+                 <td class=\"n\">{:.0}</td><td>{}</td></tr>",
+                event.kind.as_str(),
+                event.severity.as_str(),
+                event.start.format("%Y-%m-%d %H:%M"),
+                event.end.format("%Y-%m-%d %H:%M"),
+                event.points,
+                event.peak_value,
+                if event.excluded { "yes" } else { "no" }
+            );
+        }
+        let _ = writeln!(out, "</tbody></table>");
+    }
+    let _ = writeln!(out, "</section>");
+}
+
+/// Text for HTML element content and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(
+            escape("<a href=\"x\">O'Neil & co</a>"),
+            "&lt;a href=&quot;x&quot;&gt;O&#39;Neil &amp; co&lt;/a&gt;"
+        );
+    }
+}
