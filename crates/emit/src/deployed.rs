@@ -408,7 +408,7 @@ pub fn planned_config(
 /// Integer arithmetic rather than `unit.minutes()`: 1/60 is not exact in floating point, and
 /// a limit must never be rounded below the recommendation. Zero is lifted to 1 because the
 /// service reads 0 as "block everything".
-pub(crate) fn requests_per_unit(
+pub fn requests_per_unit(
     key: &SeriesKey,
     requests_per_minute: u64,
     unit: RateLimitUnit,

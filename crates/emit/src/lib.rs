@@ -61,5 +61,7 @@ pub use ratelimit::{
     Descriptor, LoaderError, RateLimit, RateLimitConfig, Replaces, RuleSource,
     validate_ratelimit_files, validate_ratelimit_yaml,
 };
-pub use report::{Changes, RunSummary, render_change_table, render_markdown_report};
+pub use report::{
+    Changes, RunSummary, render_change_table, render_explanation, render_markdown_report,
+};
 pub use write::{OutputWriter, Profile, RunFiles, WrittenFiles, plot_path, write_atomic};

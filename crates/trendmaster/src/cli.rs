@@ -174,6 +174,11 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = ProfileArg::Normal)]
     pub profile: ProfileArg,
 
+    /// Print how one entry's limit is derived, step by step, down to the number the ConfigMap
+    /// holds; analyses only that series and writes nothing
+    #[arg(long, value_name = "PARTNER:API", conflicts_with_all = ["apply", "rollback", "validate_only", "show_env"])]
+    pub explain: Option<String>,
+
     /// Skip the charts (output/plots/) and the HTML report that shows them
     #[arg(long)]
     pub no_charts: bool,

@@ -90,7 +90,22 @@ fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(String
         ));
     }
     let as_of = cli.as_of.as_deref().map(run::parse_as_of).transpose()?;
-    let request = run::RunRequest::from_cli(cli, as_of);
+    let mut request = run::RunRequest::from_cli(cli, as_of);
+    if let Some(pair) = &cli.explain {
+        let key = pair
+            .split_once(':')
+            .map(|(partner, api)| trendmaster_types::SeriesKey::new(partner.trim(), api.trim()))
+            .filter(|key| !key.partner.is_empty() && key.api.starts_with('/'))
+            .ok_or_else(|| {
+                AppError::Usage(format!("--explain `{pair}`: expected PARTNER:API, e.g. 111:/api_v3/service/multirequest"))
+            })?;
+        request.only = Some(key);
+        let result = run::run(&config, &request)?;
+        return Ok((
+            output::render_explanation(&result, &config, cli.output_format)?,
+            exit::SUCCESS,
+        ));
+    }
     if let Some(n) = cli.rollback {
         let applied = run::rollback(&config, &request, n)?;
         return Ok((

@@ -71,6 +71,43 @@ pub fn render_run(result: &RunResult, format: OutputFormat) -> Result<String, Ap
     Ok(out)
 }
 
+/// `--explain`: the derivation as text, or the recommendation with its plan entry as data.
+pub fn render_explanation(
+    result: &RunResult,
+    config: &ResolvedConfig,
+    format: OutputFormat,
+) -> Result<String, AppError> {
+    let Some(rec) = result.recommendations.first() else {
+        let reason = result
+            .skipped
+            .first()
+            .map_or("no recommendation".to_owned(), |s| {
+                format!("{}: {}", s.key, s.reason)
+            });
+        return Err(AppError::NothingToEmit(format!("--explain: {reason}")));
+    };
+    let planned = result.changes.plan.iter().find(|p| p.key == rec.key);
+    #[derive(Serialize)]
+    struct Explained<'a> {
+        recommendation: &'a trendmaster_types::RateRecommendation,
+        plan: Option<&'a trendmaster_emit::PlannedLimit>,
+    }
+    if let Some(text) = machine(
+        &Explained {
+            recommendation: rec,
+            plan: planned,
+        },
+        format,
+    )? {
+        return Ok(text);
+    }
+    Ok(trendmaster_emit::render_explanation(
+        rec,
+        planned,
+        &config.configmap,
+    )?)
+}
+
 /// `--rollback`: what was restored.
 pub fn render_applied(applied: &Applied, format: OutputFormat) -> Result<String, AppError> {
     if let Some(text) = machine(applied, format)? {

@@ -41,7 +41,9 @@ pub struct RunResult {
     /// The plan against the deployed configuration (`--current-from`); without one, every
     /// entry is new.
     pub changes: Changes,
-    pub files: WrittenFiles,
+    /// What was written; `None` for `--explain`, which writes nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<WrittenFiles>,
     /// Local rate limit (`COMMON.LOCAL_RATELIMIT`): partner → tokens per minute per proxy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_ratelimit: Option<std::collections::BTreeMap<String, u32>>,
@@ -178,6 +180,8 @@ pub struct RunRequest {
     pub local_ratelimit: bool,
     /// Draw charts (not `--no-charts`).
     pub charts: bool,
+    /// `--explain`: analyse this series only, and write nothing.
+    pub only: Option<SeriesKey>,
 }
 
 impl RunRequest {
@@ -209,6 +213,7 @@ impl RunRequest {
             confirm_production: cli.confirm_production,
             local_ratelimit: cli.local_ratelimit,
             charts: !cli.no_charts,
+            only: None,
         }
     }
 }
@@ -365,6 +370,18 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
             config.series_keys_among(deployed.limits.keys().cloned())
         }
         _ => config.series_keys(),
+    };
+    let keys = match &request.only {
+        Some(only) if keys.contains(only) => vec![only.clone()],
+        Some(only) => {
+            return Err(AppError::Usage(format!(
+                "--explain {}:{}: not among the {} partner x API pairs this run analyses (check --partners, --apis and PARTNER_CONFIGS)",
+                only.partner,
+                only.api,
+                keys.len()
+            )));
+        }
+        None => keys,
     };
     let approvals = parse_approvals(&request.approve, &keys)?;
     info!(
@@ -543,6 +560,24 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
             .map_err(AppError::from)
         })
         .transpose()?;
+    if request.only.is_some() {
+        // `--explain`: the numbers are all there; nothing is written or applied.
+        return Ok(RunResult {
+            tool_version: TOOL_VERSION,
+            environment: config.environment.clone(),
+            source,
+            window,
+            mode: config.rate.calculation_mode,
+            dry_run: config.dry_run,
+            fetch: stats,
+            recommendations,
+            skipped,
+            changes,
+            files: None,
+            local_ratelimit: None,
+            applied: None,
+        });
+    }
     let now = Utc::now();
     let stamp = now.format("%Y%m%d_%H%M%S").to_string();
     let plots = if request.charts {
@@ -634,7 +669,7 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         recommendations,
         skipped,
         changes,
-        files,
+        files: Some(files),
         local_ratelimit: envoyfilter.map(|filter| filter.budgets),
         applied,
     })

@@ -197,3 +197,64 @@ fn the_html_report_is_self_contained_and_renders_offline_in_chromium() {
         );
     }
 }
+
+#[test]
+fn explain_ends_with_the_number_the_configmap_holds_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_trendmaster"))
+            .current_dir(dir.path())
+            .env_clear()
+            .arg("--config")
+            .arg(root().join("config/config.yaml"))
+            .args(["--as-of", "2026-11-15T00:00:00Z", "--partners", "111"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let api = "/api_v3/service/multirequest";
+    let output = run(&["--output-dir", "out", "--no-charts"]);
+    assert!(output.status.success());
+    let configmap: k8s_openapi::api::core::v1::ConfigMap = serde_yaml::from_str(
+        &std::fs::read_to_string(dir.path().join("out/latest_configmap.yaml")).unwrap(),
+    )
+    .unwrap();
+    let file: serde_yaml::Value =
+        serde_yaml::from_str(&configmap.data.unwrap()["config.yaml"]).unwrap();
+    let deployed = file["descriptors"][0]["descriptors"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|d| d["value"] == api)
+        .unwrap()["rate_limit"]["requests_per_unit"]
+        .as_u64()
+        .unwrap();
+
+    let output = run(&[
+        "--output-dir",
+        "explained",
+        "--explain",
+        &format!("111:{api}"),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.ends_with(&format!("requests_per_unit {deployed} per minute")),
+        "{last} vs {deployed}"
+    );
+    assert!(text.contains("effective peak"), "{text}");
+    assert!(text.contains("round up to a multiple of 100"), "{text}");
+    assert!(
+        !dir.path().join("explained").exists(),
+        "--explain writes nothing"
+    );
+
+    let output = run(&["--explain", "111:/nope"]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--explain 111:/nope"));
+}
