@@ -22,10 +22,13 @@
 //! Fixed mode is steps 1, 2, 3, 7, 8, 9, 10, 11. Confidence keeps the original's four weighted
 //! factors ([`confidence`]).
 //!
+//! [`originals`] keeps the Python tool's v1 and v3 rules as its code ran them, for backtests.
+//!
 //! This crate does not analyse series or read configuration files: it takes plain values.
 
 mod confidence;
 mod format;
+pub mod originals;
 mod steps;
 
 pub use confidence::confidence;

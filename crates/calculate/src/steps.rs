@@ -168,13 +168,7 @@ impl Chain {
         stats: &SeriesStats,
         settings: &TrafficPatternSettings,
     ) {
-        let m = &settings.multipliers;
-        let factor = match pattern {
-            TrafficPattern::VerySpiky => m.very_spiky,
-            TrafficPattern::ModeratelySpiky => m.moderately_spiky,
-            TrafficPattern::Variable => m.variable,
-            TrafficPattern::Stable => m.stable,
-        };
+        let factor = settings.multipliers.of(pattern);
         let why = format!(
             "traffic pattern {}: peak/mean {}, CV {}",
             pattern.as_str(),

@@ -179,6 +179,16 @@ pub struct Cli {
     #[arg(long, value_name = "PARTNER:API", conflicts_with_all = ["apply", "rollback", "validate_only", "show_env"])]
     pub explain: Option<String>,
 
+    /// Would the limits have hurt? Compute limits on the --days before the last --test-days,
+    /// replay those test days minute by minute through the ratelimit service's windows, and
+    /// compare the original v1 rule, the original v3 and trendmaster (writes nothing)
+    #[arg(long, conflicts_with_all = ["apply", "rollback", "explain", "validate_only", "show_env", "deployed"])]
+    pub backtest: bool,
+
+    /// With --backtest: days replayed after the training window
+    #[arg(long, value_name = "N", default_value_t = 7, requires = "backtest")]
+    pub test_days: u32,
+
     /// Skip the charts (output/plots/) and the HTML report that shows them
     #[arg(long)]
     pub no_charts: bool,

@@ -1,6 +1,7 @@
 //! `trendmaster`: wires the pipeline crates together (config → fetch → analyze → calculate →
 //! emit) and turns their errors into one message and a documented exit code.
 
+mod backtest;
 mod cli;
 mod error;
 mod logging;
@@ -103,6 +104,16 @@ fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(String
         let result = run::run(&config, &request)?;
         return Ok((
             output::render_explanation(&result, &config, cli.output_format)?,
+            exit::SUCCESS,
+        ));
+    }
+    if cli.backtest {
+        if cli.test_days == 0 {
+            return Err(AppError::Usage("--test-days: must be at least 1".into()));
+        }
+        let result = backtest::backtest(&config, &request, cli.test_days)?;
+        return Ok((
+            output::render_backtest(&result, cli.output_format)?,
             exit::SUCCESS,
         ));
     }

@@ -108,6 +108,17 @@ pub fn render_explanation(
     )?)
 }
 
+/// `--backtest`: the comparison as a table, or in full as data.
+pub fn render_backtest(
+    result: &crate::backtest::BacktestResult,
+    format: OutputFormat,
+) -> Result<String, AppError> {
+    Ok(match machine(result, format)? {
+        Some(text) => text,
+        None => crate::backtest::render_table(result),
+    })
+}
+
 /// `--rollback`: what was restored.
 pub fn render_applied(applied: &Applied, format: OutputFormat) -> Result<String, AppError> {
     if let Some(text) = machine(applied, format)? {

@@ -86,7 +86,7 @@ pub struct Changes {
 
 /// Analyses and calculates every series on a pool of threads (one per core): each series is
 /// independent, and decomposition is the expensive part of a run.
-fn analyse_all(
+pub(crate) fn analyse_all(
     config: &ResolvedConfig,
     fetched: Vec<trendmaster_types::FetchedSeries>,
     formula: &Formula,
@@ -326,15 +326,11 @@ fn parse_approvals(values: &[String], series: &[SeriesKey]) -> Result<Approvals,
     Ok(Approvals::Some(keys))
 }
 
-pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, AppError> {
-    if request.apply {
-        check_may_change(config, request, "--apply")?;
-    }
-    let DeployedState {
-        deployed,
-        origin: deployed_from,
-        cluster,
-    } = read_deployed(config, request)?;
+/// The configured data source, with this run's fetch options.
+pub(crate) fn open_source(
+    config: &ResolvedConfig,
+    request: &RunRequest,
+) -> Result<Source, AppError> {
     let options = FetchOptions {
         demo_seed: config.demo_seed,
         prometheus: PrometheusOptions {
@@ -351,7 +347,19 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         offline: request.offline,
         progress: request.progress,
     };
-    let source = Source::open(&config.source, &options)?;
+    Ok(Source::open(&config.source, &options)?)
+}
+
+pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, AppError> {
+    if request.apply {
+        check_may_change(config, request, "--apply")?;
+    }
+    let DeployedState {
+        deployed,
+        origin: deployed_from,
+        cluster,
+    } = read_deployed(config, request)?;
+    let source = open_source(config, request)?;
     let step_secs = match source.native_step_secs() {
         Some(native) if !request.step_given => native,
         _ => config.step_secs,

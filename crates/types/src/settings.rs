@@ -60,6 +60,18 @@ pub struct PatternMultipliers {
     pub stable: f64,
 }
 
+impl PatternMultipliers {
+    /// The multiplier of `pattern`.
+    pub fn of(&self, pattern: crate::TrafficPattern) -> f64 {
+        match pattern {
+            crate::TrafficPattern::VerySpiky => self.very_spiky,
+            crate::TrafficPattern::ModeratelySpiky => self.moderately_spiky,
+            crate::TrafficPattern::Variable => self.variable,
+            crate::TrafficPattern::Stable => self.stable,
+        }
+    }
+}
+
 /// `COMMON.CACHE_CONFIG`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CacheSettings {

@@ -1,0 +1,67 @@
+//! End-to-end: `--backtest` on the demo data, 21 days (14 to train, 7 to replay): our limits
+//! throttle no normal minute, and every variant is charged the same injected bot spikes.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn our_limits_never_throttle_a_normal_minute_of_the_following_week() {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/config.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_trendmaster"))
+        .env_clear()
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "--as-of",
+            "2026-11-22T00:00:00Z",
+            "--partners",
+            "111,222",
+            "--backtest",
+            "--test-days",
+            "7",
+            "--output-format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["train"]["start"], "2026-11-01T00:00:00Z");
+    assert_eq!(result["train"]["end"], "2026-11-15T00:00:00Z");
+    assert_eq!(result["test"]["end"], "2026-11-22T00:00:00Z");
+    assert_eq!(result["anomalies_from"], "labels");
+    let variants = result["variants"].as_array().unwrap();
+    let names: Vec<&str> = variants
+        .iter()
+        .map(|v| v["variant"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["v1 (max × 1.5 or 2.5)", "v3 original", "trendmaster"]
+    );
+    let spikes = variants[0]["spike_requests"].as_f64().unwrap();
+    assert!(spikes > 0.0, "the test week holds injected bot spikes");
+    for variant in variants {
+        assert_eq!(variant["series"].as_array().unwrap().len(), 18);
+        assert_eq!(
+            variant["spike_requests"].as_f64(),
+            Some(spikes),
+            "same traffic for all"
+        );
+        let total = &variant["total"];
+        assert!(total["requests_normal"].as_f64().unwrap() > 1e6);
+    }
+    let ours = &variants[2];
+    assert_eq!(ours["total"]["rejected_normal"], 0.0, "no false throttle");
+    assert_eq!(ours["total"]["minutes_throttled_normal"], 0.0);
+    assert!(ours["total"]["headroom"].as_f64().unwrap() > 1.0);
+    assert!(
+        ours["spike_rejected"].as_f64().unwrap() > 0.2 * spikes,
+        "a limit that stops no bot spike is no limit: {}",
+        ours["spike_rejected"]
+    );
+}
