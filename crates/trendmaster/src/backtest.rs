@@ -111,7 +111,7 @@ pub fn backtest(
         confidence: config.confidence.clone(),
         multipliers: config.multipliers.clone(),
     };
-    let ours = analyse_all(config, training, &formula);
+    let ours = analyse_all(config, training, &formula, request.progress);
 
     let mut variants: Vec<VariantResult> = VARIANTS
         .iter()

@@ -86,11 +86,22 @@ pub struct Changes {
 
 /// Analyses and calculates every series on a pool of threads (one per core): each series is
 /// independent, and decomposition is the expensive part of a run.
+///
+/// With `progress` (stderr is a terminal), a bar on stderr counts the series done.
 pub(crate) fn analyse_all(
     config: &ResolvedConfig,
     fetched: Vec<trendmaster_types::FetchedSeries>,
     formula: &Formula,
+    progress: bool,
 ) -> Vec<Result<RateRecommendation, SkippedSeries>> {
+    let bar = progress.then(|| {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(fetched.len() as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        bar.set_message("analysing series");
+        bar
+    });
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(fetched.len().max(1));
@@ -112,10 +123,16 @@ pub(crate) fn analyse_all(
                     let outcome =
                         trendmaster_calculate::recommend(analysis, item.cache_hit_ratio, formula);
                     results.lock().expect("results").push((index, outcome));
+                    if let Some(bar) = &bar {
+                        bar.inc(1);
+                    }
                 }
             });
         }
     });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let mut results = results.into_inner().expect("results");
     results.sort_by_key(|(index, _)| *index);
     results.into_iter().map(|(_, outcome)| outcome).collect()
@@ -451,7 +468,7 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
     };
     let mut recommendations = Vec::with_capacity(fetched.len());
     let mut skipped = excluded;
-    for outcome in analyse_all(config, fetched, &formula) {
+    for outcome in analyse_all(config, fetched, &formula, request.progress) {
         match outcome {
             Ok(recommendation) => {
                 debug!(

@@ -258,3 +258,41 @@ fn explain_ends_with_the_number_the_configmap_holds_and_writes_nothing() {
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--explain 111:/nope"));
 }
+
+#[test]
+fn progress_is_drawn_on_a_terminal_only_and_never_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_trendmaster");
+    let config = root().join("config/config.yaml");
+    let args = format!(
+        "--config {} --as-of 2026-11-15 --partners 111 --no-charts --output-dir out --output-format json",
+        config.display()
+    );
+    // `script` (util-linux) gives the binary a terminal for stderr; stdout goes to a file.
+    let log = dir.path().join("terminal.log");
+    let status = Command::new("script")
+        .current_dir(dir.path())
+        .args(["-qec", &format!("{binary} {args} > result.json")])
+        .arg(&log)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("script(1) runs");
+    assert!(status.success());
+    let terminal = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        terminal.contains(" 9/9"),
+        "a progress bar counts the 9 series: {terminal}"
+    );
+    let stdout = std::fs::read_to_string(dir.path().join("result.json")).unwrap();
+    serde_json::from_str::<serde_json::Value>(&stdout).expect("stdout is only the JSON result");
+
+    // Not a terminal: no bar at all.
+    let output = Command::new(binary)
+        .current_dir(dir.path())
+        .env_clear()
+        .args(args.split(' '))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("9/9"));
+}
