@@ -284,6 +284,110 @@ fn draw<DB: DrawingBackend>(
     Ok(())
 }
 
+/// One formula's backtest result, as shares (0..=1) of the test window's requests.
+#[derive(Debug, Clone)]
+pub struct BacktestBar {
+    pub variant: String,
+    /// Bot-spike requests rejected.
+    pub spike_rejected: f64,
+    /// All anomalous requests rejected.
+    pub anomalous_rejected: f64,
+    /// Normal requests rejected (false throttles).
+    pub normal_rejected: f64,
+}
+
+/// The backtest as grouped bars: per formula, the share of bot-spike, anomalous and normal
+/// requests it would have rejected.
+pub fn render_backtest_chart(
+    title: &str,
+    bars: &[BacktestBar],
+) -> Result<RenderedChart, EmitError> {
+    register_font();
+    let failed = |reason: String| EmitError::BacktestChart { reason };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        draw_bars(&root, title, bars).map_err(|e| failed(e.to_string()))?;
+        root.present().map_err(|e| failed(e.to_string()))?;
+    }
+    let mut pixels = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
+        draw_bars(&root, title, bars).map_err(|e| failed(e.to_string()))?;
+        root.present().map_err(|e| failed(e.to_string()))?;
+    }
+    let png = encode_png(&pixels).map_err(|e| failed(format!("PNG: {e}")))?;
+    Ok(RenderedChart { svg, png })
+}
+
+fn draw_bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    bars: &[BacktestBar],
+) -> DrawResult<DB::ErrorType> {
+    root.fill(&WHITE)?;
+    let series: [(&str, RGBColor, fn(&BacktestBar) -> f64); 3] = [
+        (
+            "bot-spike requests rejected",
+            kind_colour(AnomalyKind::Spike),
+            |b| b.spike_rejected,
+        ),
+        (
+            "anomalous requests rejected",
+            kind_colour(AnomalyKind::Surge),
+            |b| b.anomalous_rejected,
+        ),
+        ("normal requests rejected (false throttles)", BLACK, |b| {
+            b.normal_rejected
+        }),
+    ];
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..bars.len() as f64, 0.0..100.0)?;
+    let names: Vec<String> = bars.iter().map(|b| b.variant.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(bars.len() * 2 + 1)
+        .x_label_formatter(&|x| {
+            let centre = x - x.floor();
+            match names.get(x.floor() as usize) {
+                Some(name) if (centre - 0.5).abs() < 1e-6 => name.clone(),
+                _ => String::new(),
+            }
+        })
+        .y_desc("% of the test window's requests")
+        .y_label_formatter(&|v| format!("{v:.0} %"))
+        .light_line_style(TRANSPARENT)
+        .label_style((FONT, 13))
+        .draw()?;
+    let width = 0.8 / series.len() as f64;
+    for (s, (label, colour, value)) in series.iter().enumerate() {
+        let colour = *colour;
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, bar)| {
+                let left = i as f64 + 0.1 + s as f64 * width;
+                Rectangle::new(
+                    [(left, 0.0), (left + width * 0.9, 100.0 * value(bar))],
+                    colour.filled(),
+                )
+            }))?
+            .label(*label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT, 12))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .draw()?;
+    Ok(())
+}
+
 /// `Mon 09 Nov` at midnight, else `09 Nov 12:00`.
 fn time_label(at: DateTime<Utc>) -> String {
     if at.time() == chrono::NaiveTime::MIN {
@@ -428,6 +532,30 @@ mod tests {
         let mut bare = charted();
         bare.analysis.chart = None;
         assert!(render_chart(&bare, limits).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_backtest_chart_names_every_formula() {
+        let bars: Vec<BacktestBar> = ["v1", "v3 original", "trendmaster"]
+            .iter()
+            .map(|name| BacktestBar {
+                variant: (*name).to_owned(),
+                spike_rejected: 0.6,
+                anomalous_rejected: 0.3,
+                normal_rejected: 0.0,
+            })
+            .collect();
+        let chart = render_backtest_chart("Backtest", &bars).unwrap();
+        assert!(chart.png.starts_with(b"\x89PNG"));
+        for text in [
+            "v1",
+            "v3 original",
+            "trendmaster",
+            "bot-spike requests rejected",
+            "60 %",
+        ] {
+            assert!(chart.svg.contains(text), "SVG lacks `{text}`");
+        }
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub enum EmitError {
         unit: &'static str,
     },
 
+    #[error("backtest chart: {reason}")]
+    BacktestChart { reason: String },
+
     #[error("chart of {series}: {reason}")]
     Chart { series: SeriesKey, reason: String },
 

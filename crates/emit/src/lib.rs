@@ -45,7 +45,7 @@ pub mod ratelimit;
 pub mod report;
 pub mod write;
 
-pub use charts::{ChartLimits, RenderedChart, render_chart};
+pub use charts::{BacktestBar, ChartLimits, RenderedChart, render_backtest_chart, render_chart};
 pub use configmap::{
     GenerationInfo, RenderedConfigMap, check_configmap_settings, render_configmap, render_planned,
 };

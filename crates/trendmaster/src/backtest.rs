@@ -28,6 +28,9 @@ pub struct BacktestResult {
     /// `labels` (the source's ground truth) or `detector`.
     pub anomalies_from: &'static str,
     pub variants: Vec<VariantResult>,
+    /// `backtest_<stamp>.json`, `.svg` and `.png` in the output directory.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -167,12 +170,55 @@ pub fn backtest(
         variant.spike_requests = variant.series.iter().map(|s| s.spike_requests).sum();
         variant.spike_rejected = variant.series.iter().map(|s| s.spike_rejected).sum();
     }
-    Ok(BacktestResult {
+    let mut result = BacktestResult {
         train,
         test,
         anomalies_from: if labelled { "labels" } else { "detector" },
         variants,
-    })
+        files: Vec::new(),
+    };
+    result.files = write_files(config, &result)?;
+    Ok(result)
+}
+
+/// The result as JSON and as a chart, next to the other outputs.
+fn write_files(
+    config: &ResolvedConfig,
+    result: &BacktestResult,
+) -> Result<Vec<std::path::PathBuf>, AppError> {
+    let share = |part: f64, whole: f64| if whole > 0.0 { part / whole } else { 0.0 };
+    let bars: Vec<trendmaster_emit::BacktestBar> = result
+        .variants
+        .iter()
+        .map(|v| trendmaster_emit::BacktestBar {
+            variant: v.variant.to_owned(),
+            spike_rejected: share(v.spike_rejected, v.spike_requests),
+            anomalous_rejected: v.total.anomalous_rejected_share(),
+            normal_rejected: v.total.normal_rejected_share(),
+        })
+        .collect();
+    let title = format!(
+        "Backtest: limits from {} to {}, replayed {} to {}",
+        result.train.start.format("%d %b"),
+        result.train.end.format("%d %b"),
+        result.test.start.format("%d %b"),
+        result.test.end.format("%d %b %Y")
+    );
+    let chart = trendmaster_emit::render_backtest_chart(&title, &bars)?;
+    let json = serde_json::to_string_pretty(result)
+        .map_err(|e| AppError::Output(format!("cannot render the backtest as JSON: {e}")))?;
+    let stamp = Utc::now().format("%Y%m%d_%H%M%S");
+    let base = config.output_dir.join(format!("backtest_{stamp}"));
+    let files = [
+        (base.with_extension("json"), json.into_bytes()),
+        (base.with_extension("svg"), chart.svg.into_bytes()),
+        (base.with_extension("png"), chart.png),
+    ];
+    for (path, bytes) in &files {
+        trendmaster_emit::write_atomic(path, bytes)?;
+    }
+    info!(path = %base.display(), "wrote the backtest as JSON and a chart (.svg, .png)");
+    Ok(files.into_iter().map(|(path, _)| path).collect())
 }
 
 /// Points `from..to` of `series` as a series over `window`.

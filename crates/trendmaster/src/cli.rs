@@ -181,7 +181,8 @@ pub struct Cli {
 
     /// Would the limits have hurt? Compute limits on the --days before the last --test-days,
     /// replay those test days minute by minute through the ratelimit service's windows, and
-    /// compare the original v1 rule, the original v3 and trendmaster (writes nothing)
+    /// compare the original v1 rule, the original v3 and trendmaster; writes the result as
+    /// backtest_<stamp>.json and a chart (.svg, .png)
     #[arg(long, conflicts_with_all = ["apply", "rollback", "explain", "validate_only", "show_env", "deployed"])]
     pub backtest: bool,
 

@@ -7,7 +7,9 @@ use std::process::Command;
 #[test]
 fn our_limits_never_throttle_a_normal_minute_of_the_following_week() {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/config.yaml");
+    let dir = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_trendmaster"))
+        .current_dir(dir.path())
         .env_clear()
         .arg("--config")
         .arg(&config)
@@ -21,6 +23,8 @@ fn our_limits_never_throttle_a_normal_minute_of_the_following_week() {
             "7",
             "--output-format",
             "json",
+            "--output-dir",
+            "out",
         ])
         .output()
         .unwrap();
@@ -59,6 +63,24 @@ fn our_limits_never_throttle_a_normal_minute_of_the_following_week() {
     assert_eq!(ours["total"]["rejected_normal"], 0.0, "no false throttle");
     assert_eq!(ours["total"]["minutes_throttled_normal"], 0.0);
     assert!(ours["total"]["headroom"].as_f64().unwrap() > 1.0);
+    // Also written: the JSON and a chart naming each formula.
+    let files: Vec<&str> = result["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 3);
+    let svg = std::fs::read_to_string(dir.path().join(files[1])).unwrap();
+    assert!(svg.contains("trendmaster") && svg.contains("v3 original"));
+    assert!(
+        std::fs::read(dir.path().join(files[2]))
+            .unwrap()
+            .starts_with(b"\x89PNG")
+    );
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(files[0])).unwrap()).unwrap();
+    assert_eq!(written["variants"], result["variants"]);
     assert!(
         ours["spike_rejected"].as_f64().unwrap() > 0.2 * spikes,
         "a limit that stops no bot spike is no limit: {}",

@@ -136,11 +136,9 @@ fn prometheus_demo_file_and_cache_agree_on_a_real_server() {
     assert_eq!(from_prometheus["fetch"]["series"], 36);
     assert!(d.join("prom/latest_configmap.yaml").exists());
     let reports = std::fs::read_dir(d.join("prom")).unwrap().filter(|e| {
-        e.as_ref()
-            .unwrap()
-            .file_name()
-            .to_string_lossy()
-            .starts_with("analysis_report_")
+        let name = e.as_ref().unwrap().file_name();
+        let name = name.to_string_lossy();
+        name.starts_with("analysis_report_") && name.ends_with(".md")
     });
     assert_eq!(reports.count(), 1);
 
