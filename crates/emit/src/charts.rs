@@ -320,13 +320,16 @@ pub fn render_backtest_chart(
     Ok(RenderedChart { svg, png })
 }
 
+/// A bar series: its legend, colour, and the value it takes from each formula's result.
+type BarSeries = (&'static str, RGBColor, fn(&BacktestBar) -> f64);
+
 fn draw_bars<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     bars: &[BacktestBar],
 ) -> DrawResult<DB::ErrorType> {
     root.fill(&WHITE)?;
-    let series: [(&str, RGBColor, fn(&BacktestBar) -> f64); 3] = [
+    let series: [BarSeries; 3] = [
         (
             "bot-spike requests rejected",
             kind_colour(AnomalyKind::Spike),
