@@ -1,19 +1,14 @@
 //! End-to-end: `--backtest` on the demo data, 21 days (14 to train, 7 to replay): our limits
 //! throttle no normal minute, and every variant is charged the same injected bot spikes.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
 #[test]
 fn our_limits_never_throttle_a_normal_minute_of_the_following_week() {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/config.yaml");
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_trendmaster"))
-        .current_dir(dir.path())
-        .env_clear()
-        .arg("--config")
-        .arg(&config)
-        .args([
+    let result = common::trendmaster_json(
+        dir.path(),
+        &[
             "--as-of",
             "2026-11-22T00:00:00Z",
             "--partners",
@@ -25,15 +20,8 @@ fn our_limits_never_throttle_a_normal_minute_of_the_following_week() {
             "json",
             "--output-dir",
             "out",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
     );
-    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(result["train"]["start"], "2026-11-01T00:00:00Z");
     assert_eq!(result["train"]["end"], "2026-11-15T00:00:00Z");
     assert_eq!(result["test"]["end"], "2026-11-22T00:00:00Z");
@@ -85,5 +73,61 @@ fn our_limits_never_throttle_a_normal_minute_of_the_following_week() {
         ours["spike_rejected"].as_f64().unwrap() > 0.2 * spikes,
         "a limit that stops no bot spike is no limit: {}",
         ours["spike_rejected"]
+    );
+}
+
+#[test]
+fn a_file_source_without_labels_is_judged_by_the_detector() {
+    let dir = tempfile::tempdir().unwrap();
+    // 21 days of demo traffic exported to the file source's format (no labels in a file).
+    let output = common::trendmaster(
+        dir.path(),
+        &[
+            "--as-of",
+            "2026-11-22T00:00:00Z",
+            "--days",
+            "21",
+            "--partners",
+            "111",
+            "--forecaster",
+            "none",
+            "--no-charts",
+            "--output-dir",
+            "export",
+            "--export-data",
+            "traffic.csv",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result = common::trendmaster_json(
+        dir.path(),
+        &[
+            "--source",
+            "file:traffic.csv",
+            "--partners",
+            "111",
+            "--backtest",
+            "--output-format",
+            "json",
+            "--output-dir",
+            "out",
+        ],
+    );
+    assert_eq!(result["anomalies_from"], "detector");
+    assert_eq!(
+        result["test"]["end"], "2026-11-22T00:00:00Z",
+        "the file's end of data"
+    );
+    let ours = &result["variants"][2];
+    assert_eq!(ours["variant"], "trendmaster");
+    assert_eq!(ours["series"].as_array().unwrap().len(), 9);
+    assert_eq!(ours["total"]["rejected_normal"], 0.0);
+    assert!(
+        ours["spike_requests"].as_f64().unwrap() > 0.0,
+        "the detector finds the spikes"
     );
 }

@@ -3,8 +3,12 @@
 //! CI workflow pass are accepted by the real binary. Also: the local rate-limit EnvoyFilter a
 //! run writes parses into its type and holds each partner's budget.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
+
+use common::root;
 
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, ServiceAccount};
@@ -13,10 +17,6 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 use trendmaster_emit::EnvoyFilter;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn documents(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -212,12 +212,9 @@ fn the_ci_workflow_runs_the_nightly_script_and_keeps_the_output() {
 #[test]
 fn the_local_ratelimit_envoyfilter_parses_and_splits_each_partner_budget() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_trendmaster"))
-        .current_dir(dir.path())
-        .env_clear()
-        .arg("--config")
-        .arg(root().join("config/config.yaml"))
-        .args([
+    let result = common::trendmaster_json(
+        dir.path(),
+        &[
             "--as-of",
             "2026-11-15T00:00:00Z",
             "--partners",
@@ -229,15 +226,8 @@ fn the_local_ratelimit_envoyfilter_parses_and_splits_each_partner_budget() {
             "--local-ratelimit",
             "--output-format",
             "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
     );
-    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let path = dir
         .path()
         .join(result["files"]["envoyfilter"].as_str().unwrap());

@@ -2,22 +2,18 @@
 //! `output/plots/<stamp>/`, linked from the Markdown report, and a self-contained HTML report
 //! that headless Chromium renders offline (`scripts/screenshot-report.sh`).
 
-use std::path::Path;
+mod common;
+
 use std::process::Command;
 
-fn root() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{root, trendmaster, trendmaster_json};
 
 #[test]
 fn every_series_gets_a_png_and_an_svg_chart_linked_from_the_report() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_trendmaster"))
-        .current_dir(dir.path())
-        .env_clear()
-        .arg("--config")
-        .arg(root().join("config/config.yaml"))
-        .args([
+    let result = trendmaster_json(
+        dir.path(),
+        &[
             "--as-of",
             "2026-11-15T00:00:00Z",
             "--partners",
@@ -26,15 +22,8 @@ fn every_series_gets_a_png_and_an_svg_chart_linked_from_the_report() {
             "out",
             "--output-format",
             "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
     );
-    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let plots = dir.path().join(
         result["files"]["plots"]
             .as_str()
@@ -60,12 +49,9 @@ fn every_series_gets_a_png_and_an_svg_chart_linked_from_the_report() {
     assert_eq!(linked, recommendations.len(), "one chart per series");
 
     // --no-charts: no plots, no links.
-    let output = Command::new(env!("CARGO_BIN_EXE_trendmaster"))
-        .current_dir(dir.path())
-        .env_clear()
-        .arg("--config")
-        .arg(root().join("config/config.yaml"))
-        .args([
+    let output = trendmaster(
+        dir.path(),
+        &[
             "--as-of",
             "2026-11-15T00:00:00Z",
             "--partners",
@@ -73,9 +59,8 @@ fn every_series_gets_a_png_and_an_svg_chart_linked_from_the_report() {
             "--output-dir",
             "bare",
             "--no-charts",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(output.status.success());
     assert!(!dir.path().join("bare/plots").exists());
 }
@@ -99,12 +84,9 @@ fn logged_urls(value: &serde_json::Value, found: &mut Vec<String>) {
 #[test]
 fn the_html_report_is_self_contained_and_renders_offline_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_trendmaster"))
-        .current_dir(dir.path())
-        .env_clear()
-        .arg("--config")
-        .arg(root().join("config/config.yaml"))
-        .args([
+    let result = trendmaster_json(
+        dir.path(),
+        &[
             "--as-of",
             "2026-11-15T00:00:00Z",
             "--partners",
@@ -113,15 +95,8 @@ fn the_html_report_is_self_contained_and_renders_offline_in_chromium() {
             "out",
             "--output-format",
             "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
     );
-    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let html_path = dir.path().join(
         result["files"]["html_report"]
             .as_str()
@@ -202,15 +177,9 @@ fn the_html_report_is_self_contained_and_renders_offline_in_chromium() {
 fn explain_ends_with_the_number_the_configmap_holds_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let run = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_trendmaster"))
-            .current_dir(dir.path())
-            .env_clear()
-            .arg("--config")
-            .arg(root().join("config/config.yaml"))
-            .args(["--as-of", "2026-11-15T00:00:00Z", "--partners", "111"])
-            .args(extra)
-            .output()
-            .unwrap()
+        let mut args = vec!["--as-of", "2026-11-15T00:00:00Z", "--partners", "111"];
+        args.extend_from_slice(extra);
+        trendmaster(dir.path(), &args)
     };
     let api = "/api_v3/service/multirequest";
     let output = run(&["--output-dir", "out", "--no-charts"]);
