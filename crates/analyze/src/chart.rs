@@ -7,6 +7,7 @@
 use trendmaster_types::{SeriesChart, TrafficSeries};
 
 use crate::detect::Baseline;
+use crate::forecast::means;
 
 /// Chart resolution, or the series' own step when that is coarser.
 const CHART_STEP_SECS: u32 = 900;
@@ -29,43 +30,32 @@ pub fn chart(
         .map(|(e, s)| e + z * s)
         .collect();
     let path_factor = (step as usize * factor / path_step_secs.max(1) as usize).max(1);
+    let (path_expected, path_upper): (Vec<f64>, Vec<f64>) = path.iter().copied().unzip();
     SeriesChart {
         start: series.window.start,
         step_secs: step * factor as u32,
-        observed_max: series.values.chunks(factor).map(max_of).collect(),
-        expected: baseline.expected.chunks(factor).map(mean_of).collect(),
-        upper: upper.chunks(factor).map(max_of).collect(),
-        forecast: path
-            .chunks(path_factor)
-            .map(|chunk| {
-                let expected: Vec<f64> = chunk.iter().map(|(e, _)| *e).collect();
-                let upper: Vec<f64> = chunk.iter().map(|(_, u)| *u).collect();
-                (mean_of(&expected), max_of(&upper))
-            })
+        observed_max: maxima(&series.values, factor),
+        expected: means(&baseline.expected, factor),
+        upper: maxima(&upper, factor),
+        forecast: means(&path_expected, path_factor)
+            .into_iter()
+            .zip(maxima(&path_upper, path_factor))
             .collect(),
     }
 }
 
-/// Highest value that is not NaN; NaN when there is none.
-fn max_of(values: &[f64]) -> f64 {
+/// Highest value of each run of `factor` points that is not NaN; NaN when there is none.
+fn maxima(values: &[f64], factor: usize) -> Vec<f64> {
     values
-        .iter()
-        .copied()
-        .filter(|v| !v.is_nan())
-        .fold(f64::NAN, f64::max)
-}
-
-/// Mean of the values that are not NaN; NaN when there is none.
-fn mean_of(values: &[f64]) -> f64 {
-    let (sum, count) = values
-        .iter()
-        .filter(|v| !v.is_nan())
-        .fold((0.0, 0usize), |(sum, n), v| (sum + v, n + 1));
-    if count == 0 {
-        f64::NAN
-    } else {
-        sum / count as f64
-    }
+        .chunks(factor.max(1))
+        .map(|chunk| {
+            chunk
+                .iter()
+                .copied()
+                .filter(|v| !v.is_nan())
+                .fold(f64::NAN, f64::max)
+        })
+        .collect()
 }
 
 /// When step `index` of `chart` starts.

@@ -333,7 +333,7 @@ fn resolution_secs(settings: &ForecastSettings, step_secs: u32) -> Result<u32, S
 /// Mean of each run of `factor` points over those present (NaN when all are missing). Means,
 /// not maxima: the model describes the typical level, and the band around it (from per-point
 /// residuals) describes how far single points stray, maxima included.
-fn means(values: &[f64], factor: usize) -> Vec<f64> {
+pub(crate) fn means(values: &[f64], factor: usize) -> Vec<f64> {
     values
         .chunks(factor.max(1))
         .map(|chunk| {

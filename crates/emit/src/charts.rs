@@ -45,26 +45,37 @@ pub fn render_chart(
     let Some(data) = &rec.analysis.chart else {
         return Ok(None);
     };
-    let failed = |reason: String| EmitError::Chart {
-        series: rec.key.clone(),
-        reason,
-    };
+    render_both(&SeriesPicture { rec, data, limits })
+        .map_err(|reason| EmitError::Chart {
+            series: rec.key.clone(),
+            reason,
+        })
+        .map(Some)
+}
+
+/// A picture drawn the same way on any plotters backend.
+trait Picture {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB::ErrorType>;
+}
+
+/// Draws `picture` as SVG and as PNG.
+fn render_both(picture: &impl Picture) -> Result<RenderedChart, String> {
     // Both backends measure text with the registered font.
     register_font();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        draw(&root, rec, data, limits).map_err(|e| failed(e.to_string()))?;
-        root.present().map_err(|e| failed(e.to_string()))?;
+        picture.draw(&root).map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
     }
     let mut pixels = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
-        draw(&root, rec, data, limits).map_err(|e| failed(e.to_string()))?;
-        root.present().map_err(|e| failed(e.to_string()))?;
+        picture.draw(&root).map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
     }
-    let png = encode_png(&pixels).map_err(|e| failed(format!("PNG: {e}")))?;
-    Ok(Some(RenderedChart { svg, png }))
+    let png = encode_png(&pixels).map_err(|e| format!("PNG: {e}"))?;
+    Ok(RenderedChart { svg, png })
 }
 
 fn register_font() {
@@ -103,7 +114,19 @@ const PRIME: RGBColor = RGBColor(255, 236, 179);
 
 type DrawResult<E> = Result<(), DrawingAreaErrorKind<E>>;
 
-fn draw<DB: DrawingBackend>(
+struct SeriesPicture<'a> {
+    rec: &'a RateRecommendation,
+    data: &'a SeriesChart,
+    limits: ChartLimits,
+}
+
+impl Picture for SeriesPicture<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB::ErrorType> {
+        draw_series(root, self.rec, self.data, self.limits)
+    }
+}
+
+fn draw_series<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     rec: &RateRecommendation,
     data: &SeriesChart,
@@ -302,22 +325,18 @@ pub fn render_backtest_chart(
     title: &str,
     bars: &[BacktestBar],
 ) -> Result<RenderedChart, EmitError> {
-    register_font();
-    let failed = |reason: String| EmitError::BacktestChart { reason };
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        draw_bars(&root, title, bars).map_err(|e| failed(e.to_string()))?;
-        root.present().map_err(|e| failed(e.to_string()))?;
+    render_both(&BarsPicture { title, bars }).map_err(|reason| EmitError::BacktestChart { reason })
+}
+
+struct BarsPicture<'a> {
+    title: &'a str,
+    bars: &'a [BacktestBar],
+}
+
+impl Picture for BarsPicture<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB::ErrorType> {
+        draw_bars(root, self.title, self.bars)
     }
-    let mut pixels = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
-        draw_bars(&root, title, bars).map_err(|e| failed(e.to_string()))?;
-        root.present().map_err(|e| failed(e.to_string()))?;
-    }
-    let png = encode_png(&pixels).map_err(|e| failed(format!("PNG: {e}")))?;
-    Ok(RenderedChart { svg, png })
 }
 
 /// A bar series: its legend, colour, and the value it takes from each formula's result.

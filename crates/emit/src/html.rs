@@ -79,7 +79,7 @@ pub fn render_html_report(run: &RunSummary<'_>, charts: &BTreeMap<SeriesKey, &st
             &mut out,
             rec,
             plan.get(&rec.key).copied(),
-            charts.get(&rec.key),
+            charts.get(&rec.key).copied(),
         );
     }
     if !run.skipped.is_empty() {
@@ -165,7 +165,7 @@ fn write_section(
     out: &mut String,
     rec: &RateRecommendation,
     planned: Option<&PlannedLimit>,
-    chart: Option<&&str>,
+    chart: Option<&str>,
 ) {
     let analysis = &rec.analysis;
     let _ = writeln!(

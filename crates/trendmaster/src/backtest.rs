@@ -43,6 +43,17 @@ pub struct VariantResult {
     pub series: Vec<SeriesOutcome>,
 }
 
+impl VariantResult {
+    /// Share of bot-spike requests rejected (0 when there were none).
+    pub fn spike_rejected_share(&self) -> f64 {
+        if self.spike_requests > 0.0 {
+            self.spike_rejected / self.spike_requests
+        } else {
+            0.0
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct SeriesOutcome {
     pub key: SeriesKey,
@@ -126,6 +137,8 @@ pub fn backtest(
             series: Vec::new(),
         })
         .collect();
+    // v3 used the fixed prime-time hours: the same mask for every series.
+    let prime = fixed_prime_time(config, train);
     for (fetched, ours) in report.series.iter().zip(ours) {
         let Ok(ours) = ours else { continue };
         let series = &fetched.series;
@@ -147,7 +160,6 @@ pub fn backtest(
         } else {
             detected(config, &tested)
         };
-        let prime = fixed_prime_time(config, train);
         let limits = [
             v1_rule(training),
             v3_original(training, &prime, &config.rate),
@@ -186,13 +198,12 @@ fn write_files(
     config: &ResolvedConfig,
     result: &BacktestResult,
 ) -> Result<Vec<std::path::PathBuf>, AppError> {
-    let share = |part: f64, whole: f64| if whole > 0.0 { part / whole } else { 0.0 };
     let bars: Vec<trendmaster_emit::BacktestBar> = result
         .variants
         .iter()
         .map(|v| trendmaster_emit::BacktestBar {
             variant: v.variant.to_owned(),
-            spike_rejected: share(v.spike_rejected, v.spike_requests),
+            spike_rejected: v.spike_rejected_share(),
             anomalous_rejected: v.total.anomalous_rejected_share(),
             normal_rejected: v.total.normal_rejected_share(),
         })
@@ -294,11 +305,6 @@ pub fn render_table(result: &BacktestResult) -> String {
     );
     for variant in &result.variants {
         let t = &variant.total;
-        let spike_share = if variant.spike_requests > 0.0 {
-            variant.spike_rejected / variant.spike_requests
-        } else {
-            0.0
-        };
         let _ = writeln!(
             out,
             "{:<22} {:>6} {:>15.0} {:>9.0} {:>13.0} {:>7.1}% {:>13.0} {:>7.1}% {:>8.2}x",
@@ -309,7 +315,7 @@ pub fn render_table(result: &BacktestResult) -> String {
             t.rejected_anomalous,
             100.0 * t.anomalous_rejected_share(),
             variant.spike_rejected,
-            100.0 * spike_share,
+            100.0 * variant.spike_rejected_share(),
             t.headroom
         );
     }

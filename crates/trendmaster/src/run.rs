@@ -573,114 +573,102 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         Profile::Normal => &changes.plan,
         Profile::Degraded => &degraded_plan,
     };
-    let envoyfilter = (config.local_ratelimit.enabled || request.local_ratelimit)
-        .then(|| {
-            trendmaster_emit::render_envoyfilter(
-                selected_plan,
-                &config.configmap.partner_descriptor_key,
-                &config.local_ratelimit,
-                request.rollout,
-                &info,
-            )
-            .map_err(AppError::from)
-        })
-        .transpose()?;
-    if request.only.is_some() {
-        // `--explain`: the numbers are all there; nothing is written or applied.
-        return Ok(RunResult {
+    let envoyfilter = ((config.local_ratelimit.enabled || request.local_ratelimit)
+        && request.only.is_none())
+    .then(|| {
+        trendmaster_emit::render_envoyfilter(
+            selected_plan,
+            &config.configmap.partner_descriptor_key,
+            &config.local_ratelimit,
+            request.rollout,
+            &info,
+        )
+        .map_err(AppError::from)
+    })
+    .transpose()?;
+    // `--explain` (`only`): the numbers are all there; nothing is written or applied.
+    let (files, applied) = if request.only.is_some() {
+        (None, None)
+    } else {
+        let now = Utc::now();
+        let stamp = now.format("%Y%m%d_%H%M%S").to_string();
+        let plots = if request.charts {
+            render_charts(&recommendations, &changes.plan)?
+        } else {
+            Vec::new()
+        };
+        let plot_paths: std::collections::BTreeMap<SeriesKey, String> = plots
+            .iter()
+            .map(|(key, _)| (key.clone(), trendmaster_emit::plot_path(&stamp, key)))
+            .collect();
+        let summary = RunSummary {
             tool_version: TOOL_VERSION,
-            environment: config.environment.clone(),
-            source,
+            environment: &config.environment.name,
+            environment_detection: &config.environment.to_string(),
+            source: &source,
             window,
             mode: config.rate.calculation_mode,
-            dry_run: config.dry_run,
-            fetch: stats,
-            recommendations,
-            skipped,
-            changes,
-            files: None,
-            local_ratelimit: None,
-            applied: None,
-        });
-    }
-    let now = Utc::now();
-    let stamp = now.format("%Y%m%d_%H%M%S").to_string();
-    let plots = if request.charts {
-        render_charts(&recommendations, &changes.plan)?
-    } else {
-        Vec::new()
-    };
-    let plot_paths: std::collections::BTreeMap<SeriesKey, String> = plots
-        .iter()
-        .map(|(key, _)| (key.clone(), trendmaster_emit::plot_path(&stamp, key)))
-        .collect();
-    let summary = RunSummary {
-        tool_version: TOOL_VERSION,
-        environment: &config.environment.name,
-        environment_detection: &config.environment.to_string(),
-        source: &source,
-        window,
-        mode: config.rate.calculation_mode,
-        config_files: config.config_files.clone(),
-        generated_at: now,
-        recommendations: &recommendations,
-        skipped: &skipped,
-        changes: changes
-            .deployed_from
-            .as_deref()
-            .map(|deployed_from| trendmaster_emit::Changes {
-                deployed_from,
-                plan: &changes.plan,
-                max_change_ratio,
+            config_files: config.config_files.clone(),
+            generated_at: now,
+            recommendations: &recommendations,
+            skipped: &skipped,
+            changes: changes.deployed_from.as_deref().map(|deployed_from| {
+                trendmaster_emit::Changes {
+                    deployed_from,
+                    plan: &changes.plan,
+                    max_change_ratio,
+                }
             }),
-        plots: &plot_paths,
-    };
-    let report = trendmaster_emit::render_markdown_report(&summary);
-    let html_report = request.charts.then(|| {
-        let svgs = plots
-            .iter()
-            .map(|(key, chart)| (key.clone(), chart.svg.as_str()))
-            .collect();
-        trendmaster_emit::render_html_report(&summary, &svgs)
-    });
-    let files = OutputWriter::new(&config.output_dir).write_run(
-        &config.environment.name,
-        &stamp,
-        &RunFiles {
-            configmap: &rendered.yaml,
-            degraded_configmap: &degraded.yaml,
-            report: &report,
-            envoyfilter: envoyfilter.as_ref().map(|filter| filter.yaml.as_str()),
-            html_report: html_report.as_deref(),
-            plots: &plots,
-        },
-        request.profile,
-    )?;
-    info!(
-        configmap = %files.configmap.display(),
-        report = %files.report.display(),
-        limits = recommendations.len(),
-        skipped = skipped.len(),
-        "wrote ConfigMap and report"
-    );
+            plots: &plot_paths,
+        };
+        let report = trendmaster_emit::render_markdown_report(&summary);
+        let html_report = request.charts.then(|| {
+            let svgs = plots
+                .iter()
+                .map(|(key, chart)| (key.clone(), chart.svg.as_str()))
+                .collect();
+            trendmaster_emit::render_html_report(&summary, &svgs)
+        });
+        let files = OutputWriter::new(&config.output_dir).write_run(
+            &config.environment.name,
+            &stamp,
+            &RunFiles {
+                configmap: &rendered.yaml,
+                degraded_configmap: &degraded.yaml,
+                report: &report,
+                envoyfilter: envoyfilter.as_ref().map(|filter| filter.yaml.as_str()),
+                html_report: html_report.as_deref(),
+                plots: &plots,
+            },
+            request.profile,
+        )?;
+        info!(
+            configmap = %files.configmap.display(),
+            report = %files.report.display(),
+            limits = recommendations.len(),
+            skipped = skipped.len(),
+            "wrote ConfigMap and report"
+        );
 
-    let applied = match (request.apply, cluster) {
-        (true, Some(state)) => {
-            let object = match request.profile {
-                Profile::Normal => &rendered.configmap,
-                Profile::Degraded => &degraded.configmap,
-            };
-            Some(apply(
-                config,
-                request,
-                &state,
-                object,
-                &stamp,
-                request.profile,
-                None,
-            )?)
-        }
-        _ => None,
+        let applied = match (request.apply, cluster) {
+            (true, Some(state)) => {
+                let object = match request.profile {
+                    Profile::Normal => &rendered.configmap,
+                    Profile::Degraded => &degraded.configmap,
+                };
+                Some(apply(
+                    config,
+                    request,
+                    &state,
+                    object,
+                    &stamp,
+                    request.profile,
+                    None,
+                )?)
+            }
+            _ => None,
+        };
+        (Some(files), applied)
     };
 
     Ok(RunResult {
@@ -694,7 +682,7 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         recommendations,
         skipped,
         changes,
-        files: Some(files),
+        files,
         local_ratelimit: envoyfilter.map(|filter| filter.budgets),
         applied,
     })
@@ -706,9 +694,11 @@ fn render_charts(
     plan: &[PlannedLimit],
 ) -> Result<Vec<(SeriesKey, trendmaster_emit::RenderedChart)>, AppError> {
     let started = std::time::Instant::now();
+    let planned: std::collections::BTreeMap<&SeriesKey, &PlannedLimit> =
+        plan.iter().map(|p| (&p.key, p)).collect();
     let mut charts = Vec::with_capacity(recommendations.len());
     for rec in recommendations {
-        let planned = plan.iter().find(|p| p.key == rec.key);
+        let planned = planned.get(&rec.key);
         let limits = trendmaster_emit::ChartLimits {
             recommended: planned.map_or(rec.requests_per_minute, |p| p.emitted),
             current: planned.and_then(|p| p.current),
