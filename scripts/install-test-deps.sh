@@ -8,7 +8,8 @@ set -euo pipefail
 report_versions() {
     prometheus --version 2>&1 | head -n 1
     promtool --version 2>&1 | head -n 1
-    chromium --version 2>&1 | head -n 1
+    # Debian's wrapper script may print shell noise on stderr before the version.
+    chromium --version 2>/dev/null | head -n 1
 }
 
 have() { command -v "$1" >/dev/null 2>&1; }
