@@ -1,7 +1,7 @@
 # trendmaster — common tasks. `make demo` and `make test` are the two commands of the README.
 CARGO ?= cargo
 
-.PHONY: build build-prophet demo report-screenshot test lint fmt clean
+.PHONY: build build-prophet demo report-screenshot test bench lint fmt clean
 
 ## build: release binary at target/release/trendmaster
 build:
@@ -26,6 +26,14 @@ test:
 	bash scripts/install-test-deps.sh
 	$(CARGO) test --workspace --locked
 	$(CARGO) test --locked -p trendmaster-analyze --features prophet
+
+## bench: the whole run on 100, 1,000 and 5,000 series (14 days at one minute) from a real
+## Prometheus and from Parquet, timed per stage; prints a table. The fleets' TSDBs are kept in
+## ~/.cache/trendmaster/bench (the first backfill of 5,000 series takes a while).
+## BENCH_ARGS='--sizes 100,1000 --sources prometheus' narrows it.
+bench:
+	bash scripts/install-test-deps.sh
+	$(CARGO) bench --locked -p trendmaster --bench fleet -- $(BENCH_ARGS)
 
 ## lint: formatting and clippy, warnings are errors
 lint:

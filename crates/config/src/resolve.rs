@@ -76,6 +76,10 @@ pub struct ResolvedConfig {
     pub step_secs: u32,
     pub demo_seed: u64,
     pub output_dir: PathBuf,
+    /// `COMMON.OUTPUT.max_charts`: at most this many series get a chart (the largest changes
+    /// against the deployed limits, else the largest limits), so that a fleet's report stays
+    /// readable and small.
+    pub max_charts: usize,
     pub rate: RateCalculationSettings,
     pub cache: CacheSettings,
     pub confidence: ConfidenceSettings,
@@ -376,6 +380,7 @@ fn resolve(
         .clone()
         .or_else(|| var("TRENDMASTER_OUTPUT_DIR").map(PathBuf::from))
         .unwrap_or(file.common.output.directory);
+    let max_charts = file.common.output.max_charts;
 
     let (step_text, step_origin) = match &overrides.step {
         Some(step) => (step.clone(), "--step".to_string()),
@@ -448,6 +453,7 @@ fn resolve(
         step_secs,
         demo_seed: overrides.demo_seed.unwrap_or(file.common.data.demo_seed),
         output_dir,
+        max_charts,
         rate,
         cache: file.common.cache,
         confidence: file.common.confidence,

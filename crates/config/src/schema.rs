@@ -112,6 +112,8 @@ pub struct DataSection {
 #[derive(Debug, Clone, Deserialize)]
 pub struct OutputSection {
     pub directory: PathBuf,
+    /// Series drawn per run (charts and the HTML report): the biggest changes first.
+    pub max_charts: usize,
 }
 
 /// `COMMON.EXCLUSIONS`: partner × API pairs that are neither analysed nor emitted.

@@ -322,6 +322,11 @@ pub fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut Config
         ),
     );
     check(
+        prom.partners_per_query >= 1,
+        &pc("partners_per_query"),
+        "must be at least 1".into(),
+    );
+    check(
         prom.client_cert.is_empty() == prom.client_key.is_empty(),
         &pc("client_cert"),
         "client_cert and client_key must be given together".into(),

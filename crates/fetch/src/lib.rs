@@ -38,7 +38,7 @@ pub use file::FileTraffic;
 pub use prometheus::PrometheusSource;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use trendmaster_types::settings::PrometheusSettings;
 use trendmaster_types::{AnalysisWindow, FetchedSeries, Secret, SeriesKey, SourceKind};
@@ -88,7 +88,7 @@ pub struct SeriesFailure {
 }
 
 /// What a fetch cost; printed as the closing summary line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FetchStats {
     /// HTTP requests sent (retries included).
     pub queries: usize,
@@ -101,6 +101,11 @@ pub struct FetchStats {
     pub series: usize,
     /// Grid points without a sample, over all delivered series.
     pub missing_points: usize,
+    /// Milliseconds spent waiting for answers (sending, Prometheus working, reading the body),
+    /// summed over the concurrent queries.
+    pub request_millis: u64,
+    /// Milliseconds spent parsing answers, summed over the concurrent queries.
+    pub parse_millis: u64,
 }
 
 /// The fetched series (in the order of the requested keys, failures left out), the failures,
@@ -178,30 +183,78 @@ impl Source {
     }
 
     /// One series per key over `window`, in key order; keys that could not be fetched are in
-    /// `failures` instead.
+    /// `failures` instead. Holds the whole fleet in memory: runs over many series use
+    /// [`Self::fetch_each`].
     pub fn fetch(
         &self,
         keys: &[SeriesKey],
         window: &AnalysisWindow,
     ) -> Result<FetchReport, FetchError> {
         let report = match self {
-            Source::Demo(demo) => FetchReport {
-                series: keys.iter().map(|key| demo.series(key, window)).collect(),
-                ..FetchReport::default()
-            },
             Source::Prometheus(prometheus) => prometheus.fetch(keys, window)?,
-            Source::File(file) => {
-                let (series, failures) = file.series(keys, window);
-                FetchReport {
-                    series,
-                    failures,
-                    ..FetchReport::default()
-                }
+            _ => {
+                let mut report = FetchReport::default();
+                self.fetch_each(keys, window, &mut |batch| {
+                    report.series.extend(batch.series);
+                    report.failures.extend(batch.failures);
+                })?;
+                report
             }
         };
         Ok(report.counted())
     }
+
+    /// Fetches `keys` in batches and hands each to `sink` as soon as it is complete (a
+    /// Prometheus query group, or [`LOCAL_BATCH`] keys of a local source), so that a caller can
+    /// analyse and drop the series while the rest is fetched. Returns what fetching cost, with
+    /// the series and missing points counted over all batches.
+    pub fn fetch_each(
+        &self,
+        keys: &[SeriesKey],
+        window: &AnalysisWindow,
+        sink: &mut dyn FnMut(FetchReport),
+    ) -> Result<FetchStats, FetchError> {
+        let mut counted = FetchStats::default();
+        let mut counting_sink = |batch: FetchReport| {
+            let batch = batch.counted();
+            counted.series += batch.stats.series;
+            counted.missing_points += batch.stats.missing_points;
+            sink(batch);
+        };
+        let mut stats = match self {
+            Source::Demo(demo) => {
+                for chunk in keys.chunks(LOCAL_BATCH) {
+                    counting_sink(FetchReport {
+                        series: chunk.iter().map(|key| demo.series(key, window)).collect(),
+                        ..FetchReport::default()
+                    });
+                }
+                FetchStats::default()
+            }
+            Source::Prometheus(prometheus) => {
+                prometheus.fetch_each(keys, window, &mut counting_sink)?
+            }
+            Source::File(file) => {
+                for chunk in keys.chunks(LOCAL_BATCH) {
+                    let (series, failures) = file.series(chunk, window);
+                    counting_sink(FetchReport {
+                        series,
+                        failures,
+                        ..FetchReport::default()
+                    });
+                }
+                FetchStats::default()
+            }
+        };
+        stats.series = counted.series;
+        stats.missing_points = counted.missing_points;
+        Ok(stats)
+    }
 }
+
+/// Keys per batch from a local source (demo, file): enough to keep every core busy, few enough
+/// that a batch's raw points (64 × 20,160 minutes × 8 bytes = 10 MB) stay small.
+pub const LOCAL_BATCH: usize = 64;
 
 #[cfg(test)]
 mod tests {

@@ -46,24 +46,73 @@ impl PrometheusServer {
     /// Backfills `series` as `shape` counters (see [`crate::write_openmetrics`]) and starts
     /// Prometheus on them. Fails, never skips, when `prometheus` or `promtool` is not on PATH.
     pub fn start(series: &[FetchedSeries], shape: MetricShape) -> Result<Self, String> {
+        let dir = temp_dir()?;
+        let data_dir = dir.path().join("data");
+        let started = Instant::now();
+        Self::backfill_into(series, shape, &data_dir)?;
+        let backfill_seconds = started.elapsed().as_secs_f64();
+        Self::launch(dir, &data_dir, false, backfill_seconds)
+    }
+
+    /// Backfills `series` as `shape` counters into `data_dir` (created if missing), for
+    /// [`Self::start_on`]: benchmarks keep a fleet's TSDB between runs, because backfilling
+    /// 1,000 series × 14 days takes minutes.
+    pub fn backfill_into(
+        series: &[FetchedSeries],
+        shape: MetricShape,
+        data_dir: &Path,
+    ) -> Result<(), String> {
+        let promtool = find_program("promtool", std::env::var_os("PATH").as_deref())?;
+        let staging = data_dir.with_extension("openmetrics");
+        for d in [data_dir, &staging] {
+            fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+        }
+        backfill(series, shape, &promtool, &staging, data_dir)?;
+        fs::remove_dir_all(&staging)
+            .map_err(|e| format!("cannot remove {}: {e}", staging.display()))
+    }
+
+    /// Starts Prometheus on an existing `data_dir`, which is left in place when the server
+    /// stops. With `compact`, Prometheus compacts the two-hour blocks of a backfill into larger
+    /// ones, as a long-running server has (the first minute after the start; see
+    /// [`Self::wait_for_compaction`]); without, blocks stay as they are.
+    pub fn start_on(data_dir: &Path, compact: bool) -> Result<Self, String> {
+        Self::launch(temp_dir()?, data_dir, compact, 0.0)
+    }
+
+    /// Waits until Prometheus has compacted its blocks: the block count has not changed for
+    /// `quiet`, and its first compaction (a minute after the start) has had time to begin.
+    pub fn wait_for_compaction(&self, data_dir: &Path, quiet: Duration) -> Result<usize, String> {
+        let count = || -> Result<usize, String> {
+            Ok(fs::read_dir(data_dir)
+                .map_err(|e| format!("cannot list {}: {e}", data_dir.display()))?
+                .filter_map(Result::ok)
+                .filter(|e| e.path().join("meta.json").is_file())
+                .count())
+        };
+        let first_compaction = Instant::now() + Duration::from_secs(75);
+        let mut last = count()?;
+        let mut since = Instant::now();
+        loop {
+            thread::sleep(Duration::from_secs(2));
+            let now = count()?;
+            if now != last {
+                last = now;
+                since = Instant::now();
+            } else if Instant::now() >= first_compaction && since.elapsed() >= quiet {
+                return Ok(now);
+            }
+        }
+    }
+
+    fn launch(
+        dir: TempDir,
+        data_dir: &Path,
+        compact: bool,
+        backfill_seconds: f64,
+    ) -> Result<Self, String> {
         let path_var = std::env::var_os("PATH");
         let prometheus = find_program("prometheus", path_var.as_deref())?;
-        let promtool = find_program("promtool", path_var.as_deref())?;
-
-        let dir = tempfile::Builder::new()
-            .prefix("trendmaster-prometheus-")
-            .tempdir()
-            .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-        let data_dir = dir.path().join("data");
-        let staging = dir.path().join("openmetrics");
-        for d in [&data_dir, &staging] {
-            fs::create_dir(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
-        }
-
-        let started = Instant::now();
-        backfill(series, shape, &promtool, &staging, &data_dir)?;
-        let backfill_seconds = started.elapsed().as_secs_f64();
-
         let config = dir.path().join("prometheus.yml");
         fs::write(
             &config,
@@ -76,7 +125,7 @@ impl PrometheusServer {
         let mut last_error = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
-            let mut child = spawn(&prometheus, &config, &data_dir, &log_path, port)?;
+            let mut child = spawn(&prometheus, &config, data_dir, &log_path, port, compact)?;
             match wait_ready(&mut child, port) {
                 Ok(()) => {
                     return Ok(Self {
@@ -138,6 +187,13 @@ impl Drop for PrometheusServer {
     fn drop(&mut self) {
         stop(&mut self.child);
     }
+}
+
+fn temp_dir() -> Result<TempDir, String> {
+    tempfile::Builder::new()
+        .prefix("trendmaster-prometheus-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))
 }
 
 /// Polls `/-/ready` until it answers 200, the process exits or [`READY_TIMEOUT`] passes.
@@ -266,23 +322,29 @@ fn spawn(
     data_dir: &Path,
     log_path: &Path,
     port: u16,
+    compact: bool,
 ) -> Result<Child, String> {
     let log =
         File::create(log_path).map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
     let log_too = log.try_clone().map_err(|e| e.to_string())?;
     let listen = format!("127.0.0.1:{port}");
-    Command::new(prometheus)
+    let mut command = Command::new(prometheus);
+    command
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.tsdb.path={}", data_dir.display()))
         .arg(format!("--web.listen-address={listen}"))
         // Links in the UI and API point here instead of at the machine's hostname.
         .arg(format!("--web.external-url=http://{listen}/"))
         // The history may be weeks or years old: it must not be deleted as expired.
-        .arg("--storage.tsdb.retention.time=100y")
+        .arg("--storage.tsdb.retention.time=100y");
+    if !compact {
         // The history never changes: compacting its many two-hour blocks a minute after the
         // start would only compete with the tests for the CPU. (Hidden flags, as Thanos uses.)
-        .arg("--storage.tsdb.min-block-duration=2h")
-        .arg("--storage.tsdb.max-block-duration=2h")
+        command
+            .arg("--storage.tsdb.min-block-duration=2h")
+            .arg("--storage.tsdb.max-block-duration=2h");
+    }
+    command
         .current_dir(config.parent().unwrap_or(Path::new(".")))
         .stdin(Stdio::null())
         .stdout(log)

@@ -16,7 +16,8 @@ use trendmaster_config::ResolvedConfig;
 use trendmaster_types::{AnalysisWindow, AnomalyKind, FetchedSeries, SeriesKey, TrafficSeries};
 
 use crate::error::AppError;
-use crate::run::{RunRequest, analyse_all, open_source};
+use crate::fleet::analyse_all;
+use crate::run::{RunRequest, open_source};
 
 /// The formulas compared, in report order.
 pub const VARIANTS: [&str; 3] = ["v1 (max × 1.5 or 2.5)", "v3 original", "trendmaster"];

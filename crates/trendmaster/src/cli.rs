@@ -194,6 +194,21 @@ pub struct Cli {
     #[arg(long)]
     pub no_charts: bool,
 
+    /// Analyse part I of N of the fleet (0-based I, partners split by a stable hash) and write
+    /// OUTPUT/shards/<window end>/shard-I-of-N.json for `trendmaster merge`; needs --as-of, so
+    /// that every shard analyses the same window
+    #[arg(long, value_name = "I/N", requires = "as_of", conflicts_with_all = ["apply", "rollback", "explain", "backtest", "validate_only", "show_env", "deployed", "export_data"])]
+    pub shard: Option<crate::shard::Shard>,
+
+    /// Measure the run: wall time, per-stage time, peak memory and series per second, logged
+    /// and added to the --output-format json|yaml result as `timings`
+    #[arg(long)]
+    pub timings: bool,
+
+    /// What to do; without a command, analyse and emit
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Seed of the demo traffic simulator
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
@@ -213,6 +228,19 @@ pub struct Cli {
     /// Also write logs to FILE [default with no value: logs/trendmaster_<env>_<timestamp>.log]
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
     pub log_file: Option<Option<PathBuf>>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Combine the shard files of `--shard I/N` runs into the final ConfigMaps and report, as
+    /// one unsharded run would have written them. Flags go before `merge`, and must match the
+    /// shard runs' (the same config, environment and --as-of); --current-from, --cluster,
+    /// --apply and --approve work as in a normal run
+    Merge {
+        /// Shard files [default: all of OUTPUT/shards/<--as-of window end>/]
+        #[arg(value_name = "SHARD_FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -33,6 +33,9 @@ pub enum AppError {
     /// Some series could not be fetched; the run refuses to emit a partial ConfigMap.
     #[error("{0}")]
     FetchFailures(String),
+    /// `merge`: a shard file is missing or unreadable (a shard run failed or has not finished).
+    #[error("{0}")]
+    ShardsIncomplete(String),
     #[error("{0}")]
     Output(String),
 }
@@ -49,7 +52,9 @@ impl AppError {
             Self::Config(_) | Self::Usage(_) | Self::Invalid(_) => exit::INVALID_CONFIG,
             Self::Fetch(trendmaster_fetch::FetchError::Config(_)) => exit::INVALID_CONFIG,
             Self::Fetch(trendmaster_fetch::FetchError::Export { .. }) => exit::RUNTIME_FAILURE,
-            Self::Fetch(_) | Self::FetchFailures(_) => exit::SOURCE_UNAVAILABLE,
+            Self::Fetch(_) | Self::FetchFailures(_) | Self::ShardsIncomplete(_) => {
+                exit::SOURCE_UNAVAILABLE
+            }
             // A `--current-from` file we cannot read is bad input, like a bad config file.
             Self::Emit(error)
                 if matches!(**error, trendmaster_emit::EmitError::Deployed { .. }) =>

@@ -4,9 +4,11 @@
 mod backtest;
 mod cli;
 mod error;
+mod fleet;
 mod logging;
 mod output;
 mod run;
+mod shard;
 
 use clap::Parser;
 use std::io::Write;
@@ -124,7 +126,17 @@ fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(String
             exit::SUCCESS,
         ));
     }
-    let result = run::run(&config, &request)?;
+    let result = match &cli.command {
+        Some(cli::Command::Merge { files }) => {
+            if cli.shard.is_some() || cli.explain.is_some() || cli.backtest {
+                return Err(AppError::Usage(
+                    "merge: --shard, --explain and --backtest do not apply to a merge".into(),
+                ));
+            }
+            run::merge(&config, &request, files)?
+        }
+        None => run::run(&config, &request)?,
+    };
     if result.changes.deployed_from.is_some() {
         // A table for people, on stderr with the logs: stdout stays data.
         eprint!(

@@ -12,6 +12,7 @@ use trendmaster_emit::{
     Approvals, ChangeStatus, Deployed, GenerationInfo, OutputWriter, PlannedLimit, Profile,
     Rollout, RunFiles, RunSummary, WrittenFiles,
 };
+use std::time::Instant;
 use trendmaster_fetch::{FetchOptions, FetchStats, FileOptions, PrometheusOptions, Source};
 use trendmaster_types::{
     AnalysisWindow, CalculationMode, RateRecommendation, SeriesKey, SkippedSeries,
@@ -19,6 +20,8 @@ use trendmaster_types::{
 
 use crate::cli::Cli;
 use crate::error::AppError;
+use crate::fleet::{BusyTime, ChartPolicy};
+use crate::shard::Shard;
 
 /// Version stamped into every generated file.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -41,15 +44,98 @@ pub struct RunResult {
     /// The plan against the deployed configuration (`--current-from`); without one, every
     /// entry is new.
     pub changes: Changes,
-    /// What was written; `None` for `--explain`, which writes nothing.
+    /// What was written; `None` for `--explain`, which writes nothing, and for `--shard`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<WrittenFiles>,
+    /// `--shard`: the shard file for `trendmaster merge`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard_file: Option<PathBuf>,
     /// Local rate limit (`COMMON.LOCAL_RATELIMIT`): partner → tokens per minute per proxy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_ratelimit: Option<std::collections::BTreeMap<String, u32>>,
     /// `--apply`: what was applied where.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied: Option<Applied>,
+    /// `--timings`: where the time went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+}
+
+/// `--timings`: wall time of the run and its stages, busy time summed over threads (stages
+/// overlap in the stream), peak memory and throughput.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timings {
+    pub wall_seconds: f64,
+    /// From the first query until the last series was analysed (fetch and analysis overlap).
+    pub fetch_and_analysis_seconds: f64,
+    /// Waiting for Prometheus answers, summed over the concurrent queries.
+    pub request_seconds: f64,
+    /// Parsing Prometheus answers, summed over the concurrent queries.
+    pub parse_seconds: f64,
+    /// Analysis and calculation, summed over the worker threads.
+    #[serde(flatten)]
+    pub busy: BusyTime,
+    /// Plan, render, charts and write (wall).
+    pub output_seconds: f64,
+    pub series_per_second: f64,
+    /// The process's peak resident set (Linux `VmHWM`); `None` elsewhere.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl Timings {
+    fn new(
+        started: Instant,
+        busy: BusyTime,
+        fetch: &FetchStats,
+        fetch_and_analysis_seconds: f64,
+        output_seconds: f64,
+    ) -> Self {
+        let wall_seconds = started.elapsed().as_secs_f64();
+        let timings = Self {
+            wall_seconds,
+            fetch_and_analysis_seconds,
+            request_seconds: fetch.request_millis as f64 / 1e3,
+            parse_seconds: fetch.parse_millis as f64 / 1e3,
+            busy,
+            output_seconds,
+            series_per_second: fetch.series as f64 / wall_seconds.max(1e-9),
+            peak_rss_bytes: peak_rss_bytes(),
+        };
+        info!(
+            wall = timings.wall_seconds,
+            fetch_and_analysis = timings.fetch_and_analysis_seconds,
+            request = timings.request_seconds,
+            parse = timings.parse_seconds,
+            analysis = timings.busy.analysis_seconds,
+            calculation = timings.busy.calculation_seconds,
+            output = timings.output_seconds,
+            peak_rss = timings.peak_rss_bytes,
+            "timings (seconds; request, parse, analysis and calculation summed over threads)"
+        );
+        timings
+    }
+}
+
+/// Peak resident set size of this process, from `/proc/self/status`.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+impl Changes {
+    /// No plan: a shard run plans nothing (`merge` does).
+    fn none(config: &ResolvedConfig) -> Self {
+        Self {
+            deployed_from: None,
+            max_change_ratio: config.governance.max_change_ratio,
+            plan: Vec::new(),
+            changed: 0,
+            held: 0,
+            diff: None,
+        }
+    }
 }
 
 /// An object applied to the cluster (`--apply`, `--rollback`).
@@ -82,60 +168,6 @@ pub struct Changes {
     /// `--diff`: the deployed ratelimit file against the emitted one, unified.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
-}
-
-/// Analyses and calculates every series on a pool of threads (one per core): each series is
-/// independent, and decomposition is the expensive part of a run.
-///
-/// With `progress` (stderr is a terminal), a bar on stderr counts the series done.
-pub(crate) fn analyse_all(
-    config: &ResolvedConfig,
-    fetched: Vec<trendmaster_types::FetchedSeries>,
-    formula: &Formula,
-    progress: bool,
-) -> Vec<Result<RateRecommendation, SkippedSeries>> {
-    let bar = progress.then(|| {
-        let bar = indicatif::ProgressBar::with_draw_target(
-            Some(fetched.len() as u64),
-            indicatif::ProgressDrawTarget::stderr(),
-        );
-        bar.set_message("analysing series");
-        bar
-    });
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(fetched.len().max(1));
-    let queue = std::sync::Mutex::new(fetched.into_iter().enumerate());
-    let results = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let Some((index, item)) = queue.lock().expect("queue").next() else {
-                        break;
-                    };
-                    let analysis = trendmaster_analyze::analyze(
-                        &item.series,
-                        &config.prime_time,
-                        &config.anomaly,
-                        &config.forecast,
-                    );
-                    let outcome =
-                        trendmaster_calculate::recommend(analysis, item.cache_hit_ratio, formula);
-                    results.lock().expect("results").push((index, outcome));
-                    if let Some(bar) = &bar {
-                        bar.inc(1);
-                    }
-                }
-            });
-        }
-    });
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let mut results = results.into_inner().expect("results");
-    results.sort_by_key(|(index, _)| *index);
-    results.into_iter().map(|(_, outcome)| outcome).collect()
 }
 
 /// `--as-of`: RFC 3339, a date (midnight UTC) or Unix seconds.
@@ -199,6 +231,10 @@ pub struct RunRequest {
     pub charts: bool,
     /// `--explain`: analyse this series only, and write nothing.
     pub only: Option<SeriesKey>,
+    /// `--shard I/N`: analyse this part of the fleet and write a shard file.
+    pub shard: Option<Shard>,
+    /// `--timings`: measure the stages and report them in the result.
+    pub timings: bool,
 }
 
 impl RunRequest {
@@ -231,6 +267,8 @@ impl RunRequest {
             local_ratelimit: cli.local_ratelimit,
             charts: !cli.no_charts,
             only: None,
+            shard: cli.shard,
+            timings: cli.timings,
         }
     }
 }
@@ -367,10 +405,102 @@ pub(crate) fn open_source(
     Ok(Source::open(&config.source, &options)?)
 }
 
+/// What a run analyses: the deployed state, the source, the window and the series.
+struct Selection {
+    deployed: Option<Deployed>,
+    deployed_from: Option<String>,
+    cluster: Option<ClusterState>,
+    source: Source,
+    window: AnalysisWindow,
+    keys: Vec<SeriesKey>,
+    excluded: Vec<SkippedSeries>,
+    approvals: Approvals,
+}
+
+/// What the analysis produced, sorted by key.
+pub(crate) struct Analysed {
+    pub recommendations: Vec<RateRecommendation>,
+    /// Excluded and skipped series, with their reasons.
+    pub skipped: Vec<SkippedSeries>,
+    pub fetch: FetchStats,
+    pub busy: BusyTime,
+    /// Wall seconds from the first query until the last series was analysed.
+    pub analyse_seconds: f64,
+}
+
 pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, AppError> {
+    let started = Instant::now();
     if request.apply {
         check_may_change(config, request, "--apply")?;
     }
+    let mut selection = select(config, request)?;
+    if let Some(shard) = request.shard {
+        // This run's part of the fleet; `merge` puts the parts together.
+        let (mine, others): (Vec<SeriesKey>, Vec<SeriesKey>) = std::mem::take(&mut selection.keys)
+            .into_iter()
+            .partition(|key| shard.owns(&key.partner));
+        selection.excluded.retain(|skip| shard.owns(&skip.key.partner));
+        info!(
+            shard = %shard,
+            series = mine.len(),
+            "shard {shard}: {} of {} series",
+            mine.len(),
+            mine.len() + others.len()
+        );
+        selection.keys = mine;
+        let analysed = analyse(config, request, &selection)?;
+        let path = crate::shard::write(config, &selection.window, shard, &selection.keys, &analysed)?;
+        let timings = request.timings.then(|| {
+            Timings::new(
+                started,
+                analysed.busy,
+                &analysed.fetch,
+                analysed.analyse_seconds,
+                0.0,
+            )
+        });
+        return Ok(RunResult {
+            tool_version: TOOL_VERSION,
+            environment: config.environment.clone(),
+            source: config.source.to_string(),
+            window: selection.window,
+            mode: config.rate.calculation_mode,
+            dry_run: config.dry_run,
+            fetch: analysed.fetch,
+            recommendations: analysed.recommendations,
+            skipped: analysed.skipped,
+            changes: Changes::none(config),
+            files: None,
+            shard_file: Some(path),
+            local_ratelimit: None,
+            applied: None,
+            timings,
+        });
+    }
+    let analysed = analyse(config, request, &selection)?;
+    finish(config, request, selection, analysed, started)
+}
+
+/// `trendmaster merge`: the shard files of one fleet, put together and emitted as one run.
+pub fn merge(
+    config: &ResolvedConfig,
+    request: &RunRequest,
+    files: &[PathBuf],
+) -> Result<RunResult, AppError> {
+    let started = Instant::now();
+    if request.apply {
+        check_may_change(config, request, "--apply")?;
+    }
+    let shards = crate::shard::read_all(config, request, files)?;
+    let mut request = request.clone();
+    request.as_of = Some(shards.window.end);
+    let selection = select(config, &request)?;
+    let analysed = shards.into_analysed(&selection.keys, &selection.window)?;
+    finish(config, &request, selection, analysed, started)
+}
+
+/// Reads what is deployed, opens the source and decides the window and the series.
+fn select(config: &ResolvedConfig, request: &RunRequest) -> Result<Selection, AppError> {
     let DeployedState {
         deployed,
         origin: deployed_from,
@@ -422,9 +552,46 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
     for skipped in &excluded {
         debug!(series = %skipped.key, reason = %skipped.reason, "excluded");
     }
+    Ok(Selection {
+        deployed,
+        deployed_from,
+        cluster,
+        source,
+        window,
+        keys,
+        excluded,
+        approvals,
+    })
+}
 
-    let report = source.fetch(&keys, &window)?;
-    let stats = report.stats;
+/// Fetches and analyses the selected series as a stream (see [`crate::fleet`]).
+fn analyse(
+    config: &ResolvedConfig,
+    request: &RunRequest,
+    selection: &Selection,
+) -> Result<Analysed, AppError> {
+    let started = Instant::now();
+    let formula = Formula {
+        rate: config.rate.clone(),
+        cache: config.cache.clone(),
+        confidence: config.confidence.clone(),
+        multipliers: config.multipliers.clone(),
+    };
+    let charts = ChartPolicy {
+        max: if request.charts { config.max_charts } else { 0 },
+        deployed: selection.deployed.as_ref().map(|d| &d.limits),
+    };
+    let fleet = crate::fleet::analyse_fleet(
+        config,
+        &selection.source,
+        &selection.keys,
+        &selection.window,
+        &formula,
+        request.progress,
+        &charts,
+        request.export_data.is_some(),
+    )?;
+    let stats = fleet.fetch;
     info!(
         series = stats.series,
         queries = stats.queries,
@@ -441,34 +608,29 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         stats.bytes,
         stats.missing_points
     );
-    if !report.failures.is_empty() {
-        for failure in &report.failures {
+    if !fleet.failures.is_empty() {
+        for failure in &fleet.failures {
             warn!(series = %failure.key, "{}", failure.reason);
         }
         // Never emit a ConfigMap that silently lacks entries: refuse the whole run.
         return Err(AppError::FetchFailures(format!(
             "{} of {} series could not be fetched, so nothing was written; first: {}: {}",
-            report.failures.len(),
-            keys.len(),
-            report.failures[0].key,
-            report.failures[0].reason
+            fleet.failures.len(),
+            selection.keys.len(),
+            fleet.failures[0].key,
+            fleet.failures[0].reason
         )));
     }
     if let Some(path) = &request.export_data {
-        trendmaster_fetch::export::export(path, &report.series)?;
-        info!(path = %path.display(), series = report.series.len(), "exported fetched traffic");
+        let mut kept = fleet.kept;
+        kept.sort_by(|a, b| a.series.key.cmp(&b.series.key));
+        trendmaster_fetch::export::export(path, &kept)?;
+        info!(path = %path.display(), series = kept.len(), "exported fetched traffic");
     }
-    let fetched = report.series;
 
-    let formula = Formula {
-        rate: config.rate.clone(),
-        cache: config.cache.clone(),
-        confidence: config.confidence.clone(),
-        multipliers: config.multipliers.clone(),
-    };
-    let mut recommendations = Vec::with_capacity(fetched.len());
-    let mut skipped = excluded;
-    for outcome in analyse_all(config, fetched, &formula, request.progress) {
+    let mut recommendations = Vec::with_capacity(fleet.outcomes.len());
+    let mut skipped = selection.excluded.clone();
+    for outcome in fleet.outcomes {
         match outcome {
             Ok(recommendation) => {
                 debug!(
@@ -487,6 +649,40 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
     }
     recommendations.sort_by(|a, b| a.key.cmp(&b.key));
     skipped.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(Analysed {
+        recommendations,
+        skipped,
+        fetch: stats,
+        busy: fleet.busy,
+        analyse_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Plans against the deployed state, renders, writes and (with `--apply`) applies.
+fn finish(
+    config: &ResolvedConfig,
+    request: &RunRequest,
+    selection: Selection,
+    analysed: Analysed,
+    started: Instant,
+) -> Result<RunResult, AppError> {
+    let output_started = Instant::now();
+    let Selection {
+        deployed,
+        deployed_from,
+        cluster,
+        window,
+        keys,
+        approvals,
+        ..
+    } = selection;
+    let Analysed {
+        recommendations,
+        skipped,
+        fetch: stats,
+        busy,
+        analyse_seconds,
+    } = analysed;
     if recommendations.is_empty() {
         return Err(AppError::NothingToEmit(format!(
             "none of the {} series yielded a recommendation; nothing was written",
@@ -683,8 +879,18 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         skipped,
         changes,
         files,
+        shard_file: None,
         local_ratelimit: envoyfilter.map(|filter| filter.budgets),
         applied,
+        timings: request.timings.then(|| {
+            Timings::new(
+                started,
+                busy,
+                &stats,
+                analyse_seconds,
+                output_started.elapsed().as_secs_f64(),
+            )
+        }),
     })
 }
 

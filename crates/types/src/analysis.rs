@@ -253,20 +253,56 @@ impl ForecastOutcome {
 /// What a chart of one series draws, at a coarse step so that a 14-day chart stays small and
 /// readable: the observed maximum of each step (peaks must stay visible), the model's expected
 /// level and upper band over the window, and the same carried forward over the forecast
-/// horizon. Not serialised: it is for pictures, the numbers are elsewhere in the result.
-#[derive(Debug, Clone, Default)]
+/// horizon. Not part of a result's output (it is for pictures, the numbers are elsewhere in the
+/// result); serialised only into shard files, with gaps (NaN) as `null`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SeriesChart {
     /// Start of the first step.
     pub start: DateTime<Utc>,
     pub step_secs: u32,
     /// Highest observed value of each step, requests per minute (NaN: no data).
+    #[serde(with = "nan_as_null")]
     pub observed_max: Vec<f64>,
     /// The baseline's expected level, mean of each step (NaN: none).
+    #[serde(with = "nan_as_null")]
     pub expected: Vec<f64>,
     /// The upper band (expected + the interval's spread), highest of each step.
+    #[serde(with = "nan_as_null")]
     pub upper: Vec<f64>,
     /// From the window's end, one step apart: `(expected, upper)` of the forecast.
+    #[serde(with = "nan_pairs_as_null")]
     pub forecast: Vec<(f64, f64)>,
+}
+
+/// JSON has no NaN: gaps travel as `null`.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(values: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(values.iter().map(|v| v.is_finite().then_some(*v)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let values = Vec::<Option<f64>>::deserialize(d)?;
+        Ok(values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    }
+}
+
+mod nan_pairs_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    type Pair = (Option<f64>, Option<f64>);
+
+    pub fn serialize<S: Serializer>(values: &[(f64, f64)], s: S) -> Result<S::Ok, S::Error> {
+        let finite = |v: f64| v.is_finite().then_some(v);
+        s.collect_seq(values.iter().map(|(a, b)| (finite(*a), finite(*b))))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(f64, f64)>, D::Error> {
+        let values = Vec::<Pair>::deserialize(d)?;
+        let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+        Ok(values.into_iter().map(|(a, b)| (nan(a), nan(b))).collect())
+    }
 }
 
 /// Bit-for-bit, so that a chart with gaps (NaN) equals itself.

@@ -352,6 +352,10 @@ pub struct PrometheusSettings {
     pub circuit_breaker_failures: u32,
     /// Points per series per `query_range` call; Prometheus refuses more than 11,000.
     pub max_points_per_query: usize,
+    /// Partners per query: an API's partners are asked for in groups of this many, which bounds
+    /// an answer's size and the memory of the series in flight (a fleet then costs
+    /// APIs × ⌈partners / this⌉ × chunks queries, never one per partner × API).
+    pub partners_per_query: usize,
     /// File holding a bearer token (read at start; `PROMETHEUS_TOKEN` wins).
     pub token_file: String,
     pub basic_auth_username: String,

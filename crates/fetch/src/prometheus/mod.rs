@@ -18,14 +18,15 @@ mod promql;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::Duration;
 use tracing::{debug, info, warn};
 use trendmaster_types::settings::{PrometheusSettings, QueryPreset};
 use trendmaster_types::{AnalysisWindow, FetchedSeries, SeriesKey, TrafficSeries};
 
-use crate::{FetchError, FetchOptions, FetchReport, SeriesFailure};
-use client::{Politeness, PrometheusClient, QueryData, RangeSeries, Transport, sample_value};
+use crate::{FetchError, FetchOptions, FetchReport, FetchStats, SeriesFailure};
+use client::{Politeness, PrometheusClient, QueryData, RangeSeries, Sample, Transport};
 use promql::QueryContext;
 
 pub use cache::ResponseCache;
@@ -36,6 +37,7 @@ pub struct PrometheusSource {
     preset: QueryPreset,
     preset_name: String,
     max_points: usize,
+    partners_per_query: usize,
     concurrency: usize,
     progress: bool,
 }
@@ -48,13 +50,30 @@ impl std::fmt::Debug for PrometheusSource {
     }
 }
 
-/// One query to send.
+/// One query to send, for one group of series (an API and up to `partners_per_query` of its
+/// partners).
 #[derive(Debug, Clone)]
 enum Job {
-    /// Grid points `[from, to)` of one API's series.
-    Range { api: usize, from: usize, to: usize },
-    /// The cache hit ratio of one API's series over the window.
-    CacheRatio { api: usize },
+    /// Grid points `[from, to)` of the group's series.
+    Range { group: usize, from: usize, to: usize },
+    /// The cache hit ratio of the group's series over the window.
+    CacheRatio { group: usize },
+}
+
+impl Job {
+    fn group(&self) -> usize {
+        match self {
+            Job::Range { group, .. } | Job::CacheRatio { group } => *group,
+        }
+    }
+}
+
+/// The series one set of queries asks for: one API, some of its partners.
+struct Group<'a> {
+    api: &'a str,
+    keys: Vec<&'a SeriesKey>,
+    range_query: String,
+    ratio_query: Option<String>,
 }
 
 /// What came back for one job.
@@ -108,161 +127,158 @@ impl PrometheusSource {
             preset,
             preset_name: settings.preset.clone(),
             max_points: settings.max_points_per_query.clamp(2, 11_000),
+            partners_per_query: settings.partners_per_query.max(1),
             concurrency: settings.concurrency.max(1),
             progress: options.progress,
         })
     }
 
+    /// All of `keys` at once (see [`Self::fetch_each`]).
     pub fn fetch(
         &self,
         keys: &[SeriesKey],
         window: &AnalysisWindow,
     ) -> Result<FetchReport, FetchError> {
-        let apis: Vec<&str> = {
-            let mut apis: Vec<&str> = keys.iter().map(|k| k.api.as_str()).collect();
-            apis.sort_unstable();
-            apis.dedup();
-            apis
-        };
-        let partners_of = |api: &str| -> Vec<&str> {
-            let mut partners: Vec<&str> = keys
-                .iter()
-                .filter(|k| k.api == api)
-                .map(|k| k.partner.as_str())
-                .collect();
-            partners.sort_unstable();
-            partners.dedup();
-            partners
-        };
+        let mut report = FetchReport::default();
+        report.stats = self.fetch_each(keys, window, &mut |batch| {
+            report.series.extend(batch.series);
+            report.failures.extend(batch.failures);
+        })?;
+        let order: BTreeMap<&SeriesKey, usize> =
+            keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+        report.series.sort_by_key(|s| order.get(&s.series.key));
+        Ok(report)
+    }
+
+    /// Fetches `keys` one group (an API and up to `partners_per_query` partners) at a time and
+    /// hands each group's series and failures to `sink` as soon as its last answer is in, so
+    /// the caller can analyse and drop them while later queries run: memory holds the groups
+    /// in flight, not the fleet. Returns what the queries cost.
+    pub fn fetch_each(
+        &self,
+        keys: &[SeriesKey],
+        window: &AnalysisWindow,
+        sink: &mut dyn FnMut(FetchReport),
+    ) -> Result<FetchStats, FetchError> {
+        let mut apis: Vec<&str> = keys.iter().map(|k| k.api.as_str()).collect();
+        apis.sort_unstable();
+        apis.dedup();
 
         // Render every query first, so a broken template fails before anything is sent.
+        let mut groups = Vec::new();
         let mut jobs = Vec::new();
-        let mut queries = Vec::new();
-        for (index, api) in apis.iter().enumerate() {
-            let partners = partners_of(api);
-            let context = QueryContext {
-                preset: &self.preset,
-                partners: &partners,
-                api,
-                step_secs: window.step_secs,
-                window_secs: (window.end - window.start).num_seconds(),
-            };
-            let template_error = |field: &str, e: String| {
-                FetchError::Config(format!(
-                    "COMMON.PROMETHEUS_CONFIG.presets.{}.{field}: {e}",
-                    self.preset_name
-                ))
-            };
-            let range = context
-                .render(&self.preset.query)
-                .map_err(|e| template_error("query", e))?;
-            let ratio = if self.preset.cache_query.trim().is_empty() {
-                None
-            } else {
-                Some(
-                    context
-                        .render(&self.preset.cache_query)
-                        .map_err(|e| template_error("cache_query", e))?,
-                )
-            };
-            for (from, to) in chunks(window.len(), self.max_points) {
-                jobs.push(Job::Range {
-                    api: index,
-                    from,
-                    to,
+        for api in &apis {
+            let mut api_keys: Vec<&SeriesKey> = keys.iter().filter(|k| k.api == *api).collect();
+            api_keys.sort_by(|a, b| a.partner.cmp(&b.partner));
+            api_keys.dedup();
+            for group_keys in api_keys.chunks(self.partners_per_query) {
+                let partners: Vec<&str> = group_keys.iter().map(|k| k.partner.as_str()).collect();
+                let context = QueryContext {
+                    preset: &self.preset,
+                    partners: &partners,
+                    api,
+                    step_secs: window.step_secs,
+                    window_secs: (window.end - window.start).num_seconds(),
+                };
+                let template_error = |field: &str, e: String| {
+                    FetchError::Config(format!(
+                        "COMMON.PROMETHEUS_CONFIG.presets.{}.{field}: {e}",
+                        self.preset_name
+                    ))
+                };
+                let range_query = context
+                    .render(&self.preset.query)
+                    .map_err(|e| template_error("query", e))?;
+                let ratio_query = if self.preset.cache_query.trim().is_empty() {
+                    None
+                } else {
+                    Some(
+                        context
+                            .render(&self.preset.cache_query)
+                            .map_err(|e| template_error("cache_query", e))?,
+                    )
+                };
+                let group = groups.len();
+                for (from, to) in chunks(window.len(), self.max_points) {
+                    jobs.push(Job::Range { group, from, to });
+                }
+                if ratio_query.is_some() {
+                    jobs.push(Job::CacheRatio { group });
+                }
+                groups.push(Group {
+                    api,
+                    keys: group_keys.to_vec(),
+                    range_query,
+                    ratio_query,
                 });
             }
-            if ratio.is_some() {
-                jobs.push(Job::CacheRatio { api: index });
-            }
-            queries.push((range, ratio));
         }
         debug!(
             queries = jobs.len(),
             apis = apis.len(),
+            groups = groups.len(),
             "querying Prometheus"
         );
 
-        let answers = self.run_jobs(&jobs, &queries, window);
-
-        // Assemble per API: every failed job fails all of that API's keys.
-        let mut series_by_key: BTreeMap<&SeriesKey, FetchedSeries> = BTreeMap::new();
-        let mut failures = Vec::new();
-        for (index, api) in apis.iter().enumerate() {
-            let api_keys: Vec<&SeriesKey> = keys.iter().filter(|k| k.api == *api).collect();
-            let api_answers: Vec<(&Job, &Result<Answer, String>)> = jobs
-                .iter()
-                .zip(&answers)
-                .filter(|(job, _)| job_api(job) == index)
-                .collect();
-            // A failed range query fails the API's series; a failed cache ratio query only
-            // means no measurement (the calculator falls back and the report says so).
-            let failed_range = api_answers
-                .iter()
-                .find(|(job, answer)| matches!(job, Job::Range { .. }) && answer.is_err());
-            if let Some((Job::Range { from, to, .. }, Err(error))) = failed_range {
-                for key in api_keys {
-                    failures.push(SeriesFailure {
-                        key: key.clone(),
-                        reason: format!("not fetched from Prometheus: query_range for grid points {from}..{to}: {error}"),
-                    });
-                }
-                continue;
-            }
-            for (_, answer) in api_answers
-                .iter()
-                .filter(|(job, _)| matches!(job, Job::CacheRatio { .. }))
-            {
-                if let Err(error) = answer {
-                    warn!(api = %api, "cache ratio query failed, using the fallback cache factor: {error}");
-                }
-            }
-            let mut assembled = Assembly::new(&api_keys, api, &apis, window);
-            for (job, answer) in api_answers {
-                match (job, answer) {
-                    (Job::Range { from, to, .. }, Ok(Answer::Range(result))) => {
-                        assembled.add_range(result, *from..*to, &self.preset)
-                    }
-                    (Job::CacheRatio { .. }, Ok(Answer::Ratios(result))) => {
-                        assembled.add_ratios(result, &self.preset)
-                    }
-                    _ => {}
-                }
-            }
-            for series in assembled.finish() {
-                let key = keys
-                    .iter()
-                    .find(|k| **k == series.series.key)
-                    .expect("assembled keys are requested keys");
-                series_by_key.insert(key, series);
-            }
+        let mut remaining: Vec<usize> = vec![0; groups.len()];
+        for job in &jobs {
+            remaining[job.group()] += 1;
         }
-        let series = keys
-            .iter()
-            .filter_map(|k| series_by_key.remove(k))
-            .collect();
-        let report = FetchReport {
-            series,
-            failures,
-            stats: self.client.stats(),
-        };
+        let mut assemblies: Vec<Option<Assembly>> = groups.iter().map(|_| None).collect();
+        self.run_jobs(&jobs, &groups, window, &mut |index, answer| {
+            let job = &jobs[index];
+            let group_index = job.group();
+            let group = &groups[group_index];
+            let assembly = assemblies[group_index]
+                .get_or_insert_with(|| Assembly::new(&group.keys, group.api, &apis, window));
+            match (job, answer) {
+                (Job::Range { from, to, .. }, Ok(Answer::Range(result))) => {
+                    assembly.add_range(&result, *from..*to, &self.preset)
+                }
+                (Job::CacheRatio { .. }, Ok(Answer::Ratios(result))) => {
+                    assembly.add_ratios(&result, &self.preset)
+                }
+                // A failed range query fails the group's series; a failed cache ratio query
+                // only means no measurement (the calculator falls back and the report says so).
+                (Job::Range { from, to, .. }, Err(error)) => {
+                    assembly.failed.get_or_insert(format!(
+                        "not fetched from Prometheus: query_range for grid points {from}..{to}: {error}"
+                    ));
+                }
+                (Job::CacheRatio { .. }, Err(error)) => {
+                    warn!(api = %group.api, "cache ratio query failed, using the fallback cache factor: {error}");
+                }
+                _ => {}
+            }
+            remaining[group_index] -= 1;
+            if remaining[group_index] == 0
+                && let Some(assembly) = assemblies[group_index].take()
+            {
+                sink(assembly.finish());
+            }
+        });
+        let stats = self.client.stats();
         info!(
-            queries = report.stats.queries,
-            retries = report.stats.retries,
-            cache_hits = report.stats.cache_hits,
-            bytes = report.stats.bytes,
+            queries = stats.queries,
+            retries = stats.retries,
+            cache_hits = stats.cache_hits,
+            bytes = stats.bytes,
             "Prometheus answered"
         );
-        Ok(report)
+        Ok(stats)
     }
 
-    /// Runs every job on a pool of `concurrency` threads; answers are in job order.
+    /// Runs every job on a pool of `concurrency` threads and hands each answer to `take` on the
+    /// calling thread as it arrives. Jobs start in order, so groups finish roughly in order;
+    /// the channel holds at most `concurrency` answers, so a slow consumer slows the queries
+    /// down instead of piling answers up.
     fn run_jobs(
         &self,
         jobs: &[Job],
-        queries: &[(String, Option<String>)],
+        groups: &[Group<'_>],
         window: &AnalysisWindow,
-    ) -> Vec<Result<Answer, String>> {
+        take: &mut dyn FnMut(usize, Result<Answer, String>),
+    ) {
         let progress = self.progress.then(|| {
             let bar = indicatif::ProgressBar::with_draw_target(
                 Some(jobs.len() as u64),
@@ -271,56 +287,50 @@ impl PrometheusSource {
             bar.set_message("Prometheus queries");
             bar
         });
-        let next = Mutex::new(0usize);
-        let answers: Vec<Mutex<Option<Result<Answer, String>>>> =
-            jobs.iter().map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        let (sender, receiver) = mpsc::sync_channel(self.concurrency);
         std::thread::scope(|scope| {
             for _ in 0..self.concurrency.min(jobs.len()) {
-                scope.spawn(|| {
+                let sender = sender.clone();
+                let next = &next;
+                scope.spawn(move || {
                     loop {
-                        let index = {
-                            let mut next = next.lock().expect("job queue");
-                            let index = *next;
-                            *next += 1;
-                            index
-                        };
+                        let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(job) = jobs.get(index) else { break };
-                        let answer = self.run_job(job, queries, window);
-                        *answers[index].lock().expect("answer slot") = Some(answer);
-                        if let Some(bar) = &progress {
-                            bar.inc(1);
+                        let answer = self.run_job(job, groups, window);
+                        if sender.send((index, answer)).is_err() {
+                            break;
                         }
                     }
                 });
+            }
+            drop(sender);
+            for (index, answer) in receiver {
+                take(index, answer);
+                if let Some(bar) = &progress {
+                    bar.inc(1);
+                }
             }
         });
         if let Some(bar) = progress {
             bar.finish_and_clear();
         }
-        answers
-            .into_iter()
-            .map(|slot| {
-                slot.into_inner()
-                    .expect("answer slot")
-                    .expect("every job ran")
-            })
-            .collect()
     }
 
     fn run_job(
         &self,
         job: &Job,
-        queries: &[(String, Option<String>)],
+        groups: &[Group<'_>],
         window: &AnalysisWindow,
     ) -> Result<Answer, String> {
         let step = i64::from(window.step_secs);
         match job {
-            Job::Range { api, from, to } => {
+            Job::Range { group, from, to } => {
                 // Evaluation at t + step covers grid point t.
                 let start = window.start.timestamp() + (*from as i64 + 1) * step;
                 let end = window.start.timestamp() + *to as i64 * step;
                 let params = [
-                    ("query", queries[*api].0.clone()),
+                    ("query", groups[*group].range_query.clone()),
                     ("start", start.to_string()),
                     ("end", end.to_string()),
                     ("step", step.to_string()),
@@ -333,9 +343,9 @@ impl PrometheusSource {
                     )),
                 }
             }
-            Job::CacheRatio { api } => {
-                let query = queries[*api]
-                    .1
+            Job::CacheRatio { group } => {
+                let query = groups[*group]
+                    .ratio_query
                     .clone()
                     .expect("cache jobs exist only with a cache query");
                 let params = [
@@ -346,7 +356,7 @@ impl PrometheusSource {
                     QueryData::Vector(result) => Ok(Answer::Ratios(
                         result
                             .into_iter()
-                            .map(|s| (s.metric, sample_value(&s.value.1)))
+                            .map(|s| (s.metric, s.value.value))
                             .collect(),
                     )),
                     other => Err(format!(
@@ -356,12 +366,6 @@ impl PrometheusSource {
                 }
             }
         }
-    }
-}
-
-fn job_api(job: &Job) -> usize {
-    match job {
-        Job::Range { api, .. } | Job::CacheRatio { api } => *api,
     }
 }
 
@@ -398,6 +402,8 @@ struct Assembly<'a> {
     /// Per partner: values (requests per step, summed over raw paths) and per raw path totals.
     partners: BTreeMap<&'a str, (Vec<f64>, BTreeMap<String, f64>)>,
     ratios: BTreeMap<(String, String), f64>,
+    /// Why a range query of this group failed: every series of the group then fails.
+    failed: Option<String>,
 }
 
 impl<'a> Assembly<'a> {
@@ -422,6 +428,7 @@ impl<'a> Assembly<'a> {
             window,
             partners,
             ratios: BTreeMap::new(),
+            failed: None,
         }
     }
 
@@ -453,8 +460,7 @@ impl<'a> Assembly<'a> {
                 continue;
             };
             let total = totals.entry(path.clone()).or_insert(0.0);
-            for (time, text) in values {
-                let value = sample_value(text);
+            for &Sample { time, value } in values {
                 let index = ((time - start) / step).round() as i64 - 1;
                 if value.is_nan() || index < 0 || !chunk.contains(&(index as usize)) {
                     continue;
@@ -479,9 +485,23 @@ impl<'a> Assembly<'a> {
     }
 
     /// Per-minute series, and each partner's hit ratio weighted by its paths' request totals.
-    fn finish(self) -> Vec<FetchedSeries> {
+    fn finish(self) -> FetchReport {
+        if let Some(reason) = self.failed {
+            return FetchReport {
+                failures: self
+                    .partners
+                    .into_keys()
+                    .map(|partner| SeriesFailure {
+                        key: SeriesKey::new(partner, self.api),
+                        reason: reason.clone(),
+                    })
+                    .collect(),
+                ..FetchReport::default()
+            };
+        }
         let per_minute = 60.0 / f64::from(self.window.step_secs);
-        self.partners
+        let series = self
+            .partners
             .into_iter()
             .map(|(partner, (mut values, totals))| {
                 values.iter_mut().for_each(|v| *v *= per_minute);
@@ -512,7 +532,11 @@ impl<'a> Assembly<'a> {
                     labelled_anomalies: Vec::new(),
                 }
             })
-            .collect()
+            .collect();
+        FetchReport {
+            series,
+            ..FetchReport::default()
+        }
     }
 }
 
