@@ -11,7 +11,7 @@
 //! `band`), clamped at 0 like the point forecast.
 
 use crate::band::Band;
-use augurs::ets::AutoETS;
+use crate::trend::CoarseTrend;
 use augurs::mstl::MSTLModel;
 use augurs::seasons::{Detector, PeriodogramDetector};
 use augurs::{Fit as _, Predict as _};
@@ -265,7 +265,7 @@ fn run(
     })
 }
 
-/// MSTL with an AutoETS trend. Gaps are interpolated first, because a single NaN fails the fit.
+/// MSTL with an AutoETS trend (on hourly means, see [`CoarseTrend`]). Gaps are interpolated first, because a single NaN fails the fit.
 ///
 /// The in-sample values are the decomposition's trend plus its daily component, not the trend
 /// model's one-step-ahead predictions: those follow the data a step behind, so a burst the
@@ -276,10 +276,9 @@ fn run(
 /// correction. The forecast ahead uses every component.
 fn fit_mstl(data: &Coarse<'_>, horizon: usize) -> Result<Fit, String> {
     let y = interpolated(data.y);
-    let model = MSTLModel::new(
-        data.periods.to_vec(),
-        AutoETS::non_seasonal().into_trend_model(),
-    );
+    // The trend model fits hourly means (see `trend`): one hour is 3600 / resolution points.
+    let per_hour = (3600 / data.resolution.max(1)) as usize;
+    let model = MSTLModel::new(data.periods.to_vec(), CoarseTrend::new(per_hour));
     let fitted = model.fit(&y).map_err(|e| format!("MSTL fit failed: {e}"))?;
     let ahead = fitted
         .predict(horizon, None)

@@ -6,8 +6,8 @@
 //!
 //! 1. `robust`: a robust seasonal baseline (median and MAD of each hour of day, weekdays and
 //!    weekends apart), and `detect` + `events` against it: a first screen for anomalies.
-//! 2. `forecast`: MSTL with an AutoETS trend (or Prophet) fitted on the screened series at a
-//!    coarser resolution, with its error on a held-out tail.
+//! 2. `forecast`: MSTL with an AutoETS trend (`trend`: fitted on hourly means) or Prophet, fitted
+//!    on the screened series at a coarser resolution, with its error on a held-out tail.
 //! 3. `band`: the fit's in-sample band as the baseline, and detection again against it; this is
 //!    the result (method `forecast`). The robust screen stays the result (method `statistical`)
 //!    when there is no fit, or when the band is clearly wider than the robust baseline (the
@@ -26,6 +26,7 @@ mod prime;
 #[cfg(feature = "prophet")]
 mod prophet;
 mod robust;
+mod trend;
 
 use chrono::Datelike;
 use trendmaster_types::settings::{AnomalySettings, ForecastSettings, PrimeTimeSettings};

@@ -175,6 +175,98 @@ fn kubernetes_manifests_parse_and_grant_only_the_one_configmap() {
     accepts(&args);
 }
 
+/// The shell command of a pod (`sh -c '...'`) as the arguments `trendmaster` gets, with the
+/// variables the pod would have: `JOB_COMPLETION_INDEX` and today's date.
+fn shell_args(pod: &k8s_openapi::api::core::v1::PodSpec, index: u32) -> Vec<String> {
+    let container = &pod.containers[0];
+    assert_eq!(
+        container.command.as_deref(),
+        Some(&["/bin/sh".to_string(), "-c".to_string()][..])
+    );
+    let script = &container.args.as_ref().unwrap()[0];
+    let script = script
+        .replace("\"$(date -u +%Y-%m-%d)\"", "2026-11-15")
+        .replace("\"${JOB_COMPLETION_INDEX}/4\"", &format!("{index}/4"));
+    let words: Vec<String> = script.split_whitespace().map(str::to_string).collect();
+    assert_eq!(words[..2], ["exec", "trendmaster"], "{script}");
+    assert!(!script.contains('$'), "every variable replaced: {script}");
+    words[2..].to_vec()
+}
+
+#[test]
+fn the_sharded_example_is_an_indexed_job_and_a_merge_on_a_shared_volume() {
+    let dir = root().join("deploy/kubernetes/sharded");
+    let kustomization = documents(&dir.join("kustomization.yaml")).remove(0);
+    let mut cronjobs = Vec::new();
+    let mut claims = Vec::new();
+    for resource in kustomization["resources"].as_sequence().unwrap() {
+        for doc in documents(&dir.join(resource.as_str().unwrap())) {
+            match doc["kind"].as_str().unwrap() {
+                "CronJob" => cronjobs.push(typed::<CronJob>(&doc)),
+                "PersistentVolumeClaim" => claims.push(typed::<PersistentVolumeClaim>(&doc)),
+                other => panic!("unexpected kind {other}"),
+            }
+        }
+    }
+    let [claim] = &claims[..] else {
+        panic!("one PersistentVolumeClaim")
+    };
+    // Pods of one Job on several nodes, and a merge after them: ReadWriteMany.
+    assert_eq!(
+        claim.spec.as_ref().unwrap().access_modes.as_deref(),
+        Some(&["ReadWriteMany".to_string()][..])
+    );
+    let job_of = |name: &str| {
+        let cronjob = cronjobs
+            .iter()
+            .find(|c| c.metadata.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("CronJob {name}"));
+        cronjob.spec.as_ref().unwrap().job_template.spec.clone().unwrap()
+    };
+    let shards = job_of("trendmaster-shards");
+    assert_eq!(shards.completion_mode.as_deref(), Some("Indexed"));
+    assert_eq!(shards.completions, Some(4));
+    assert_eq!(shards.parallelism, Some(4));
+    let merge = job_of("trendmaster-merge");
+    for job in [&shards, &merge] {
+        let pod = job.template.spec.as_ref().unwrap();
+        assert_eq!(
+            pod.volumes.as_ref().unwrap()[0]
+                .persistent_volume_claim
+                .as_ref()
+                .unwrap()
+                .claim_name,
+            claim.metadata.name.clone().unwrap()
+        );
+    }
+    // Every shard index and the merge pass the real binary's checks.
+    for index in 0..4 {
+        let args = shell_args(shards.template.spec.as_ref().unwrap(), index);
+        assert!(args.contains(&format!("{index}/4")), "{args:?}");
+        accepts(&args);
+    }
+    let args = shell_args(merge.template.spec.as_ref().unwrap(), 0);
+    assert_eq!(args.last().map(String::as_str), Some("merge"));
+    assert!(args.contains(&"--apply".to_string()));
+    // `merge` is a subcommand: --validate-only goes before it.
+    let (flags, command) = args.split_at(args.len() - 1);
+    let mut reordered = flags.to_vec();
+    reordered.push("--validate-only".into());
+    reordered.extend_from_slice(command);
+    let output = Command::new(env!("CARGO_BIN_EXE_trendmaster"))
+        .env_clear()
+        .arg("--config")
+        .arg(root().join("config/config.yaml"))
+        .args(&reordered)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{reordered:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn the_ci_workflow_runs_the_nightly_script_and_keeps_the_output() {
     let workflow = documents(&root().join("deploy/ci/github-actions-nightly.yml")).remove(0);
