@@ -209,7 +209,25 @@ fn count_z(observed: f64, expected: f64, variance: f64) -> f64 {
         return (observed - expected) / variance.sqrt();
     }
     let c = 1.0 / (9.0 * shape);
-    ((observed.max(0.0) / expected).cbrt() - (1.0 - c)) / c.sqrt()
+    (cube_root(observed.max(0.0) / expected) - (1.0 - c)) / c.sqrt()
+}
+
+/// `x.cbrt()`, several times faster for the positive normal numbers the scan feeds it.
+///
+/// Why: `perf` on a fleet run put 30 % of all time in `f64::cbrt` (which resolves to
+/// compiler-builtins' portable routine) called from [`count_z`], 400,000 times per series. A
+/// guess from the exponent bits (within 6 %) and three Halley steps (each cubes the relative
+/// error) agree with it to a few units in the last place, far below any threshold's resolution.
+fn cube_root(x: f64) -> f64 {
+    if !(x.is_normal() && x > 0.0) {
+        return x.cbrt();
+    }
+    let mut y = f64::from_bits(x.to_bits() / 3 + 0x2A9F_7893_782D_A1CE);
+    for _ in 0..3 {
+        let y3 = y * y * y;
+        y *= (y3 + 2.0 * x) / (2.0 * y3 + x);
+    }
+    y
 }
 
 /// Window lengths of the scan, in points at `step_secs` (at least 2, no repeats).
@@ -255,6 +273,40 @@ fn trim(residual: &[f64], spread: &[f64], finding: Finding) -> Option<Finding> {
         end,
         ..finding
     })
+}
+
+#[cfg(test)]
+mod cube_root_tests {
+    use super::cube_root;
+
+    #[test]
+    fn cube_root_agrees_with_std_to_a_few_ulps() {
+        let mut worst = 0.0_f64;
+        // Ratios the scan sees (0 to thousands) and the extremes of the normal range.
+        let mut x = f64::MIN_POSITIVE;
+        while x < 1e300 {
+            for scale in [1.0, 1.234_567, 2.0, 3.0, 7.77, 9.999] {
+                let v = x * scale;
+                let relative = (cube_root(v) - v.cbrt()).abs() / v.cbrt();
+                worst = worst.max(relative);
+            }
+            x *= 3.3;
+        }
+        for i in 0..100_000 {
+            let v = i as f64 * 0.001;
+            let relative = if v == 0.0 {
+                cube_root(v)
+            } else {
+                (cube_root(v) - v.cbrt()).abs() / v.cbrt()
+            };
+            worst = worst.max(relative);
+        }
+        assert!(worst <= 4.0 * f64::EPSILON, "worst relative error {worst:e}");
+        assert_eq!(cube_root(0.0), 0.0);
+        assert_eq!(cube_root(27.0), 3.0);
+        assert!(cube_root(f64::NAN).is_nan());
+        assert_eq!(cube_root(f64::INFINITY), f64::INFINITY);
+    }
 }
 
 #[cfg(test)]

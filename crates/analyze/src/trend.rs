@@ -6,7 +6,6 @@
 //! decomposition's own trend and daily component, see `forecast::fit_mstl`). A trend moves over
 //! days, not minutes: hourly means keep it and give the search twelve times fewer points. The
 //! forecast is then held for each hour (steps of an hour in a trend that moves over days).
-//! The search is over additive-error models only (see [`CoarseTrend::fit`]).
 
 use std::borrow::Cow;
 
@@ -53,10 +52,7 @@ impl TrendModel for CoarseTrend {
             .chunks(factor)
             .map(|chunk| chunk.iter().sum::<f64>() / chunk.len() as f64)
             .collect();
-        // Additive errors only ("AZN": no, additive or damped trend): the multiplicative-error
-        // twins double the search (see the README's fleet-scale figures for what it costs and
-        // changes).
-        let model = AutoETS::new(1, "AZN")?.fit(&coarse)?;
+        let model = AutoETS::non_seasonal().fit(&coarse)?;
         Ok(Box::new(CoarseTrendFit {
             model,
             factor,
