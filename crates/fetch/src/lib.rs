@@ -12,6 +12,10 @@
 //! Every source delivers requests per minute on the window's grid: grid point `t` stands for
 //! the interval `[t, t + step)`, and a missing sample is NaN, never zero.
 //!
+//! [`Source::fetch_each`] hands series over in batches as they complete, so that a fleet is
+//! analysed while it is fetched and never held whole; [`Source::fetch`] collects everything
+//! (small runs, tests, the backtest).
+//!
 //! This crate does not judge anomalies, pick peaks or compute limits.
 //!
 //! ```

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -26,6 +27,8 @@ enum Reply {
 struct FakePrometheus {
     port: u16,
     requests: Arc<Mutex<Vec<String>>>,
+    /// Connections being served now, and the most there ever were at once.
+    in_flight: Arc<(AtomicUsize, AtomicUsize)>,
     _thread: JoinHandle<()>,
 }
 
@@ -36,18 +39,27 @@ impl FakePrometheus {
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&requests);
+        let in_flight = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let counters = Arc::clone(&in_flight);
         let thread = std::thread::spawn(move || {
             for (i, stream) in listener.incoming().enumerate() {
                 let Ok(stream) = stream else { break };
                 let reply = replies[i.min(replies.len() - 1)].clone();
                 let seen = Arc::clone(&seen);
+                let counters = Arc::clone(&counters);
                 // One thread per connection, so a slow reply does not block the others.
-                std::thread::spawn(move || serve(stream, reply, &seen));
+                std::thread::spawn(move || {
+                    let now = counters.0.fetch_add(1, Ordering::SeqCst) + 1;
+                    counters.1.fetch_max(now, Ordering::SeqCst);
+                    serve(stream, reply, &seen);
+                    counters.0.fetch_sub(1, Ordering::SeqCst);
+                });
             }
         });
         Self {
             port,
             requests,
+            in_flight,
             _thread: thread,
         }
     }
@@ -58,6 +70,10 @@ impl FakePrometheus {
 
     fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.in_flight.1.load(Ordering::SeqCst)
     }
 }
 
@@ -391,6 +407,75 @@ fn queries_are_grouped_per_api_chunked_and_step_aligned() {
     assert!(report.series[0].series.values.iter().all(|v| *v == 1.0));
     // The fake answers the cache query with a matrix: that is no measurement, not a failure.
     assert!(report.series.iter().all(|s| s.cache_hit_ratio.is_none()));
+}
+
+#[test]
+fn a_fleet_streams_by_partner_group_with_at_most_concurrency_queries_in_flight() {
+    // Every answer takes 40 ms, so queries overlap as far as the client lets them.
+    let server = FakePrometheus::start(vec![Reply::Slow(
+        Duration::from_millis(40),
+        200,
+        matrix(),
+    )]);
+    let mut settings = settings();
+    settings.concurrency = 3;
+    settings.partners_per_query = 2;
+    settings.max_points_per_query = 10; // 24 points → 3 chunks
+    let apis = ["/api/a", "/api/b", "/api/c", "/api/d"];
+    let keys: Vec<SeriesKey> = ["111", "222", "333"]
+        .iter()
+        .flat_map(|p| apis.iter().map(move |a| SeriesKey::new(*p, *a)))
+        .collect();
+    let options = FetchOptions {
+        prometheus: PrometheusOptions {
+            url: server.url(),
+            settings: Some(settings),
+            ..PrometheusOptions::default()
+        },
+        ..FetchOptions::default()
+    };
+    let source = Source::open(&SourceKind::Prometheus, &options).unwrap();
+    let mut batches = Vec::new();
+    let stats = source
+        .fetch_each(&keys, &window(), &mut |batch| {
+            assert!(batch.failures.is_empty(), "{:?}", batch.failures);
+            batches.push(
+                batch
+                    .series
+                    .iter()
+                    .map(|s| s.series.key.to_string())
+                    .collect::<Vec<_>>(),
+            );
+        })
+        .unwrap();
+    // 4 APIs × 2 partner groups (2 + 1 partners), each 3 range chunks and a cache query.
+    assert_eq!(batches.len(), 8, "{batches:?}");
+    let mut sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [1, 1, 1, 1, 2, 2, 2, 2]);
+    let mut delivered: Vec<String> = batches.concat();
+    delivered.sort();
+    let mut expected: Vec<String> = keys.iter().map(ToString::to_string).collect();
+    expected.sort();
+    assert_eq!(delivered, expected, "every series exactly once");
+    assert_eq!(stats.queries, 8 * 4);
+    assert_eq!(server.requests().len(), 8 * 4);
+    assert_eq!(stats.series, keys.len());
+    assert_eq!(
+        server.max_in_flight(),
+        3,
+        "never more than `concurrency` queries at once, and that many used"
+    );
+    // Each group's answer held partners 111 (from the fake) only where it asked for 111.
+    let queries = server.requests();
+    assert!(queries.iter().any(|q| q.contains("111%7C222")), "{queries:#?}");
+    assert!(
+        queries
+            .iter()
+            .filter(|q| q.contains("query_range"))
+            .all(|q| !q.contains("111%7C222%7C333")),
+        "no group holds more than partners_per_query partners"
+    );
 }
 
 #[test]

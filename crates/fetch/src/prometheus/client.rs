@@ -480,6 +480,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn samples_must_be_time_and_value_pairs() {
+        let parse_sample = |json: &str| serde_json::from_str::<Sample>(json);
+        assert_eq!(
+            parse_sample(r#"[1700000060.5, "12.25"]"#).unwrap(),
+            Sample {
+                time: 1_700_000_060.5,
+                value: 12.25
+            }
+        );
+        assert!(parse_sample(r#"[1, "+Inf"]"#).unwrap().value.is_nan());
+        assert!(parse_sample(r#"[1, "x"]"#).unwrap().value.is_nan());
+        for bad in [r#"[1]"#, r#"[1, "2", 3]"#, r#"[1, 2]"#, r#""1""#, "[]"] {
+            assert!(parse_sample(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn parses_matrices_vectors_and_errors() {
         let body = br#"{"status":"success","warnings":["w1"],"data":{"resultType":"matrix","result":[{"metric":{"partner":"111"},"values":[[1700000060,"5"],[1700000120,"NaN"]]}]}}"#;
         let (data, warnings) = parse(body).unwrap();

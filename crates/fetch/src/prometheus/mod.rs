@@ -1,8 +1,10 @@
 //! The Prometheus / Trickster source.
 //!
-//! One `query_range` per API path (all selected partners at once, grouped by partner and path
-//! labels) and per chunk of at most `max_points_per_query` grid points, so a fleet costs
-//! O(APIs × chunks) queries rather than one per partner × API. Start and end are multiples of
+//! One `query_range` per API path and group of up to `partners_per_query` partners (grouped by
+//! partner and path labels) and per chunk of at most `max_points_per_query` grid points, so a
+//! fleet costs O(APIs × chunks) queries rather than one per partner × API. A group's series are
+//! handed over as soon as its last answer is in, and answers are folded into the series as
+//! they arrive: memory holds the groups in flight, not every answer. Start and end are multiples of
 //! the step, so Trickster's cache can answer repeats. Grid point `t` (the interval
 //! `[t, t + step)`) is read from the evaluation at `t + step`, where `increase(m[step])` covers
 //! exactly that interval. Chunks are stitched by grid index, so no point is duplicated or lost;
