@@ -301,7 +301,10 @@ mod cube_root_tests {
             };
             worst = worst.max(relative);
         }
-        assert!(worst <= 4.0 * f64::EPSILON, "worst relative error {worst:e}");
+        assert!(
+            worst <= 4.0 * f64::EPSILON,
+            "worst relative error {worst:e}"
+        );
         assert_eq!(cube_root(0.0), 0.0);
         assert_eq!(cube_root(27.0), 3.0);
         assert!(cube_root(f64::NAN).is_nan());

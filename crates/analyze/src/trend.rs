@@ -155,7 +155,11 @@ mod tests {
             .unwrap();
         assert_eq!(in_sample.point.len(), y.len());
         // The 5 points before the first full hour take the first hour's value.
-        assert!(in_sample.point[..17].iter().all(|v| *v == in_sample.point[0]));
+        assert!(
+            in_sample.point[..17]
+                .iter()
+                .all(|v| *v == in_sample.point[0])
+        );
         assert_eq!(fitted.training_data_size(), Some(y.len()));
     }
 

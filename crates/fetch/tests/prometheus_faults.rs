@@ -412,11 +412,7 @@ fn queries_are_grouped_per_api_chunked_and_step_aligned() {
 #[test]
 fn a_fleet_streams_by_partner_group_with_at_most_concurrency_queries_in_flight() {
     // Every answer takes 40 ms, so queries overlap as far as the client lets them.
-    let server = FakePrometheus::start(vec![Reply::Slow(
-        Duration::from_millis(40),
-        200,
-        matrix(),
-    )]);
+    let server = FakePrometheus::start(vec![Reply::Slow(Duration::from_millis(40), 200, matrix())]);
     let mut settings = settings();
     settings.concurrency = 3;
     settings.partners_per_query = 2;
@@ -468,7 +464,10 @@ fn a_fleet_streams_by_partner_group_with_at_most_concurrency_queries_in_flight()
     );
     // Each group's answer held partners 111 (from the fake) only where it asked for 111.
     let queries = server.requests();
-    assert!(queries.iter().any(|q| q.contains("111%7C222")), "{queries:#?}");
+    assert!(
+        queries.iter().any(|q| q.contains("111%7C222")),
+        "{queries:#?}"
+    );
     assert!(
         queries
             .iter()

@@ -147,6 +147,15 @@ pub(crate) fn keep_best_charts(
     }
 }
 
+/// How a fleet is analysed, beyond what.
+pub(crate) struct FleetOptions<'a> {
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+    pub charts: ChartPolicy<'a>,
+    /// Keep the fetched series (`--export-data`).
+    pub keep_fetched: bool,
+}
+
 /// Fetches `keys` from `source` and analyses them as they arrive.
 pub(crate) fn analyse_fleet(
     config: &ResolvedConfig,
@@ -154,23 +163,29 @@ pub(crate) fn analyse_fleet(
     keys: &[SeriesKey],
     window: &AnalysisWindow,
     formula: &Formula,
-    progress: bool,
-    charts: &ChartPolicy<'_>,
-    keep_fetched: bool,
+    options: &FleetOptions<'_>,
 ) -> Result<FleetAnalysis, trendmaster_fetch::FetchError> {
     let mut failures = Vec::new();
     let mut kept = Vec::new();
-    let (mut analysis, fetched) = analyse_pool(config, formula, keys.len(), progress, charts, |push| {
-        source.fetch_each(keys, window, &mut |batch| {
-            failures.extend(batch.failures);
-            for series in batch.series {
-                if keep_fetched {
-                    kept.push(series.clone());
+    let total = keys.len();
+    let (mut analysis, fetched) = analyse_pool(
+        config,
+        formula,
+        total,
+        options.progress,
+        &options.charts,
+        |push| {
+            source.fetch_each(keys, window, &mut |batch| {
+                failures.extend(batch.failures);
+                for series in batch.series {
+                    if options.keep_fetched {
+                        kept.push(series.clone());
+                    }
+                    push(series);
                 }
-                push(series);
-            }
-        })
-    });
+            })
+        },
+    );
     analysis.fetch = fetched?;
     analysis.failures = failures;
     analysis.kept = kept;
@@ -193,10 +208,14 @@ pub(crate) fn analyse_all(
         max: usize::MAX,
         deployed: None,
     };
-    let (mut analysis, ()) =
-        analyse_pool(config, formula, fetched.len(), progress, &all_charts, |push| {
-            fetched.into_iter().for_each(push)
-        });
+    let (mut analysis, ()) = analyse_pool(
+        config,
+        formula,
+        fetched.len(),
+        progress,
+        &all_charts,
+        |push| fetched.into_iter().for_each(push),
+    );
     analysis.outcomes.sort_by_key(|outcome| {
         let key = match outcome {
             Ok(rec) => &rec.key,

@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde::Serialize;
 use std::path::PathBuf;
+use std::time::Instant;
 use tracing::{debug, info, warn};
 use trendmaster_calculate::Formula;
 use trendmaster_cluster::{Cluster, ClusterTarget, history};
@@ -12,7 +13,6 @@ use trendmaster_emit::{
     Approvals, ChangeStatus, Deployed, GenerationInfo, OutputWriter, PlannedLimit, Profile,
     Rollout, RunFiles, RunSummary, WrittenFiles,
 };
-use std::time::Instant;
 use trendmaster_fetch::{FetchOptions, FetchStats, FileOptions, PrometheusOptions, Source};
 use trendmaster_types::{
     AnalysisWindow, CalculationMode, RateRecommendation, SeriesKey, SkippedSeries,
@@ -20,7 +20,7 @@ use trendmaster_types::{
 
 use crate::cli::Cli;
 use crate::error::AppError;
-use crate::fleet::{BusyTime, ChartPolicy};
+use crate::fleet::{BusyTime, ChartPolicy, FleetOptions};
 use crate::shard::Shard;
 
 /// Version stamped into every generated file.
@@ -439,7 +439,9 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         let (mine, others): (Vec<SeriesKey>, Vec<SeriesKey>) = std::mem::take(&mut selection.keys)
             .into_iter()
             .partition(|key| shard.owns(&key.partner));
-        selection.excluded.retain(|skip| shard.owns(&skip.key.partner));
+        selection
+            .excluded
+            .retain(|skip| shard.owns(&skip.key.partner));
         info!(
             shard = %shard,
             series = mine.len(),
@@ -449,7 +451,8 @@ pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, A
         );
         selection.keys = mine;
         let analysed = analyse(config, request, &selection)?;
-        let path = crate::shard::write(config, &selection.window, shard, &selection.keys, &analysed)?;
+        let path =
+            crate::shard::write(config, &selection.window, shard, &selection.keys, &analysed)?;
         let timings = request.timings.then(|| {
             Timings::new(
                 started,
@@ -577,9 +580,13 @@ fn analyse(
         confidence: config.confidence.clone(),
         multipliers: config.multipliers.clone(),
     };
-    let charts = ChartPolicy {
-        max: if request.charts { config.max_charts } else { 0 },
-        deployed: selection.deployed.as_ref().map(|d| &d.limits),
+    let options = FleetOptions {
+        progress: request.progress,
+        charts: ChartPolicy {
+            max: if request.charts { config.max_charts } else { 0 },
+            deployed: selection.deployed.as_ref().map(|d| &d.limits),
+        },
+        keep_fetched: request.export_data.is_some(),
     };
     let fleet = crate::fleet::analyse_fleet(
         config,
@@ -587,9 +594,7 @@ fn analyse(
         &selection.keys,
         &selection.window,
         &formula,
-        request.progress,
-        &charts,
-        request.export_data.is_some(),
+        &options,
     )?;
     let stats = fleet.fetch;
     info!(

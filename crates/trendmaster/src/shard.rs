@@ -41,9 +41,9 @@ impl Shard {
 impl std::str::FromStr for Shard {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
-        let parsed = text
-            .split_once('/')
-            .and_then(|(i, n)| Some((i.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?)));
+        let parsed = text.split_once('/').and_then(|(i, n)| {
+            Some((i.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?))
+        });
         match parsed {
             Some((index, count)) if count >= 1 && index < count => Ok(Self { index, count }),
             _ => Err(format!(
@@ -200,9 +200,8 @@ pub(crate) fn read_all(
     };
     let mut files = Vec::new();
     for path in paths {
-        let bytes = std::fs::read(&path).map_err(|e| {
-            AppError::ShardsIncomplete(format!("merge: {}: {e}", path.display()))
-        })?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| AppError::ShardsIncomplete(format!("merge: {}: {e}", path.display())))?;
         let file: ShardFile = serde_json::from_slice(&bytes).map_err(|e| {
             AppError::Usage(format!(
                 "merge: {}: not a trendmaster shard file: {e}",

@@ -221,7 +221,14 @@ fn the_sharded_example_is_an_indexed_job_and_a_merge_on_a_shared_volume() {
             .iter()
             .find(|c| c.metadata.name.as_deref() == Some(name))
             .unwrap_or_else(|| panic!("CronJob {name}"));
-        cronjob.spec.as_ref().unwrap().job_template.spec.clone().unwrap()
+        cronjob
+            .spec
+            .as_ref()
+            .unwrap()
+            .job_template
+            .spec
+            .clone()
+            .unwrap()
     };
     let shards = job_of("trendmaster-shards");
     assert_eq!(shards.completion_mode.as_deref(), Some("Indexed"));

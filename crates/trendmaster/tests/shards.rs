@@ -39,7 +39,11 @@ fn limits(result: &Value) -> Vec<(String, u64)> {
         .iter()
         .map(|r| {
             (
-                format!("{}:{}", r["key"]["partner"].as_str().unwrap(), r["key"]["api"].as_str().unwrap()),
+                format!(
+                    "{}:{}",
+                    r["key"]["partner"].as_str().unwrap(),
+                    r["key"]["api"].as_str().unwrap()
+                ),
                 r["requests_per_minute"].as_u64().unwrap(),
             )
         })
@@ -60,8 +64,13 @@ fn four_shards_merged_equal_one_unsharded_run() {
         let shard = format!("{index}/4");
         let result = trendmaster_json(dir.path(), &args(sharded_s, &["--shard", &shard]));
         // A shard writes its shard file and nothing else.
-        let file = result["shard_file"].as_str().expect("shard_file in the result");
-        assert!(file.ends_with(&format!("shard-{index}-of-4.json")), "{file}");
+        let file = result["shard_file"]
+            .as_str()
+            .expect("shard_file in the result");
+        assert!(
+            file.ends_with(&format!("shard-{index}-of-4.json")),
+            "{file}"
+        );
         assert!(result.get("files").is_none());
         shard_series.push(limits(&result).len());
     }
@@ -82,9 +91,15 @@ fn four_shards_merged_equal_one_unsharded_run() {
     assert_eq!(merged["fetch"]["series"], unsharded["fetch"]["series"]);
     for file in ["configmap", "degraded_configmap"] {
         let path = |result: &Value| result["files"][file].as_str().unwrap().to_string();
-        let (a, b) = (read(Path::new(&path(&unsharded))), read(Path::new(&path(&merged))));
+        let (a, b) = (
+            read(Path::new(&path(&unsharded))),
+            read(Path::new(&path(&merged))),
+        );
         assert!(a.contains("requests_per_unit"), "{file}: {a}");
-        assert_eq!(a, b, "{file} differs between the unsharded and the merged run");
+        assert_eq!(
+            a, b,
+            "{file} differs between the unsharded and the merged run"
+        );
     }
     assert_eq!(
         read(&whole.join("latest_configmap.yaml")),
@@ -154,7 +169,14 @@ fn a_merge_refuses_missing_or_mismatched_shards_and_writes_nothing() {
     // A shard run needs --as-of (every shard must analyse the same window).
     let output = trendmaster(
         dir.path(),
-        &["--env", "environment", "--shard", "0/2", "--output-dir", out_s],
+        &[
+            "--env",
+            "environment",
+            "--shard",
+            "0/2",
+            "--output-dir",
+            out_s,
+        ],
     );
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--as-of"));

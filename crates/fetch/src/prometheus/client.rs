@@ -128,12 +128,18 @@ impl<'de> Deserialize<'de> for Sample {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a [time, \"value\"] pair")
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Sample, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Sample, A::Error> {
                 let missing = || serde::de::Error::invalid_length(0, &"a [time, \"value\"] pair");
                 let time: f64 = seq.next_element()?.ok_or_else(missing)?;
                 let Value(value) = seq.next_element()?.ok_or_else(missing)?;
                 if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
-                    return Err(serde::de::Error::invalid_length(3, &"a [time, \"value\"] pair"));
+                    return Err(serde::de::Error::invalid_length(
+                        3,
+                        &"a [time, \"value\"] pair",
+                    ));
                 }
                 Ok(Sample { time, value })
             }

@@ -57,7 +57,11 @@ impl std::fmt::Debug for PrometheusSource {
 #[derive(Debug, Clone)]
 enum Job {
     /// Grid points `[from, to)` of the group's series.
-    Range { group: usize, from: usize, to: usize },
+    Range {
+        group: usize,
+        from: usize,
+        to: usize,
+    },
     /// The cache hit ratio of the group's series over the window.
     CacheRatio { group: usize },
 }
