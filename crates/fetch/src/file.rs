@@ -355,6 +355,7 @@ impl<'a> FileColumns<'a> {
 
         let mut index: HashMap<String, HashMap<String, usize>> = HashMap::new();
         let mut grouped: Vec<(SeriesKey, Vec<Row>)> = Vec::new();
+        let mut last: Option<usize> = None;
         for (i, (partner, api)) in partners.iter().zip(apis.iter()).enumerate() {
             let row = i + 1;
             let partner = partner
@@ -390,16 +391,25 @@ impl<'a> FileColumns<'a> {
                     }
                 },
             };
-            let known = index.get(partner).and_then(|by_api| by_api.get(api));
-            let slot = match known {
-                Some(&slot) => slot,
-                None => {
-                    let by_api = index.entry(partner.to_string()).or_default();
-                    by_api.insert(api.to_string(), grouped.len());
-                    grouped.push((SeriesKey::new(partner, api), Vec::new()));
-                    grouped.len() - 1
+            // Rows of one series usually come together (an export writes them so): compare
+            // with the previous row's series before hashing two strings per row.
+            let slot = match last {
+                Some(slot)
+                    if grouped[slot].0.partner == partner && grouped[slot].0.api == api =>
+                {
+                    slot
                 }
+                _ => match index.get(partner).and_then(|by_api| by_api.get(api)) {
+                    Some(&slot) => slot,
+                    None => {
+                        let by_api = index.entry(partner.to_string()).or_default();
+                        by_api.insert(api.to_string(), grouped.len());
+                        grouped.push((SeriesKey::new(partner, api), Vec::new()));
+                        grouped.len() - 1
+                    }
+                },
             };
+            last = Some(slot);
             grouped[slot].1.push(Row {
                 row,
                 time_ms: timestamps[i],
