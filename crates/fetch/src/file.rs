@@ -394,9 +394,7 @@ impl<'a> FileColumns<'a> {
             // Rows of one series usually come together (an export writes them so): compare
             // with the previous row's series before hashing two strings per row.
             let slot = match last {
-                Some(slot)
-                    if grouped[slot].0.partner == partner && grouped[slot].0.api == api =>
-                {
+                Some(slot) if grouped[slot].0.partner == partner && grouped[slot].0.api == api => {
                     slot
                 }
                 _ => match index.get(partner).and_then(|by_api| by_api.get(api)) {

@@ -43,6 +43,7 @@ pub use prometheus::PrometheusSource;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use trendmaster_types::settings::PrometheusSettings;
 use trendmaster_types::{AnalysisWindow, FetchedSeries, Secret, SeriesKey, SourceKind};
@@ -194,18 +195,18 @@ impl Source {
         keys: &[SeriesKey],
         window: &AnalysisWindow,
     ) -> Result<FetchReport, FetchError> {
-        let report = match self {
-            Source::Prometheus(prometheus) => prometheus.fetch(keys, window)?,
-            _ => {
-                let mut report = FetchReport::default();
-                self.fetch_each(keys, window, &mut |batch| {
-                    report.series.extend(batch.series);
-                    report.failures.extend(batch.failures);
-                })?;
-                report
-            }
-        };
-        Ok(report.counted())
+        let mut report = FetchReport::default();
+        report.stats = self.fetch_each(keys, window, &mut |batch| {
+            report.series.extend(batch.series);
+            report.failures.extend(batch.failures);
+        })?;
+        // Batches complete in any order; callers get the keys' order.
+        let order: HashMap<&SeriesKey, usize> =
+            keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+        report
+            .series
+            .sort_by_key(|s| order.get(&s.series.key).copied());
+        Ok(report)
     }
 
     /// Fetches `keys` in batches and hands each to `sink` as soon as it is complete (a

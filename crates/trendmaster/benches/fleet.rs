@@ -349,16 +349,14 @@ impl Row {
         self.timings.get(name).copied().unwrap_or(f64::NAN)
     }
 
-    fn line(&self) -> String {
-        format!(
-            "{:<10} {:>6} {:>11} {:>7.1} {:>8.1} {:>8.0} {:>7} {:>8.0} | {:>9.1} {:>8.1} {:>7.1} {:>9.1} {:>6.2} {:>7.2}",
-            self.source,
-            self.series,
-            self.points,
+    /// The measured columns after `source` and `series`, in table order.
+    fn measured(&self) -> [f64; 12] {
+        [
+            self.points as f64,
             self.wall,
             self.series as f64 / self.wall,
             self.peak_rss,
-            self.queries,
+            self.queries as f64,
             self.bytes as f64 / (1 << 20) as f64,
             self.stage("fetch_and_analysis_seconds"),
             self.stage("request_seconds"),
@@ -366,26 +364,32 @@ impl Row {
             self.stage("analysis_seconds"),
             self.stage("calculation_seconds"),
             self.stage("output_seconds"),
+        ]
+    }
+
+    fn line(&self) -> String {
+        let [
+            points,
+            wall,
+            rate,
+            rss,
+            queries,
+            mib,
+            streamed,
+            request,
+            parse,
+            analysis,
+            calc,
+            output,
+        ] = self.measured();
+        format!(
+            "{:<10} {:>6} {points:>11} {wall:>7.1} {rate:>8.1} {rss:>8.0} {queries:>7} {mib:>8.0} | {streamed:>9.1} {request:>8.1} {parse:>7.1} {analysis:>9.1} {calc:>6.2} {output:>7.2}",
+            self.source, self.series,
         )
     }
 
     fn csv(&self) -> String {
-        format!(
-            "{},{},{},{:.2},{:.2},{:.1},{},{:.1},{:.2},{:.2},{:.2},{:.2},{:.3},{:.3}\n",
-            self.source,
-            self.series,
-            self.points,
-            self.wall,
-            self.series as f64 / self.wall,
-            self.peak_rss,
-            self.queries,
-            self.bytes as f64 / (1 << 20) as f64,
-            self.stage("fetch_and_analysis_seconds"),
-            self.stage("request_seconds"),
-            self.stage("parse_seconds"),
-            self.stage("analysis_seconds"),
-            self.stage("calculation_seconds"),
-            self.stage("output_seconds"),
-        )
+        let values: Vec<String> = self.measured().iter().map(|v| format!("{v:.3}")).collect();
+        format!("{},{},{}\n", self.source, self.series, values.join(","))
     }
 }

@@ -139,23 +139,6 @@ impl PrometheusSource {
         })
     }
 
-    /// All of `keys` at once (see [`Self::fetch_each`]).
-    pub fn fetch(
-        &self,
-        keys: &[SeriesKey],
-        window: &AnalysisWindow,
-    ) -> Result<FetchReport, FetchError> {
-        let mut report = FetchReport::default();
-        report.stats = self.fetch_each(keys, window, &mut |batch| {
-            report.series.extend(batch.series);
-            report.failures.extend(batch.failures);
-        })?;
-        let order: BTreeMap<&SeriesKey, usize> =
-            keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
-        report.series.sort_by_key(|s| order.get(&s.series.key));
-        Ok(report)
-    }
-
     /// Fetches `keys` one group (an API and up to `partners_per_query` partners) at a time and
     /// hands each group's series and failures to `sink` as soon as its last answer is in, so
     /// the caller can analyse and drop them while later queries run: memory holds the groups
