@@ -196,8 +196,10 @@ pub struct Cli {
 
     /// Analyse part I of N of the fleet (0-based I, partners split by a stable hash) and write
     /// OUTPUT/shards/<window end>/shard-I-of-N.json for `trendmaster merge`; needs --as-of, so
-    /// that every shard analyses the same window
-    #[arg(long, value_name = "I/N", requires = "as_of", conflicts_with_all = ["apply", "rollback", "explain", "backtest", "show_env", "deployed", "export_data"])]
+    /// that every shard analyses the same window. Give shards the merge's --cluster or
+    /// --current-from too: they decide which entries are analysed (DISCOVER_FROM_DEPLOYED) and
+    /// which charts are kept
+    #[arg(long, value_name = "I/N", requires = "as_of", conflicts_with_all = ["apply", "rollback", "explain", "backtest", "show_env", "export_data"])]
     pub shard: Option<crate::shard::Shard>,
 
     /// Measure the run: wall time, per-stage time, peak memory and series per second, logged

@@ -498,7 +498,11 @@ pub fn merge(
     let mut request = request.clone();
     request.as_of = Some(shards.window.end);
     let selection = select(config, &request)?;
-    let analysed = shards.into_analysed(&selection.keys, &selection.window)?;
+    let analysed = shards.into_analysed(
+        &selection.keys,
+        &selection.window,
+        selection.deployed.as_ref().map(|d| &d.limits),
+    )?;
     finish(config, &request, selection, analysed, started)
 }
 

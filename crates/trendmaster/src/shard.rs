@@ -275,11 +275,13 @@ pub(crate) fn read_all(
 
 impl Shards {
     /// The shards' results as one analysis, after checking that together they are exactly the
-    /// fleet this merge selects (`keys`, the selection of an unsharded run).
+    /// fleet this merge selects (`keys`, the selection of an unsharded run). Charts are ranked
+    /// against `deployed` as an unsharded run ranks them.
     pub(crate) fn into_analysed(
         self,
         keys: &[SeriesKey],
         window: &AnalysisWindow,
+        deployed: Option<&BTreeMap<SeriesKey, u64>>,
     ) -> Result<Analysed, AppError> {
         if *window != self.window {
             return Err(AppError::Usage(format!(
@@ -322,7 +324,7 @@ impl Shards {
             &mut recommendations,
             &ChartPolicy {
                 max: self.max_charts,
-                deployed: None,
+                deployed,
             },
         );
         recommendations.sort_by(|a, b| a.key.cmp(&b.key));

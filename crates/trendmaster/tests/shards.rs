@@ -56,13 +56,27 @@ fn four_shards_merged_equal_one_unsharded_run() {
     let whole = dir.path().join("whole");
     let sharded = dir.path().join("sharded");
     let (whole_s, sharded_s) = (whole.to_str().unwrap(), sharded.to_str().unwrap());
+    // Deployed: the demo's golden ConfigMap (same window), with partner 222's multirequest
+    // limit cut to 2,000, so that the plan holds a 5× change and carries over the 24 entries
+    // of APIs this run does not analyse.
+    let golden = read(&common::root().join("crates/trendmaster/tests/golden/demo_configmap.yaml"));
+    let deployed = dir.path().join("deployed.yaml");
+    std::fs::write(
+        &deployed,
+        golden.replace("requests_per_unit: 10500", "requests_per_unit: 2000"),
+    )
+    .unwrap();
+    let current = ["--current-from", deployed.to_str().unwrap()];
 
-    let unsharded = trendmaster_json(dir.path(), &args(whole_s, &[]));
+    let unsharded = trendmaster_json(dir.path(), &args(whole_s, &current));
+    assert_eq!(unsharded["changes"]["held"], 1, "{}", unsharded["changes"]);
 
     let mut shard_series = Vec::new();
     for index in 0..4 {
         let shard = format!("{index}/4");
-        let result = trendmaster_json(dir.path(), &args(sharded_s, &["--shard", &shard]));
+        let mut shard_args = vec!["--shard", shard.as_str()];
+        shard_args.extend(current);
+        let result = trendmaster_json(dir.path(), &args(sharded_s, &shard_args));
         // A shard writes its shard file and nothing else.
         let file = result["shard_file"]
             .as_str()
@@ -86,8 +100,11 @@ fn four_shards_merged_equal_one_unsharded_run() {
     );
 
     // Merge with the shard files found by --as-of in OUTPUT/shards/.
-    let merged = trendmaster_json(dir.path(), &args(sharded_s, &["merge"]));
+    let mut merge_args = current.to_vec();
+    merge_args.push("merge");
+    let merged = trendmaster_json(dir.path(), &args(sharded_s, &merge_args));
     assert_eq!(limits(&merged), limits(&unsharded));
+    assert_eq!(merged["changes"], unsharded["changes"]);
     assert_eq!(merged["fetch"]["series"], unsharded["fetch"]["series"]);
     for file in ["configmap", "degraded_configmap"] {
         let path = |result: &Value| result["files"][file].as_str().unwrap().to_string();
@@ -101,10 +118,11 @@ fn four_shards_merged_equal_one_unsharded_run() {
             "{file} differs between the unsharded and the merged run"
         );
     }
-    assert_eq!(
-        read(&whole.join("latest_configmap.yaml")),
-        read(&sharded.join("latest_configmap.yaml"))
-    );
+    let latest = read(&sharded.join("latest_configmap.yaml"));
+    assert_eq!(read(&whole.join("latest_configmap.yaml")), latest);
+    // The held entry keeps its deployed value, and the other APIs' entries are carried over.
+    assert!(latest.contains("requests_per_unit: 2000"), "{latest}");
+    assert!(latest.contains("requests_per_unit: 18600"), "{latest}");
     // The merged report has the unsharded run's charts (the shard files carry them).
     let plots = |dir: &Path| -> Vec<String> {
         let mut names: Vec<String> = walk(&dir.join("plots"))
