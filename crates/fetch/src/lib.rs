@@ -113,6 +113,20 @@ pub struct FetchStats {
     pub parse_millis: u64,
 }
 
+impl std::ops::AddAssign for FetchStats {
+    /// The cost of two fetches together (batches of one run, or the shards of a fleet).
+    fn add_assign(&mut self, other: Self) {
+        self.queries += other.queries;
+        self.retries += other.retries;
+        self.bytes += other.bytes;
+        self.cache_hits += other.cache_hits;
+        self.series += other.series;
+        self.missing_points += other.missing_points;
+        self.request_millis += other.request_millis;
+        self.parse_millis += other.parse_millis;
+    }
+}
+
 /// The fetched series (in the order of the requested keys, failures left out), the failures,
 /// and what it cost.
 #[derive(Debug, Clone, Default)]
@@ -222,8 +236,7 @@ impl Source {
         let mut counted = FetchStats::default();
         let mut counting_sink = |batch: FetchReport| {
             let batch = batch.counted();
-            counted.series += batch.stats.series;
-            counted.missing_points += batch.stats.missing_points;
+            counted += batch.stats;
             sink(batch);
         };
         let mut stats = match self {

@@ -300,14 +300,7 @@ impl Shards {
             recommendations.extend(file.recommendations);
             skipped.extend(file.skipped);
             charts.extend(file.charts.into_iter().map(|c| (c.key, c.chart)));
-            fetch.queries += file.fetch.queries;
-            fetch.retries += file.fetch.retries;
-            fetch.bytes += file.fetch.bytes;
-            fetch.cache_hits += file.fetch.cache_hits;
-            fetch.series += file.fetch.series;
-            fetch.missing_points += file.fetch.missing_points;
-            fetch.request_millis += file.fetch.request_millis;
-            fetch.parse_millis += file.fetch.parse_millis;
+            fetch += file.fetch;
             busy.analysis_seconds += file.busy.analysis_seconds;
             busy.calculation_seconds += file.busy.calculation_seconds;
         }
