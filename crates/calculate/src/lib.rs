@@ -56,10 +56,12 @@ pub fn recommend(
     cache_hit_ratio: Option<f64>,
     formula: &Formula,
 ) -> Result<RateRecommendation, SkippedSeries> {
-    let mut chain = steps::Chain::start(&analysis).map_err(|reason| SkippedSeries {
+    let skip = |reason: String| SkippedSeries {
         key: analysis.key.clone(),
         reason,
-    })?;
+    };
+    enough_data(&analysis, &formula.rate).map_err(skip)?;
+    let mut chain = steps::Chain::start(&analysis).map_err(skip)?;
     let effective_peak = chain.value();
     let rate = &formula.rate;
     let adaptive = rate.calculation_mode == CalculationMode::Adaptive;
@@ -78,6 +80,15 @@ pub fn recommend(
     chain.peak_floor(effective_peak, rate.below_peak_factor);
     chain.forecast_floor(analysis.forecast.summary());
     let limit = chain.round_up(rate.rounding_step);
+    // Only absurd input gets here (a peak of 10^300 req/min from a unit mix-up): say so and
+    // keep the deployed limit rather than emit a number nobody meant.
+    if !(chain.value() <= MAX_LIMIT_PER_MINUTE) {
+        return Err(skip(format!(
+            "the limit would be {} req/min, above the ratelimit service's largest count ({}): the traffic data looks wrong (check the source's units)",
+            format::num(chain.value()),
+            MAX_LIMIT_PER_MINUTE
+        )));
+    }
 
     Ok(RateRecommendation {
         key: analysis.key.clone(),
@@ -90,6 +101,39 @@ pub fn recommend(
         confidence: confidence(&analysis, &formula.confidence),
         analysis,
     })
+}
+
+/// The largest `requests_per_unit` the ratelimit service reads (a `uint32`), per minute.
+pub const MAX_LIMIT_PER_MINUTE: f64 = u32::MAX as f64;
+
+/// "Degrade, don't guess": too little data for any limit is a skip, not a low-confidence guess.
+/// A skipped series keeps its deployed limit, and the report lists the reason.
+fn enough_data(analysis: &AnalysisResult, rate: &RateCalculationSettings) -> Result<(), String> {
+    let points = &analysis.points;
+    let coverage = if points.expected == 0 {
+        0.0
+    } else {
+        points.present as f64 / points.expected as f64
+    };
+    if coverage < rate.min_data_coverage {
+        return Err(format!(
+            "too little data: {} of {} points present ({:.0}%, minimum {:.0}%, RATE_CALCULATION.min_data_coverage)",
+            points.present,
+            points.expected,
+            coverage * 100.0,
+            rate.min_data_coverage * 100.0
+        ));
+    }
+    let days = analysis.daily_peaks.len();
+    if days > 0 && days < rate.min_daily_peaks {
+        return Err(format!(
+            "too little data: {days} day{} with a usable prime-time peak (minimum {}, RATE_CALCULATION.min_daily_peaks; {} days skipped)",
+            if days == 1 { "" } else { "s" },
+            rate.min_daily_peaks,
+            analysis.days_skipped
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -118,6 +162,9 @@ mod tests {
                 below_peak_factor: 1.2,
                 trend_min: 0.95,
                 trend_max: 1.3,
+                // The shipped default is 3; the formula tests use one or two peaks.
+                min_data_coverage: 0.5,
+                min_daily_peaks: 1,
                 traffic_pattern: TrafficPatternSettings {
                     spike_threshold_high: 8.0,
                     spike_threshold_medium: 4.0,
@@ -593,5 +640,39 @@ mod tests {
         // 0.95·0.25 + 0.95·0.30 + 0.75·0.25 + 0.90·0.20 = 0.89
         assert_eq!(c.score, 0.89);
         assert_eq!(c.level, ConfidenceLevel::High);
+    }
+
+    #[test]
+    fn too_little_data_is_a_skip_with_the_reason_not_a_guess() {
+        let mut formula = formula();
+        formula.rate.min_daily_peaks = 3;
+        let two_days = recommend(analysis(&[100.0, 120.0], 3.0, 0.5), None, &formula)
+            .expect_err("two daily peaks are under the minimum of 3");
+        assert!(
+            two_days.reason.starts_with("too little data: 2 days with a usable prime-time peak (minimum 3, RATE_CALCULATION.min_daily_peaks"),
+            "{}",
+            two_days.reason
+        );
+        assert!(recommend(analysis(&[100.0, 120.0, 90.0], 3.0, 0.5), None, &formula).is_ok());
+
+        let mut sparse = analysis(&[100.0, 120.0, 90.0], 3.0, 0.5);
+        sparse.points.present = 10_000;
+        let skip = recommend(sparse.clone(), None, &formula).expect_err("49.6% present");
+        assert!(
+            skip.reason.starts_with("too little data: 10000 of 20160 points present (50%, minimum 50%"),
+            "{}",
+            skip.reason
+        );
+        sparse.points.present = 10_080;
+        assert!(recommend(sparse, None, &formula).is_ok(), "exactly half is enough");
+    }
+
+    #[test]
+    fn an_absurd_peak_is_a_skip_not_an_overflowing_limit() {
+        let skip = recommend(analysis(&[1e300], 3.0, 0.5), None, &formula())
+            .expect_err("no limit from 10^300 req/min");
+        assert!(skip.reason.contains("above the ratelimit service's largest count (4294967295)"), "{}", skip.reason);
+        let limit = recommend(analysis(&[1e6], 3.0, 0.5), None, &formula()).unwrap();
+        assert!(limit.requests_per_minute >= 1_200_000, "the peak floor still holds: {}", limit.requests_per_minute);
     }
 }

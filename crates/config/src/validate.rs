@@ -261,6 +261,20 @@ pub fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut Config
         ),
     );
 
+    check(
+        (0.0..=1.0).contains(&config.rate.min_data_coverage),
+        &["COMMON", "RATE_CALCULATION", "min_data_coverage"],
+        format!(
+            "must be a share in [0, 1], got {}",
+            config.rate.min_data_coverage
+        ),
+    );
+    check(
+        config.rate.min_daily_peaks >= 1,
+        &["COMMON", "RATE_CALCULATION", "min_daily_peaks"],
+        "must be at least 1 (a limit needs at least one daily peak)".to_string(),
+    );
+
     // Prime time and anomalies.
     let pt = &config.prime_time;
     check(
@@ -459,6 +473,14 @@ pub fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut Config
         format!(
             "must be above 1 (1.8 holds changes beyond 1.8x up or down), got {}",
             config.governance.max_change_ratio
+        ),
+    );
+    check(
+        config.governance.max_cut_share > 0.0 && config.governance.max_cut_share <= 1.0,
+        &["COMMON", "GOVERNANCE", "max_cut_share"],
+        format!(
+            "must be a share in (0, 1] (1 disables the gate), got {}",
+            config.governance.max_cut_share
         ),
     );
     let local = &config.local_ratelimit;

@@ -158,7 +158,7 @@ pub fn render_markdown_report(run: &RunSummary<'_>) -> String {
     if let Some(changes) = &run.changes {
         write_changes(&mut out, changes, &recs);
     }
-    write_skipped(&mut out, run.skipped);
+    write_skipped(&mut out, run.skipped, run.changes.as_ref().map(|c| c.plan));
     for rec in recs {
         write_series_section(&mut out, rec, run.plots.get(&rec.key));
     }
@@ -292,7 +292,9 @@ fn write_summary_table(out: &mut String, recs: &[&RateRecommendation]) {
     out.push('\n');
 }
 
-fn write_skipped(out: &mut String, skipped: &[SkippedSeries]) {
+/// Each skipped series with its reason and what the ConfigMap does instead: with a deployed
+/// configuration, its limit is kept (or it stays absent); without one, no entry is written.
+fn write_skipped(out: &mut String, skipped: &[SkippedSeries], plan: Option<&[PlannedLimit]>) {
     if skipped.is_empty() {
         return;
     }
@@ -300,9 +302,14 @@ fn write_skipped(out: &mut String, skipped: &[SkippedSeries]) {
     let mut skipped: Vec<&SkippedSeries> = skipped.iter().collect();
     skipped.sort_by(|a, b| a.key.cmp(&b.key));
     for series in skipped {
+        let outcome = match plan.map(|plan| plan.iter().find(|p| p.key == series.key)) {
+            Some(Some(kept)) => format!("the deployed limit ({} req/min) is kept", kept.emitted),
+            Some(None) => "not deployed, so still not in the ConfigMap".to_string(),
+            None => "no entry is written".to_string(),
+        };
         let _ = writeln!(
             out,
-            "- {} × {}: {}",
+            "- {} × {}: {}; {outcome}",
             code(&series.key.partner),
             code(&series.key.api),
             one_line(&series.reason)
@@ -732,8 +739,8 @@ mod tests {
         ];
         let text = report(&[], &skipped);
         let expected = "## Skipped\n\n\
-                        - `222` × `/a`: only 3 points present\n\
-                        - `333` × `/b`: no data in the window\n";
+                        - `222` × `/a`: only 3 points present; no entry is written\n\
+                        - `333` × `/b`: no data in the window; no entry is written\n";
         assert!(text.contains(expected), "{text}");
         assert!(text.contains("No recommendations were made."));
     }

@@ -33,13 +33,16 @@
 //! ```
 
 mod demo;
+#[cfg(feature = "files")]
 pub mod export;
+#[cfg(feature = "files")]
 pub mod file;
 mod prometheus;
 
 pub use demo::DemoTraffic;
+#[cfg(feature = "files")]
 pub use file::FileTraffic;
-pub use prometheus::PrometheusSource;
+pub use prometheus::{PrometheusSource, decode_range_answer};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -171,6 +174,7 @@ pub enum FetchError {
 pub enum Source {
     Demo(DemoTraffic),
     Prometheus(Box<PrometheusSource>),
+    #[cfg(feature = "files")]
     File(FileTraffic),
 }
 
@@ -180,13 +184,22 @@ impl Source {
         Ok(match kind {
             SourceKind::Demo => Source::Demo(DemoTraffic::new(options.demo_seed)),
             SourceKind::Prometheus => Source::Prometheus(Box::new(PrometheusSource::new(options)?)),
+            #[cfg(feature = "files")]
             SourceKind::File(path) => Source::File(FileTraffic::open(path, &options.file)?),
+            #[cfg(not(feature = "files"))]
+            SourceKind::File(path) => {
+                return Err(FetchError::Config(format!(
+                    "{}: this build has no file source (feature `files`)",
+                    path.display()
+                )));
+            }
         })
     }
 
     /// The step the data itself has, when the source knows it (a file's inferred step).
     pub fn native_step_secs(&self) -> Option<u32> {
         match self {
+            #[cfg(feature = "files")]
             Source::File(file) => Some(file.step_secs()),
             _ => None,
         }
@@ -196,6 +209,7 @@ impl Source {
     /// default window end instead of "now".
     pub fn data_end(&self) -> Option<DateTime<Utc>> {
         match self {
+            #[cfg(feature = "files")]
             Source::File(file) => Some(file.end()),
             _ => None,
         }
@@ -252,6 +266,7 @@ impl Source {
             Source::Prometheus(prometheus) => {
                 prometheus.fetch_each(keys, window, &mut counting_sink)?
             }
+            #[cfg(feature = "files")]
             Source::File(file) => {
                 for chunk in keys.chunks(LOCAL_BATCH) {
                     let (series, failures) = file.series(chunk, window);

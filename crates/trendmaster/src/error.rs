@@ -38,6 +38,12 @@ pub enum AppError {
     ShardsIncomplete(String),
     #[error("{0}")]
     Output(String),
+    /// A sanity gate refused the output (a mass cut); nothing was written.
+    #[error("{0}")]
+    SanityGate(String),
+    /// Another run holds the output directory.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl From<trendmaster_emit::EmitError> for AppError {
@@ -67,7 +73,11 @@ impl AppError {
                 trendmaster_cluster::ClusterError::Unreachable { .. } => exit::SOURCE_UNAVAILABLE,
                 _ => exit::RUNTIME_FAILURE,
             },
-            Self::Emit(_) | Self::NothingToEmit(_) | Self::Output(_) => exit::RUNTIME_FAILURE,
+            Self::Emit(_)
+            | Self::NothingToEmit(_)
+            | Self::Output(_)
+            | Self::SanityGate(_)
+            | Self::Busy(_) => exit::RUNTIME_FAILURE,
         }
     }
 

@@ -8,6 +8,7 @@ mod fleet;
 mod logging;
 mod output;
 mod run;
+mod lock;
 mod shard;
 
 use clap::Parser;
@@ -109,6 +110,13 @@ fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(String
             exit::SUCCESS,
         ));
     }
+    // Every run that writes to the output directory holds its lock until it returns; a shard
+    // run writes only its own shard file (see `lock`).
+    let _lock = if cli.shard.is_none() {
+        Some(lock::OutputLock::acquire(&config.output_dir)?)
+    } else {
+        None
+    };
     if cli.backtest {
         if cli.test_days == 0 {
             return Err(AppError::Usage("--test-days: must be at least 1".into()));

@@ -710,6 +710,7 @@ fn finish(
         max_change_ratio,
         &approvals,
     );
+    check_mass_cut(&plan, max_change_ratio, config.governance.max_cut_share)?;
     let mut changes = Changes {
         deployed_from,
         max_change_ratio,
@@ -901,6 +902,42 @@ fn finish(
             )
         }),
     })
+}
+
+/// The mass-cut sanity gate: too many deployed entries cut beyond the governance ratio at once
+/// looks like broken data (a partial answer, a unit change), not like a fleet that shrank, so
+/// nothing is written. Approved cuts do not count: someone looked at them.
+fn check_mass_cut(
+    plan: &[PlannedLimit],
+    max_change_ratio: f64,
+    max_cut_share: f64,
+) -> Result<(), AppError> {
+    let compared: Vec<(&PlannedLimit, u64, u64)> = plan
+        .iter()
+        .filter_map(|p| Some((p, p.current?, p.recommended?)))
+        .collect();
+    let cuts: Vec<&PlannedLimit> = compared
+        .iter()
+        .filter(|(p, old, new)| {
+            p.status != ChangeStatus::Approved && (*new as f64) * max_change_ratio < *old as f64
+        })
+        .map(|(p, ..)| *p)
+        .collect();
+    let share = cuts.len() as f64 / compared.len().max(1) as f64;
+    if cuts.is_empty() || share <= max_cut_share {
+        return Ok(());
+    }
+    Err(AppError::SanityGate(format!(
+        "{} of {} deployed entries ({:.0}%) would be cut by more than {}x at once, above COMMON.GOVERNANCE.max_cut_share ({:.0}%), so nothing was written; first: {} {} -> {} req/min. Broken or partial traffic data looks like this: check the source, then --approve the cuts or raise max_cut_share",
+        cuts.len(),
+        compared.len(),
+        share * 100.0,
+        max_change_ratio,
+        max_cut_share * 100.0,
+        cuts[0].key,
+        cuts[0].current.unwrap_or_default(),
+        cuts[0].recommended.unwrap_or_default()
+    )))
 }
 
 /// One chart per recommendation, with the emitted and the deployed limit as lines.

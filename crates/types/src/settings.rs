@@ -31,6 +31,11 @@ pub struct RateCalculationSettings {
     /// Bounds of the trend multiplier (forecast growth over the horizon), as in the original.
     pub trend_min: f64,
     pub trend_max: f64,
+    /// Below this share of the window's grid points present, no limit is recommended: the
+    /// deployed one stays and the report says why ("degrade, don't guess").
+    pub min_data_coverage: f64,
+    /// Nor with fewer days whose prime-time peak could be read.
+    pub min_daily_peaks: usize,
     pub traffic_pattern: TrafficPatternSettings,
 }
 
@@ -328,6 +333,10 @@ pub struct GovernanceSettings {
     /// A change above this ratio (up, or down by its inverse) against the deployed limit is held:
     /// the emitted ConfigMap keeps the deployed value until `--approve` releases it.
     pub max_change_ratio: f64,
+    /// Nothing is written when more than this share of the deployed entries would be cut by
+    /// more than `max_change_ratio` at once: a mass cut means broken data far more often than
+    /// a fleet that shrank overnight. 1 disables the gate.
+    pub max_cut_share: f64,
 }
 
 /// `COMMON.PROMETHEUS_CONFIG`: how traffic is read from Prometheus or Trickster, and how gently.

@@ -437,10 +437,12 @@ fn error_detail(body: &[u8]) -> String {
     if let Ok(envelope) = serde_json::from_slice::<Envelope>(body)
         && let Some(error) = envelope.error
     {
-        return match envelope.error_type {
+        let detail = match envelope.error_type {
             Some(kind) => format!(": {kind}: {error}"),
             None => format!(": {error}"),
         };
+        // PromQL parse errors can span lines; every message we print is one line.
+        return one_line(&detail);
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
@@ -448,12 +450,19 @@ fn error_detail(body: &[u8]) -> String {
         String::new()
     } else {
         let excerpt: String = text.chars().take(200).collect();
-        format!(": {}", excerpt.replace('\n', " "))
+        format!(": {}", one_line(&excerpt))
     }
 }
 
+/// Line breaks and other control characters become spaces.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// The data and warnings of a successful answer; Prometheus' error verbatim otherwise.
-fn parse(body: &[u8]) -> Result<(QueryData, Vec<String>), String> {
+pub(super) fn parse(body: &[u8]) -> Result<(QueryData, Vec<String>), String> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
         format!(
             "the answer is not Prometheus API JSON ({e}; {} bytes)",
@@ -463,7 +472,7 @@ fn parse(body: &[u8]) -> Result<(QueryData, Vec<String>), String> {
     if envelope.status != "success" {
         return Err(format!(
             "Prometheus answered {}{}",
-            envelope.status,
+            one_line(&envelope.status),
             error_detail(body)
         ));
     }

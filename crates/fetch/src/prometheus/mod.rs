@@ -451,11 +451,15 @@ impl<'a> Assembly<'a> {
             let total = totals.entry(path.clone()).or_insert(0.0);
             for &Sample { time, value } in values {
                 let index = ((time - start) / step).round() as i64 - 1;
-                if value.is_nan() || index < 0 || !chunk.contains(&(index as usize)) {
+                // A rate is never negative: a negative sample is a broken recording rule or
+                // proxy, so it counts as missing rather than lowering the peak (NaN fails too).
+                if !(value >= 0.0) || index < 0 || !chunk.contains(&(index as usize)) {
                     continue;
                 }
                 let slot = &mut series[index as usize];
-                *slot = if slot.is_nan() { value } else { *slot + value };
+                let sum = if slot.is_nan() { value } else { *slot + value };
+                // Two huge samples must not add up to infinity: the point becomes missing.
+                *slot = if sum.is_finite() { sum } else { f64::NAN };
                 *total += value;
             }
         }
@@ -493,7 +497,12 @@ impl<'a> Assembly<'a> {
             .partners
             .into_iter()
             .map(|(partner, (mut values, totals))| {
-                values.iter_mut().for_each(|v| *v *= per_minute);
+                values.iter_mut().for_each(|v| {
+                    *v *= per_minute;
+                    if !v.is_finite() {
+                        *v = f64::NAN;
+                    }
+                });
                 let weighted: Vec<(f64, f64)> = totals
                     .iter()
                     .filter_map(|(path, total)| {
@@ -527,6 +536,35 @@ impl<'a> Assembly<'a> {
             ..FetchReport::default()
         }
     }
+}
+
+/// Decodes one `query_range` answer for `keys` (all of one API, among the configured `apis`)
+/// into their series on `window`'s grid, exactly as a fetch does: every sample outside the grid,
+/// negative or not finite is dropped and every value of the result is finite or NaN (missing).
+///
+/// The entry point of the `prometheus_answer` fuzz target; a fetch goes through the same
+/// [`Assembly`] chunk by chunk.
+pub fn decode_range_answer(
+    body: &[u8],
+    keys: &[SeriesKey],
+    apis: &[&str],
+    window: &AnalysisWindow,
+    preset: &QueryPreset,
+) -> Result<FetchReport, String> {
+    let Some(api) = keys.first().map(|key| key.api.as_str()) else {
+        return Ok(FetchReport::default());
+    };
+    if let Some(other) = keys.iter().find(|key| key.api != api) {
+        return Err(format!("keys of two APIs: {api} and {}", other.api));
+    }
+    let data = match client::parse(body)?.0 {
+        QueryData::Matrix(result) => result,
+        other => return Err(format!("expected a matrix, got {}", kind(&other))),
+    };
+    let keys: Vec<&SeriesKey> = keys.iter().collect();
+    let mut assembly = Assembly::new(&keys, api, apis, window);
+    assembly.add_range(&data, 0..window.len(), preset);
+    Ok(assembly.finish())
 }
 
 /// Reads token and TLS files; every problem names the setting.
