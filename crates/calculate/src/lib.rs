@@ -84,8 +84,8 @@ pub fn recommend(
     // keep the deployed limit rather than emit a number nobody meant.
     if !(chain.value() <= MAX_LIMIT_PER_MINUTE) {
         return Err(skip(format!(
-            "the limit would be {} req/min, above the ratelimit service's largest count ({}): the traffic data looks wrong (check the source's units)",
-            format::num(chain.value()),
+            "the limit would be {:.3e} req/min, above the ratelimit service's largest count ({}): the traffic data looks wrong (check the source's units)",
+            chain.value(),
             MAX_LIMIT_PER_MINUTE
         )));
     }

@@ -114,10 +114,30 @@ pub fn check_configmap_settings(settings: &ConfigMapSettings) -> Vec<String> {
     };
     let configmap = build_configmap(settings, settings.annotations.clone(), sample);
     let (ratelimit, kube) = find_problems(&configmap, &settings.data_key);
-    let ratelimit = ratelimit.iter().map(ToString::to_string);
-    ratelimit
-        .chain(kube.iter().map(ToString::to_string))
-        .collect()
+    // Each problem names the setting that caused it, not the sample file it was found in.
+    let ratelimit = ratelimit.iter().map(|problem| {
+        let key = match problem.location.as_str() {
+            "domain" | "" => "domain",
+            "descriptors[0]" | "descriptors[0].key" => "partner_descriptor_key",
+            "descriptors[0].descriptors[0]" | "descriptors[0].descriptors[0].key" => {
+                "path_descriptor_key"
+            }
+            _ => "unit",
+        };
+        format!("COMMON.CONFIGMAP.{key}: {}", problem.message)
+    });
+    let kube = kube.iter().map(|problem| {
+        let key = match problem.field.split(['.', '[']).nth(1) {
+            Some("name") => "name".to_string(),
+            Some("namespace") => "namespace".to_string(),
+            Some("labels") => "labels".to_string(),
+            Some("annotations") => "annotations".to_string(),
+            _ if problem.field.starts_with("data") => "data_key".to_string(),
+            _ => return format!("COMMON.CONFIGMAP: {problem}"),
+        };
+        format!("COMMON.CONFIGMAP.{key} ({}): {}", problem.field, problem.message)
+    });
+    ratelimit.chain(kube).collect()
 }
 
 /// One partner with one path: the smallest file that exercises every configured key.
@@ -522,8 +542,18 @@ mod tests {
         bad.path_descriptor_key = "API_PATH".into();
         let problems = check_configmap_settings(&bad);
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].starts_with("config.yaml: descriptor key 'API_PATH' contains '_'"));
-        assert!(problems[1].starts_with("metadata.namespace: \"Istio\" is not a DNS-1123 label"));
+        assert!(
+            problems[0].starts_with(
+                "COMMON.CONFIGMAP.path_descriptor_key: descriptor key 'API_PATH' contains '_'"
+            ),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].starts_with(
+                "COMMON.CONFIGMAP.namespace (metadata.namespace): \"Istio\" is not a DNS-1123 label"
+            ),
+            "{problems:?}"
+        );
     }
 
     #[test]

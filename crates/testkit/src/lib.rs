@@ -36,6 +36,7 @@
 //! 127.0.0.1 and records what it received.
 
 pub mod evaluation;
+pub mod fake_prometheus;
 pub mod kube_fake;
 mod openmetrics;
 mod server;

@@ -87,6 +87,12 @@ fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(String
         return output::render_environment(&EnvironmentReport::new(&config), cli.output_format)
             .map(|out| (out, exit::SUCCESS));
     }
+    // A ConfigMap the API server or the ratelimit service would refuse is a configuration
+    // error (exit 3) found before any traffic is fetched, as `--validate-only` finds it.
+    let configmap_problems = trendmaster_emit::check_configmap_settings(&config.configmap);
+    if !configmap_problems.is_empty() {
+        return Err(AppError::Invalid(configmap_problems));
+    }
     if (cli.force_conflicts || cli.confirm_production) && !cli.apply && cli.rollback.is_none() {
         return Err(AppError::Usage(
             "--force-conflicts and --confirm-production only apply to --apply and --rollback"
