@@ -147,7 +147,8 @@ pub struct EnvironmentReport<'a> {
     pub detected_from: String,
     pub config_files: &'a [String],
     pub source: &'a SourceKind,
-    pub prometheus_url: &'a str,
+    /// With any password in it redacted.
+    pub prometheus_url: String,
     pub prometheus_token: Option<&'a Secret>,
     pub query_preset: &'a str,
     pub dry_run: bool,
@@ -173,7 +174,7 @@ impl<'a> EnvironmentReport<'a> {
             detected_from: config.environment.to_string(),
             config_files: &config.config_files,
             source: &config.source,
-            prometheus_url: &config.prometheus_url,
+            prometheus_url: trendmaster_types::redact_url(&config.prometheus_url),
             prometheus_token: config.prometheus_token.as_ref(),
             query_preset: &config.prometheus.preset,
             dry_run: config.dry_run,

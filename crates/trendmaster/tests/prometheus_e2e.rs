@@ -267,3 +267,156 @@ fn the_istio_preset_reads_istio_metrics() {
         );
     }
 }
+
+/// Every file under `dir`, read as text (lossily: charts are binary).
+fn all_files_text(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut all = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+                all.push((path, text));
+            }
+        }
+    }
+    all
+}
+
+#[test]
+fn planted_credentials_appear_in_no_output_log_report_or_error_even_at_trace_level() {
+    let (token, password) = ("planted-token-5e1f", "planted-password-9c2d");
+    let apis = &APIS[..2];
+    let server = PrometheusServer::start(&demo_series(&["111"], apis), MetricShape::Nginx)
+        .expect("a real Prometheus");
+    let url = format!("http://admin:{password}@127.0.0.1:{}", server.port());
+    let dir = tempfile::tempdir().unwrap();
+    let config = repo_config();
+    let run = |args: &[&str], rust_log: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_trendmaster"));
+        command
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PROMETHEUS_TOKEN", token)
+            .args(["--config", config.to_str().unwrap(), "--as-of", AS_OF])
+            .args(args);
+        if let Some(filter) = rust_log {
+            command.env("RUST_LOG", filter);
+        }
+        command.output().unwrap()
+    };
+    let selection = ["--partners", "111", "--apis", &apis.join(",")];
+    let mut outputs = Vec::new();
+
+    // A full run at debug level, logging to a file too; then everything at trace level.
+    let mut args = vec![
+        "--source",
+        "prometheus",
+        "--prometheus-url",
+        &url,
+        "-vv",
+        "--log-file",
+        "run.log",
+        "--output-format",
+        "json",
+        "--output-dir",
+        "out",
+    ];
+    args.extend(selection);
+    let full = run(&args, None);
+    assert!(
+        full.status.success(),
+        "{}",
+        String::from_utf8_lossy(&full.stderr)
+    );
+    outputs.push(("debug run", full));
+    let mut args = vec![
+        "--source",
+        "prometheus",
+        "--prometheus-url",
+        &url,
+        "--output-dir",
+        "out-trace",
+        "--no-charts",
+    ];
+    args.extend(selection);
+    let traced = run(&args, Some("trace"));
+    assert!(traced.status.success());
+    assert!(
+        String::from_utf8_lossy(&traced.stderr).contains("TRACE"),
+        "trace logs were on"
+    );
+    outputs.push(("trace run", traced));
+
+    // A proxy that echoes the credentials in its error page: the message must not repeat them.
+    let echo = trendmaster_testkit::fake_prometheus::FakePrometheus::start(vec![
+        trendmaster_testkit::fake_prometheus::Reply::Send(
+            401,
+            Vec::new(),
+            format!("denied: Authorization: Bearer {token}; user admin:{password}"),
+        ),
+    ]);
+    let echo_url = echo
+        .url()
+        .replace("http://", &format!("http://admin:{password}@"));
+    let mut args = vec![
+        "--source",
+        "prometheus",
+        "--prometheus-url",
+        &echo_url,
+        "-vv",
+        "--output-dir",
+        "out-echo",
+    ];
+    args.extend(selection);
+    let refused = run(&args, None);
+    assert_eq!(refused.status.code(), Some(4));
+    let refused_stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(
+        refused_stderr.contains("HTTP 401: denied: Authorization: Bearer ***redacted***; user admin:***redacted***"),
+        "{refused_stderr}"
+    );
+    outputs.push(("echoing proxy", refused));
+
+    for args in [
+        vec!["--prometheus-url", &url, "--show-env"],
+        vec!["--prometheus-url", &url, "--show-env", "--output-format", "json"],
+        vec!["--prometheus-url", &url, "--validate-only", "-vv"],
+        vec!["--prometheus-url", "ftp://admin:planted-password-9c2d@x", "--source", "prometheus"],
+    ] {
+        outputs.push(("other", run(&args, None)));
+    }
+
+    for (what, output) in &outputs {
+        for text in [&output.stdout, &output.stderr] {
+            let text = String::from_utf8_lossy(text);
+            for secret in [token, password] {
+                assert!(!text.contains(secret), "{what}: {secret} in\n{text}");
+            }
+        }
+    }
+    let files = all_files_text(dir.path());
+    assert!(
+        files.iter().any(|(path, _)| path.ends_with("run.log"))
+            && files
+                .iter()
+                .any(|(path, _)| path.ends_with("latest_configmap.yaml")),
+        "{:?}",
+        files.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    for (path, text) in &files {
+        for secret in [token, password] {
+            assert!(!text.contains(secret), "{secret} in {}", path.display());
+        }
+    }
+    // The URL is still shown, with its password redacted.
+    assert!(
+        String::from_utf8_lossy(&outputs[3].1.stdout)
+            .contains(&format!("http://admin:***redacted***@127.0.0.1:{}", server.port())),
+        "{}",
+        String::from_utf8_lossy(&outputs[3].1.stdout)
+    );
+}

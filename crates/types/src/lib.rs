@@ -26,7 +26,7 @@ pub use recommendation::{
     CacheAdjustment, CalculationMode, Confidence, ConfidenceFactor, ConfidenceLevel, FormulaStep,
     RateRecommendation, SkippedSeries, StepKind, TrafficPattern,
 };
-pub use secret::Secret;
+pub use secret::{Secret, redact_url};
 pub use series::{
     AnalysisWindow, FetchedSeries, LabelledAnomaly, SeriesKey, SourceKind, TrafficSeries,
 };

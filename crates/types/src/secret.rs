@@ -51,9 +51,50 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// `url` with the password of its user info (`https://user:password@host/…`) replaced by
+/// [`Secret::REDACTED`], for printing: the URL itself is not secret, its password is.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let user_info = &authority[..at];
+    let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);
+    if user.len() == user_info.len() {
+        return url.to_owned();
+    }
+    format!(
+        "{}{user}:{}{}",
+        &url[..scheme_end],
+        Secret::REDACTED,
+        &rest[at..]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_redacted_and_nothing_else_changes() {
+        assert_eq!(
+            redact_url("https://admin:pa:ss@prom.example:9090/api?q=a@b"),
+            "https://admin:***redacted***@prom.example:9090/api?q=a@b"
+        );
+        for unchanged in [
+            "http://127.0.0.1:9090",
+            "http://user@host/path",
+            "http://host/path?user:pass@x",
+            "not a url",
+        ] {
+            assert_eq!(redact_url(unchanged), unchanged);
+        }
+    }
 
     #[test]
     fn secret_never_prints_its_value() {

@@ -55,6 +55,9 @@ pub struct PrometheusClient {
     cache: Option<ResponseCache>,
     offline: bool,
     stats: Mutex<FetchStats>,
+    /// Every credential this client sends (token, passwords), scrubbed from its messages: a
+    /// proxy that echoes the request's headers in its error page must not put them in our logs.
+    secrets: Vec<Secret>,
 }
 
 /// The JSON envelope of every Prometheus API answer.
@@ -204,7 +207,22 @@ impl PrometheusClient {
         let http = builder
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", chain(&e)))?;
+        let url_password = base_url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split(['/', '?', '#']).next()?.rsplit_once('@'))
+            .and_then(|(user_info, _)| user_info.split_once(':'))
+            .map(|(_, password)| Secret::new(password));
+        let secrets = [
+            transport.token.clone(),
+            transport.basic_auth.as_ref().map(|(_, p)| p.clone()),
+            url_password,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|secret| !secret.is_empty())
+        .collect();
         Ok(Self {
+            secrets,
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
             basic_auth: transport.basic_auth,
@@ -225,6 +243,23 @@ impl PrometheusClient {
     /// Calls `endpoint` (e.g. `/api/v1/query_range`) with `params` and returns its data, with
     /// retries, pacing, the circuit breaker and the response cache.
     pub fn call(&self, endpoint: &str, params: &[(&str, String)]) -> Result<QueryData, String> {
+        self.call_unscrubbed(endpoint, params)
+            .map_err(|message| self.scrub(message))
+    }
+
+    /// `message` with every credential of this client replaced by [`Secret::REDACTED`].
+    fn scrub(&self, mut message: String) -> String {
+        for secret in &self.secrets {
+            message = message.replace(secret.expose(), Secret::REDACTED);
+        }
+        message
+    }
+
+    fn call_unscrubbed(
+        &self,
+        endpoint: &str,
+        params: &[(&str, String)],
+    ) -> Result<QueryData, String> {
         let key = cache::key(&self.base_url, endpoint, params);
         if let Some(body) = self.cache.as_ref().and_then(|c| c.get(&key)) {
             self.count(|s| {
@@ -267,6 +302,7 @@ impl PrometheusClient {
                     match parsed {
                         Ok((data, warnings)) => {
                             for warning in warnings {
+                                let warning = self.scrub(one_line(&warning));
                                 warn!(endpoint, "Prometheus warning: {warning}");
                             }
                             self.consecutive_failures.store(0, Ordering::SeqCst);
@@ -293,6 +329,7 @@ impl PrometheusClient {
                 }) => {
                     if attempt < self.politeness.max_retries {
                         let delay = self.backoff(attempt, retry_after);
+                        let message = self.scrub(message.clone());
                         debug!(endpoint, attempt, ?delay, "retrying after: {message}");
                         std::thread::sleep(delay);
                     }

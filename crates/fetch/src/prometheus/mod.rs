@@ -99,7 +99,8 @@ impl PrometheusSource {
         let url = prometheus.url.trim();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(config(format!(
-                "Prometheus URL `{url}` must start with http:// or https:// (PROMETHEUS_URL, --prometheus-url)"
+                "Prometheus URL `{}` must start with http:// or https:// (PROMETHEUS_URL, --prometheus-url)",
+                trendmaster_types::redact_url(url)
             )));
         }
         let preset = settings
