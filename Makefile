@@ -1,7 +1,7 @@
 # trendmaster — common tasks. `make demo` and `make test` are the two commands of the README.
 CARGO ?= cargo
 
-.PHONY: build build-prophet demo report-screenshot test bench lint fmt clean
+.PHONY: build build-prophet demo report-screenshot test bench fuzz lint fmt clean
 
 ## build: release binary at target/release/trendmaster
 build:
@@ -34,6 +34,18 @@ test:
 bench:
 	bash scripts/install-test-deps.sh
 	$(CARGO) bench --locked -p trendmaster --bench fleet -- $(BENCH_ARGS)
+
+## fuzz: each fuzz target (config, ratelimit, prometheus_answer) for FUZZ_SECONDS (600) with
+## libFuzzer, starting from the committed seeds in fuzz/seeds. Needs the nightly toolchain and
+## cargo-fuzz (`rustup toolchain install nightly && cargo install cargo-fuzz`); not part of
+## `make test`, which replays the seeds on stable.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= config ratelimit prometheus_answer
+fuzz:
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$target && \
+		$(CARGO) +nightly fuzz run --fuzz-dir . --features libfuzzer -O $$target corpus/$$target seeds/$$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 ## lint: formatting and clippy, warnings are errors
 lint:

@@ -168,3 +168,96 @@ fn every_bad_input_gets_its_documented_exit_code_and_message() {
         failures.join("\n")
     );
 }
+
+/// The `requests_per_unit` of partner 111's `api` in the ConfigMap at `path`.
+fn deployed_limit(path: &Path, api: &str) -> u64 {
+    let configmap: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let file: serde_yaml::Value =
+        serde_yaml::from_str(configmap["data"]["config.yaml"].as_str().unwrap()).unwrap();
+    let partner = file["descriptors"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|d| d["value"] == "111")
+        .unwrap();
+    partner["descriptors"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|d| d["value"] == api)
+        .unwrap()["rate_limit"]["requests_per_unit"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn a_series_with_too_little_data_keeps_its_deployed_limit_and_the_report_says_why() {
+    let (full, sparse) = (
+        "/api_v3/service/multirequest",
+        "/api_v3/service/asset/action/list",
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let args = |file: &str, extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--source",
+            file,
+            "--partners",
+            "111",
+            "--apis",
+            &format!("{full},{sparse}"),
+            "--days",
+            "7",
+            "--as-of",
+            "2026-11-15",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    // Deployed: yesterday's run on complete data, with the sparse series' limit set by hand.
+    let deployed_run = scratch.path().join("deployed-run");
+    let output = run(&args("file:data/sorted.csv", &[]), &deployed_run);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let latest = deployed_run.join("latest_configmap.yaml");
+    let text = std::fs::read_to_string(&latest).unwrap();
+    let recommended = deployed_limit(&latest, sparse);
+    let deployed = scratch.path().join("deployed.yaml");
+    let marker = format!("value: {sparse}\n        rate_limit:\n          unit: minute\n          requests_per_unit: {recommended}\n");
+    assert!(text.contains(&marker), "{text}");
+    std::fs::write(
+        &deployed,
+        text.replace(&marker, &marker.replace(&recommended.to_string(), "777")),
+    )
+    .unwrap();
+
+    // Today only two of seven days of the sparse series arrived: its entry stays at 777.
+    let out = scratch.path().join("out");
+    let output = run(
+        &args(
+            "file:data/gappy.csv",
+            &["--current-from", deployed.to_str().unwrap()],
+        ),
+        &out,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let emitted = out.join("latest_configmap.yaml");
+    assert_eq!(deployed_limit(&emitted, sparse), 777, "the deployed limit is kept");
+    assert_eq!(
+        deployed_limit(&emitted, full),
+        deployed_limit(&latest, full),
+        "the complete series is recommended as before"
+    );
+    let report = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "md"))
+        .expect("a Markdown report");
+    let report = std::fs::read_to_string(report).unwrap();
+    assert!(
+        report.contains("- `111` × `/api_v3/service/asset/action/list`: too little data: 576 of 2016 points present (29%, minimum 50%, RATE_CALCULATION.min_data_coverage); the deployed limit (777 req/min) is kept"),
+        "{report}"
+    );
+}

@@ -340,3 +340,75 @@ fn the_degraded_profile_cuts_lower_tiers_and_keeps_the_top_one() {
     assert_eq!(latest, std::fs::read_to_string(file("degraded_")).unwrap());
     assert!(latest.contains("trendmaster.io/profile: degraded"));
 }
+
+/// Every file under `dir` with its bytes.
+fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut all = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                all.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    all
+}
+
+#[test]
+fn a_mass_cut_is_refused_before_anything_is_written_unless_approved() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(dir.path(), &["--no-charts"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let latest = dir.path().join("out/latest_configmap.yaml");
+    let cut_apis = [
+        "/api_v3/service/multirequest",
+        "/api_v3/service/asset/action/list",
+        "/api_v3/service/asset/action/get",
+    ];
+    // Deployed at 3x today's recommendation: each recommendation is a 3x cut (ratio 1.8).
+    let deployed_with = |apis: &[&str], name: &str| {
+        let (mut configmap, mut file) = ratelimit_file(&latest);
+        for api in apis {
+            let tripled = limit(&mut file, api) * 3;
+            entry(&mut file, api)["rate_limit"]["requests_per_unit"] = tripled.into();
+        }
+        configmap
+            .data
+            .as_mut()
+            .unwrap()
+            .insert("config.yaml".into(), serde_yaml::to_string(&file).unwrap());
+        std::fs::write(dir.path().join(name), serde_yaml::to_string(&configmap).unwrap())
+            .unwrap();
+    };
+    deployed_with(&cut_apis, "three.yaml");
+    deployed_with(&cut_apis[..2], "two.yaml");
+    let before = tree(&dir.path().join("out"));
+
+    // 3 of 9 entries (33 %) is above max_cut_share (25 %): refused, nothing written.
+    let refused = run(dir.path(), &["--current-from", "three.yaml", "--no-charts"]);
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("trendmaster: error: 3 of 9 deployed entries (33%) would be cut by more than 1.8x at once, above COMMON.GOVERNANCE.max_cut_share (25%), so nothing was written; first: 111:/api_v3/service/asset/action/get"),
+        "{stderr}"
+    );
+    assert_eq!(tree(&dir.path().join("out")), before, "output/ unchanged");
+
+    // 2 of 9 (22 %) passes the gate; the two cuts are held as usual (exit 2).
+    let held = run(
+        dir.path(),
+        &["--current-from", "two.yaml", "--no-charts", "--detailed-exitcode"],
+    );
+    assert_eq!(held.status.code(), Some(2), "{}", text(&held.stderr));
+
+    // Cuts someone approved do not count against the gate.
+    let approved = run(
+        dir.path(),
+        &["--current-from", "three.yaml", "--no-charts", "--approve", "all"],
+    );
+    assert!(approved.status.success(), "{}", text(&approved.stderr));
+}
