@@ -4,7 +4,9 @@
 use std::path::Path;
 
 fn replay(target: &str, check: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("seeds")
+        .join(target);
     let mut count = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -13,7 +15,11 @@ fn replay(target: &str, check: fn(&[u8])) {
         assert!(outcome.is_ok(), "{} fails its check", path.display());
         count += 1;
     }
-    assert!(count >= 5, "{target}: only {count} seeds in {}", dir.display());
+    assert!(
+        count >= 5,
+        "{target}: only {count} seeds in {}",
+        dir.display()
+    );
 }
 
 #[test]

@@ -82,7 +82,7 @@ pub fn recommend(
     let limit = chain.round_up(rate.rounding_step);
     // Only absurd input gets here (a peak of 10^300 req/min from a unit mix-up): say so and
     // keep the deployed limit rather than emit a number nobody meant.
-    if !(chain.value() <= MAX_LIMIT_PER_MINUTE) {
+    if chain.value().is_nan() || chain.value() > MAX_LIMIT_PER_MINUTE {
         return Err(skip(format!(
             "the limit would be {:.3e} req/min, above the ratelimit service's largest count ({}): the traffic data looks wrong (check the source's units)",
             chain.value(),
@@ -659,20 +659,33 @@ mod tests {
         sparse.points.present = 10_000;
         let skip = recommend(sparse.clone(), None, &formula).expect_err("49.6% present");
         assert!(
-            skip.reason.starts_with("too little data: 10000 of 20160 points present (50%, minimum 50%"),
+            skip.reason
+                .starts_with("too little data: 10000 of 20160 points present (50%, minimum 50%"),
             "{}",
             skip.reason
         );
         sparse.points.present = 10_080;
-        assert!(recommend(sparse, None, &formula).is_ok(), "exactly half is enough");
+        assert!(
+            recommend(sparse, None, &formula).is_ok(),
+            "exactly half is enough"
+        );
     }
 
     #[test]
     fn an_absurd_peak_is_a_skip_not_an_overflowing_limit() {
         let skip = recommend(analysis(&[1e300], 3.0, 0.5), None, &formula())
             .expect_err("no limit from 10^300 req/min");
-        assert!(skip.reason.contains("above the ratelimit service's largest count (4294967295)"), "{}", skip.reason);
+        assert!(
+            skip.reason
+                .contains("above the ratelimit service's largest count (4294967295)"),
+            "{}",
+            skip.reason
+        );
         let limit = recommend(analysis(&[1e6], 3.0, 0.5), None, &formula()).unwrap();
-        assert!(limit.requests_per_minute >= 1_200_000, "the peak floor still holds: {}", limit.requests_per_minute);
+        assert!(
+            limit.requests_per_minute >= 1_200_000,
+            "the peak floor still holds: {}",
+            limit.requests_per_minute
+        );
     }
 }

@@ -135,7 +135,10 @@ pub fn check_configmap_settings(settings: &ConfigMapSettings) -> Vec<String> {
             _ if problem.field.starts_with("data") => "data_key".to_string(),
             _ => return format!("COMMON.CONFIGMAP: {problem}"),
         };
-        format!("COMMON.CONFIGMAP.{key} ({}): {}", problem.field, problem.message)
+        format!(
+            "COMMON.CONFIGMAP.{key} ({}): {}",
+            problem.field, problem.message
+        )
     });
     ratelimit.chain(kube).collect()
 }

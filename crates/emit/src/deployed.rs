@@ -104,9 +104,10 @@ fn from_file(
 
 /// Errors about the deployed configuration read from `origin`.
 fn invalid_at(origin: &str) -> impl Fn(String) -> EmitError + '_ {
+    // Reasons quote the deployed file's keys and values, which may hold line breaks.
     move |reason| EmitError::Deployed {
         origin: origin.to_owned(),
-        reason,
+        reason: trendmaster_types::one_line(&reason),
     }
 }
 

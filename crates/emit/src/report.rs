@@ -510,9 +510,7 @@ fn timestamp(at: DateTime<Utc>) -> String {
 }
 
 /// Line breaks would end a list item or table row early.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
+use trendmaster_types::one_line;
 
 /// A table cell: a `|` would start a new column.
 fn cell(text: &str) -> String {

@@ -252,10 +252,8 @@ fn read_frame(path: &Path, format: TableFormat) -> Result<DataFrame, String> {
     frame.map_err(|e| format!("cannot read the file: {}", one_line(&e.to_string())))
 }
 
-/// polars messages can span lines (with hints); ours are one line.
-pub(crate) fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
+// polars messages can span lines (with hints); ours are one line.
+pub(crate) use trendmaster_types::one_line;
 
 /// The file's columns, checked against the schema.
 struct FileColumns<'a> {

@@ -144,4 +144,3 @@ fn serve(stream: TcpStream, reply: Reply, seen: &Mutex<Vec<String>>) {
         }
     }
 }
-

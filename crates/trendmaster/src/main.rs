@@ -5,10 +5,10 @@ mod backtest;
 mod cli;
 mod error;
 mod fleet;
+mod lock;
 mod logging;
 mod output;
 mod run;
-mod lock;
 mod shard;
 
 use clap::Parser;
@@ -246,13 +246,19 @@ fn validate(
 /// causes follows each line.
 fn fail(error: &AppError, verbose: u8) -> ExitCode {
     let mut stderr = std::io::stderr().lock();
+    // The stages give one-line messages; this is the backstop for text quoted from bad input.
     for line in error.lines() {
-        let _ = writeln!(stderr, "trendmaster: error: {line}");
+        let _ = writeln!(
+            stderr,
+            "trendmaster: error: {}",
+            trendmaster_types::one_line(&line)
+        );
     }
     if verbose > 0 {
         let mut source = std::error::Error::source(error);
         while let Some(cause) = source {
-            let _ = writeln!(stderr, "  caused by: {cause}");
+            let text = trendmaster_types::one_line(&cause.to_string());
+            let _ = writeln!(stderr, "  caused by: {text}");
             source = cause.source();
         }
     }

@@ -75,10 +75,7 @@ fn check(case: &Case, args: &[String], exit: i32, out: &Path) -> Vec<String> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let mut wrong = Vec::new();
     if output.status.code() != Some(exit) {
-        wrong.push(format!(
-            "exit {:?}, expected {exit}",
-            output.status.code()
-        ));
+        wrong.push(format!("exit {:?}, expected {exit}", output.status.code()));
     }
     for expected in &case.stderr {
         if !stderr.contains(expected.as_str()) {
@@ -149,7 +146,12 @@ fn every_bad_input_gets_its_documented_exit_code_and_message() {
             Some(other) => panic!("{}: unknown source `{other}`", case.name),
             None => None,
         };
-        failures.extend(check(case, &args, case.exit, &scratch.path().join(format!("out-{i}"))));
+        failures.extend(check(
+            case,
+            &args,
+            case.exit,
+            &scratch.path().join(format!("out-{i}")),
+        ));
         if case.validate {
             args.push("--validate-only".into());
             failures.extend(check(
@@ -219,12 +221,18 @@ fn a_series_with_too_little_data_keeps_its_deployed_limit_and_the_report_says_wh
     // Deployed: yesterday's run on complete data, with the sparse series' limit set by hand.
     let deployed_run = scratch.path().join("deployed-run");
     let output = run(&args("file:data/sorted.csv", &[]), &deployed_run);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let latest = deployed_run.join("latest_configmap.yaml");
     let text = std::fs::read_to_string(&latest).unwrap();
     let recommended = deployed_limit(&latest, sparse);
     let deployed = scratch.path().join("deployed.yaml");
-    let marker = format!("value: {sparse}\n        rate_limit:\n          unit: minute\n          requests_per_unit: {recommended}\n");
+    let marker = format!(
+        "value: {sparse}\n        rate_limit:\n          unit: minute\n          requests_per_unit: {recommended}\n"
+    );
     assert!(text.contains(&marker), "{text}");
     std::fs::write(
         &deployed,
@@ -244,7 +252,11 @@ fn a_series_with_too_little_data_keeps_its_deployed_limit_and_the_report_says_wh
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let emitted = out.join("latest_configmap.yaml");
-    assert_eq!(deployed_limit(&emitted, sparse), 777, "the deployed limit is kept");
+    assert_eq!(
+        deployed_limit(&emitted, sparse),
+        777,
+        "the deployed limit is kept"
+    );
     assert_eq!(
         deployed_limit(&emitted, full),
         deployed_limit(&latest, full),

@@ -37,14 +37,7 @@ fn earlier_runs(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
     for as_of in ["2026-11-14", "2026-11-15"] {
         let output = trendmaster(
             dir,
-            &[
-                "--partners",
-                "111",
-                "--as-of",
-                as_of,
-                "--output-dir",
-                "out",
-            ],
+            &["--partners", "111", "--as-of", as_of, "--output-dir", "out"],
         );
         assert!(
             output.status.success(),
@@ -160,10 +153,7 @@ fn a_second_run_on_the_same_output_directory_exits_with_a_clear_message_and_writ
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    let second = trendmaster(
-        dir.path(),
-        &["--partners", "111", "--output-dir", "out"],
-    );
+    let second = trendmaster(dir.path(), &["--partners", "111", "--output-dir", "out"]);
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(1), "{stderr}");
     assert!(

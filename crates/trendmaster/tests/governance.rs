@@ -381,8 +381,11 @@ fn a_mass_cut_is_refused_before_anything_is_written_unless_approved() {
             .as_mut()
             .unwrap()
             .insert("config.yaml".into(), serde_yaml::to_string(&file).unwrap());
-        std::fs::write(dir.path().join(name), serde_yaml::to_string(&configmap).unwrap())
-            .unwrap();
+        std::fs::write(
+            dir.path().join(name),
+            serde_yaml::to_string(&configmap).unwrap(),
+        )
+        .unwrap();
     };
     deployed_with(&cut_apis, "three.yaml");
     deployed_with(&cut_apis[..2], "two.yaml");
@@ -401,14 +404,25 @@ fn a_mass_cut_is_refused_before_anything_is_written_unless_approved() {
     // 2 of 9 (22 %) passes the gate; the two cuts are held as usual (exit 2).
     let held = run(
         dir.path(),
-        &["--current-from", "two.yaml", "--no-charts", "--detailed-exitcode"],
+        &[
+            "--current-from",
+            "two.yaml",
+            "--no-charts",
+            "--detailed-exitcode",
+        ],
     );
     assert_eq!(held.status.code(), Some(2), "{}", text(&held.stderr));
 
     // Cuts someone approved do not count against the gate.
     let approved = run(
         dir.path(),
-        &["--current-from", "three.yaml", "--no-charts", "--approve", "all"],
+        &[
+            "--current-from",
+            "three.yaml",
+            "--no-charts",
+            "--approve",
+            "all",
+        ],
     );
     assert!(approved.status.success(), "{}", text(&approved.stderr));
 }

@@ -376,16 +376,29 @@ fn planted_credentials_appear_in_no_output_log_report_or_error_even_at_trace_lev
     assert_eq!(refused.status.code(), Some(4));
     let refused_stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
     assert!(
-        refused_stderr.contains("HTTP 401: denied: Authorization: Bearer ***redacted***; user admin:***redacted***"),
+        refused_stderr.contains(
+            "HTTP 401: denied: Authorization: Bearer ***redacted***; user admin:***redacted***"
+        ),
         "{refused_stderr}"
     );
     outputs.push(("echoing proxy", refused));
 
     for args in [
         vec!["--prometheus-url", &url, "--show-env"],
-        vec!["--prometheus-url", &url, "--show-env", "--output-format", "json"],
+        vec![
+            "--prometheus-url",
+            &url,
+            "--show-env",
+            "--output-format",
+            "json",
+        ],
         vec!["--prometheus-url", &url, "--validate-only", "-vv"],
-        vec!["--prometheus-url", "ftp://admin:planted-password-9c2d@x", "--source", "prometheus"],
+        vec![
+            "--prometheus-url",
+            "ftp://admin:planted-password-9c2d@x",
+            "--source",
+            "prometheus",
+        ],
     ] {
         outputs.push(("other", run(&args, None)));
     }
@@ -414,8 +427,10 @@ fn planted_credentials_appear_in_no_output_log_report_or_error_even_at_trace_lev
     }
     // The URL is still shown, with its password redacted.
     assert!(
-        String::from_utf8_lossy(&outputs[3].1.stdout)
-            .contains(&format!("http://admin:***redacted***@127.0.0.1:{}", server.port())),
+        String::from_utf8_lossy(&outputs[3].1.stdout).contains(&format!(
+            "http://admin:***redacted***@127.0.0.1:{}",
+            server.port()
+        )),
         "{}",
         String::from_utf8_lossy(&outputs[3].1.stdout)
     );

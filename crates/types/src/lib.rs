@@ -17,6 +17,7 @@ pub mod recommendation;
 pub mod secret;
 pub mod series;
 pub mod settings;
+pub mod text;
 
 pub use analysis::{
     AnalysisMethod, AnalysisResult, AnomalyEvent, AnomalyKind, DailyPeak, ForecastOutcome,
@@ -30,3 +31,4 @@ pub use secret::{Secret, redact_url};
 pub use series::{
     AnalysisWindow, FetchedSeries, LabelledAnomaly, SeriesKey, SourceKind, TrafficSeries,
 };
+pub use text::one_line;

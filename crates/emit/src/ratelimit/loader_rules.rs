@@ -18,6 +18,7 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
+use trendmaster_types::one_line;
 
 use super::{Descriptor, RateLimit, RateLimitConfig, Replaces};
 
@@ -86,10 +87,16 @@ pub struct LoaderError {
 }
 
 impl fmt::Display for LoaderError {
+    /// One line: messages quote the file's own keys and values, which may hold line breaks.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.file_key, self.message)?;
+        write!(
+            f,
+            "{}: {}",
+            one_line(&self.file_key),
+            one_line(&self.message)
+        )?;
         if !self.location.is_empty() {
-            write!(f, " (at {})", self.location)?;
+            write!(f, " (at {})", one_line(&self.location))?;
         }
         Ok(())
     }

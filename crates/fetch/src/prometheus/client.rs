@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use tracing::{debug, warn};
-use trendmaster_types::Secret;
+use trendmaster_types::{Secret, one_line};
 
 use super::cache::{self, ResponseCache};
 use crate::FetchStats;
@@ -491,18 +491,13 @@ fn error_detail(body: &[u8]) -> String {
     }
 }
 
-/// Line breaks and other control characters become spaces.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
 /// The data and warnings of a successful answer; Prometheus' error verbatim otherwise.
 pub(super) fn parse(body: &[u8]) -> Result<(QueryData, Vec<String>), String> {
+    // serde's message quotes the offending input, which may hold line breaks.
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
         format!(
-            "the answer is not Prometheus API JSON ({e}; {} bytes)",
+            "the answer is not Prometheus API JSON ({}; {} bytes)",
+            one_line(&e.to_string()),
             body.len()
         )
     })?;

@@ -454,7 +454,8 @@ impl<'a> Assembly<'a> {
                 let index = ((time - start) / step).round() as i64 - 1;
                 // A rate is never negative: a negative sample is a broken recording rule or
                 // proxy, so it counts as missing rather than lowering the peak (NaN fails too).
-                if !(value >= 0.0) || index < 0 || !chunk.contains(&(index as usize)) {
+                if value.is_nan() || value < 0.0 || index < 0 || !chunk.contains(&(index as usize))
+                {
                     continue;
                 }
                 let slot = &mut series[index as usize];
