@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
+use common::configmap_limit;
 use serde::Deserialize;
 use trendmaster_testkit::fake_prometheus::{FakePrometheus, Reply};
 
@@ -171,28 +174,6 @@ fn every_bad_input_gets_its_documented_exit_code_and_message() {
     );
 }
 
-/// The `requests_per_unit` of partner 111's `api` in the ConfigMap at `path`.
-fn deployed_limit(path: &Path, api: &str) -> u64 {
-    let configmap: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let file: serde_yaml::Value =
-        serde_yaml::from_str(configmap["data"]["config.yaml"].as_str().unwrap()).unwrap();
-    let partner = file["descriptors"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .find(|d| d["value"] == "111")
-        .unwrap();
-    partner["descriptors"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .find(|d| d["value"] == api)
-        .unwrap()["rate_limit"]["requests_per_unit"]
-        .as_u64()
-        .unwrap()
-}
-
 #[test]
 fn a_series_with_too_little_data_keeps_its_deployed_limit_and_the_report_says_why() {
     let (full, sparse) = (
@@ -228,7 +209,7 @@ fn a_series_with_too_little_data_keeps_its_deployed_limit_and_the_report_says_wh
     );
     let latest = deployed_run.join("latest_configmap.yaml");
     let text = std::fs::read_to_string(&latest).unwrap();
-    let recommended = deployed_limit(&latest, sparse);
+    let recommended = configmap_limit(&latest, "111", sparse);
     let deployed = scratch.path().join("deployed.yaml");
     let marker = format!(
         "value: {sparse}\n        rate_limit:\n          unit: minute\n          requests_per_unit: {recommended}\n"
@@ -253,13 +234,13 @@ fn a_series_with_too_little_data_keeps_its_deployed_limit_and_the_report_says_wh
     assert!(output.status.success(), "{stderr}");
     let emitted = out.join("latest_configmap.yaml");
     assert_eq!(
-        deployed_limit(&emitted, sparse),
+        configmap_limit(&emitted, "111", sparse),
         777,
         "the deployed limit is kept"
     );
     assert_eq!(
-        deployed_limit(&emitted, full),
-        deployed_limit(&latest, full),
+        configmap_limit(&emitted, "111", full),
+        configmap_limit(&latest, "111", full),
         "the complete series is recommended as before"
     );
     let report = std::fs::read_dir(&out)

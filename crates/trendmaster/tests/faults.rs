@@ -10,27 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{root, trendmaster};
+use common::{files_under as snapshot, root, trendmaster};
 use trendmaster_testkit::fake_prometheus::{FakePrometheus, Reply};
-
-/// Every file under `dir` with its bytes, and every directory (as an empty entry).
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
-    let mut all = BTreeMap::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).unwrap() {
-            let path = entry.unwrap().path();
-            let relative = path.strip_prefix(dir).unwrap().to_path_buf();
-            if path.is_dir() {
-                all.insert(relative, None);
-                pending.push(path);
-            } else {
-                all.insert(relative, Some(std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    all
-}
 
 /// `out/` after two demo runs: ConfigMaps, reports, charts and `latest_configmap.yaml`.
 fn earlier_runs(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {

@@ -2,6 +2,8 @@
 //! table, a 3× change held until `--approve`, entries we do not manage carried over, and
 //! `--detailed-exitcode`; and the degraded (load-shedding) profile written beside the normal one.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -341,23 +343,6 @@ fn the_degraded_profile_cuts_lower_tiers_and_keeps_the_top_one() {
     assert!(latest.contains("trendmaster.io/profile: degraded"));
 }
 
-/// Every file under `dir` with its bytes.
-fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
-    let mut all = std::collections::BTreeMap::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                all.insert(path.clone(), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    all
-}
-
 #[test]
 fn a_mass_cut_is_refused_before_anything_is_written_unless_approved() {
     let dir = tempfile::tempdir().unwrap();
@@ -389,7 +374,7 @@ fn a_mass_cut_is_refused_before_anything_is_written_unless_approved() {
     };
     deployed_with(&cut_apis, "three.yaml");
     deployed_with(&cut_apis[..2], "two.yaml");
-    let before = tree(&dir.path().join("out"));
+    let before = common::files_under(&dir.path().join("out"));
 
     // 3 of 9 entries (33 %) is above max_cut_share (25 %): refused, nothing written.
     let refused = run(dir.path(), &["--current-from", "three.yaml", "--no-charts"]);
@@ -399,7 +384,11 @@ fn a_mass_cut_is_refused_before_anything_is_written_unless_approved() {
         stderr.contains("trendmaster: error: 3 of 9 deployed entries (33%) would be cut by more than 1.8x at once, above COMMON.GOVERNANCE.max_cut_share (25%), so nothing was written; first: 111:/api_v3/service/asset/action/get"),
         "{stderr}"
     );
-    assert_eq!(tree(&dir.path().join("out")), before, "output/ unchanged");
+    assert_eq!(
+        common::files_under(&dir.path().join("out")),
+        before,
+        "output/ unchanged"
+    );
 
     // 2 of 9 (22 %) passes the gate; the two cuts are held as usual (exit 2).
     let held = run(

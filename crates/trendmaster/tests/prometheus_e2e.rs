@@ -2,6 +2,8 @@
 //! `promtool tsdb create-blocks-from openmetrics`, and the real binary reads it back.
 //! `make test` installs Prometheus when it is missing (scripts/install-test-deps.sh).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -268,24 +270,6 @@ fn the_istio_preset_reads_istio_metrics() {
     }
 }
 
-/// Every file under `dir`, read as text (lossily: charts are binary).
-fn all_files_text(dir: &Path) -> Vec<(PathBuf, String)> {
-    let mut all = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
-                all.push((path, text));
-            }
-        }
-    }
-    all
-}
-
 #[test]
 fn planted_credentials_appear_in_no_output_log_report_or_error_even_at_trace_level() {
     let (token, password) = ("planted-token-5e1f", "planted-password-9c2d");
@@ -411,7 +395,11 @@ fn planted_credentials_appear_in_no_output_log_report_or_error_even_at_trace_lev
             }
         }
     }
-    let files = all_files_text(dir.path());
+    // Read as text, lossily: charts are binary.
+    let files: Vec<(PathBuf, String)> = common::files_under(dir.path())
+        .into_iter()
+        .filter_map(|(path, bytes)| Some((path, String::from_utf8_lossy(&bytes?).into_owned())))
+        .collect();
     assert!(
         files.iter().any(|(path, _)| path.ends_with("run.log"))
             && files

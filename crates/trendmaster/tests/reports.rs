@@ -184,20 +184,8 @@ fn explain_ends_with_the_number_the_configmap_holds_and_writes_nothing() {
     let api = "/api_v3/service/multirequest";
     let output = run(&["--output-dir", "out", "--no-charts"]);
     assert!(output.status.success());
-    let configmap: k8s_openapi::api::core::v1::ConfigMap = serde_yaml::from_str(
-        &std::fs::read_to_string(dir.path().join("out/latest_configmap.yaml")).unwrap(),
-    )
-    .unwrap();
-    let file: serde_yaml::Value =
-        serde_yaml::from_str(&configmap.data.unwrap()["config.yaml"]).unwrap();
-    let deployed = file["descriptors"][0]["descriptors"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .find(|d| d["value"] == api)
-        .unwrap()["rate_limit"]["requests_per_unit"]
-        .as_u64()
-        .unwrap();
+    let deployed =
+        common::configmap_limit(&dir.path().join("out/latest_configmap.yaml"), "111", api);
 
     let output = run(&[
         "--output-dir",

@@ -35,3 +35,43 @@ pub fn trendmaster_json(dir: &Path, args: &[&str]) -> serde_json::Value {
     );
     serde_json::from_slice(&output.stdout).expect("JSON on stdout")
 }
+
+/// Every file under `dir` with its bytes, and every directory as `None`, by relative path: two
+/// equal snapshots mean the tree did not change at all.
+pub fn files_under(dir: &Path) -> std::collections::BTreeMap<PathBuf, Option<Vec<u8>>> {
+    let mut all = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            let relative = path.strip_prefix(dir).unwrap().to_path_buf();
+            if path.is_dir() {
+                all.insert(relative, None);
+                pending.push(path);
+            } else {
+                all.insert(relative, Some(std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    all
+}
+
+/// The `requests_per_unit` of `partner`'s `api` in the ConfigMap manifest at `path`.
+pub fn configmap_limit(path: &Path, partner: &str, api: &str) -> u64 {
+    let configmap: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let file: serde_yaml::Value =
+        serde_yaml::from_str(configmap["data"]["config.yaml"].as_str().unwrap()).unwrap();
+    let find = |list: &serde_yaml::Value, value: &str| {
+        list.as_sequence()
+            .unwrap()
+            .iter()
+            .find(|d| d["value"] == value)
+            .unwrap_or_else(|| panic!("no descriptor `{value}` in {}", path.display()))
+            .clone()
+    };
+    let partner = find(&file["descriptors"], partner);
+    find(&partner["descriptors"], api)["rate_limit"]["requests_per_unit"]
+        .as_u64()
+        .unwrap()
+}
