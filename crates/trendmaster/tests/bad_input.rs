@@ -27,6 +27,9 @@ struct Case {
     validate: bool,
     exit: i32,
     stderr: Vec<String>,
+    /// Text that must not appear on stderr (a planted password).
+    #[serde(default)]
+    absent: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +86,11 @@ fn check(case: &Case, args: &[String], exit: i32, out: &Path) -> Vec<String> {
     for expected in &case.stderr {
         if !stderr.contains(expected.as_str()) {
             wrong.push(format!("stderr lacks {expected:?}"));
+        }
+    }
+    for unwanted in &case.absent {
+        if stderr.contains(unwanted.as_str()) {
+            wrong.push(format!("stderr shows {unwanted:?}"));
         }
     }
     if stderr.contains("panicked") {

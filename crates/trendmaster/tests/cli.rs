@@ -375,7 +375,10 @@ fn bad_input_exits_with_documented_codes_and_one_line_causes() {
         stderr.contains("9 of 9 series could not be fetched, so nothing was written"),
         "{stderr}"
     );
-    assert!(stderr.contains("cannot connect"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot connect to {url}: ")),
+        "{stderr}"
+    );
     assert!(
         !dir.path().join("out").exists(),
         "nothing written on failure"

@@ -419,7 +419,12 @@ impl PrometheusClient {
                 humantime::format_duration(self.timeout)
             )
         } else if error.is_connect() {
-            format!("cannot connect: {}", chain(error))
+            // The base URL, not the request's (a page of PromQL), with any password redacted.
+            format!(
+                "cannot connect to {}: {}",
+                trendmaster_types::redact_url(&self.base_url),
+                chain(error)
+            )
         } else {
             chain(error)
         };
