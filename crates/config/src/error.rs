@@ -1,5 +1,7 @@
 use std::fmt;
 
+use trendmaster_types::one_line;
+
 /// One configuration problem, naming the file, key, variable or flag it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -67,6 +69,91 @@ pub enum ConfigError {
     Flag { flag: String, message: String },
 }
 
+impl ConfigError {
+    /// Every text field through [`one_line`].
+    fn on_one_line(self) -> Self {
+        let line = |text: String| one_line(&text);
+        match self {
+            Self::Read { path, source } => Self::Read {
+                path: line(path),
+                source,
+            },
+            Self::Syntax { file, message } => Self::Syntax {
+                file: line(file),
+                message: line(message),
+            },
+            Self::UnknownKey {
+                file,
+                key,
+                suggestion,
+            } => Self::UnknownKey {
+                file: line(file),
+                key: line(key),
+                // Ours, from the known keys; keeps its leading space.
+                suggestion,
+            },
+            Self::WrongType { file, key, message } => Self::WrongType {
+                file: line(file),
+                key: line(key),
+                message: line(message),
+            },
+            Self::UnsetVariable {
+                file,
+                key,
+                variable,
+            } => Self::UnsetVariable {
+                file: line(file),
+                key: line(key),
+                variable: line(variable),
+            },
+            Self::UnknownEnvironment {
+                origin,
+                value,
+                known,
+            } => Self::UnknownEnvironment {
+                origin: line(origin),
+                value: line(value),
+                known: line(known),
+            },
+            Self::Invalid {
+                origin,
+                key,
+                message,
+            } => Self::Invalid {
+                origin: line(origin),
+                key: line(key),
+                message: line(message),
+            },
+            Self::UnknownPartner {
+                partner,
+                environment,
+                configured,
+            } => Self::UnknownPartner {
+                partner: line(partner),
+                environment: line(environment),
+                configured: line(configured),
+            },
+            Self::UnknownApi {
+                api,
+                environment,
+                configured,
+            } => Self::UnknownApi {
+                api: line(api),
+                environment: line(environment),
+                configured: line(configured),
+            },
+            Self::Variable { variable, message } => Self::Variable {
+                variable: line(variable),
+                message: line(message),
+            },
+            Self::Flag { flag, message } => Self::Flag {
+                flag: line(flag),
+                message: line(message),
+            },
+        }
+    }
+}
+
 /// Every problem found while loading the configuration, in the order found.
 #[derive(Debug, Default)]
 pub struct ConfigProblems(pub Vec<ConfigError>);
@@ -76,8 +163,10 @@ impl ConfigProblems {
         self.0.is_empty()
     }
 
+    /// Records `error`, on one line: keys, values and parser messages quoted from a bad file
+    /// may hold line breaks, and every problem is printed as one `trendmaster: error:` line.
     pub fn push(&mut self, error: ConfigError) {
-        self.0.push(error);
+        self.0.push(error.on_one_line());
     }
 
     pub fn len(&self) -> usize {

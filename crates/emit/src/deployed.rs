@@ -118,7 +118,9 @@ fn managed_limits(
 ) -> BTreeMap<SeriesKey, u64> {
     let mut limits = BTreeMap::new();
     for partner in partners(config, settings) {
-        let Some(partner_id) = &partner.value else {
+        // An empty value matches every value in the service (like an absent one), so such a
+        // descriptor is a catch-all of someone else's, not one of our partner × API entries.
+        let Some(partner_id) = partner.value.as_ref().filter(|v| !v.is_empty()) else {
             continue;
         };
         for path in partner
@@ -126,7 +128,10 @@ fn managed_limits(
             .iter()
             .filter(|d| d.key == settings.path_descriptor_key)
         {
-            let (Some(api), Some(limit)) = (&path.value, &path.rate_limit) else {
+            let (Some(api), Some(limit)) = (
+                path.value.as_ref().filter(|v| !v.is_empty()),
+                &path.rate_limit,
+            ) else {
                 continue;
             };
             if let Some(per_minute) = per_minute(limit) {
@@ -469,6 +474,13 @@ data:
 
     fn key(partner: &str, api: &str) -> SeriesKey {
         SeriesKey::new(partner, api)
+    }
+
+    #[test]
+    fn empty_values_are_catch_alls_not_entries() {
+        let file = "domain: global-ratelimit\ndescriptors:\n- key: PARTNER\n  value: '111'\n  descriptors:\n  - key: PATH\n    value: ''\n    rate_limit: {unit: minute, requests_per_unit: 5}\n  - key: PATH\n    value: /api/a\n    rate_limit: {unit: minute, requests_per_unit: 7}\n- key: PARTNER\n  value: ''\n  descriptors:\n  - key: PATH\n    value: /api/a\n    rate_limit: {unit: minute, requests_per_unit: 9}\n";
+        let deployed = parse_deployed(file, "f.yaml", &settings()).unwrap();
+        assert_eq!(deployed.limits, BTreeMap::from([(key("111", "/api/a"), 7)]));
     }
 
     #[test]
