@@ -16,7 +16,8 @@ use std::path::Path;
 use trendmaster_types::FetchedSeries;
 
 use crate::FetchError;
-use crate::file::{TableFormat, one_line, rfc3339};
+use crate::file::{TableFormat, rfc3339};
+use trendmaster_types::one_line;
 
 /// Writes `series` to `path` (CSV or Parquet by extension), atomically.
 pub fn export(path: &Path, series: &[FetchedSeries]) -> Result<(), FetchError> {

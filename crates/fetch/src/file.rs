@@ -47,7 +47,7 @@ use polars::prelude::*;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use trendmaster_types::{AnalysisWindow, FetchedSeries, SeriesKey, TrafficSeries};
+use trendmaster_types::{AnalysisWindow, FetchedSeries, SeriesKey, TrafficSeries, one_line};
 
 use crate::{FetchError, FileOptions, SeriesFailure};
 
@@ -249,11 +249,9 @@ fn read_frame(path: &Path, format: TableFormat) -> Result<DataFrame, String> {
             .map_err(PolarsError::from)
             .and_then(|file| ParquetReader::new(file).finish()),
     };
+    // polars messages can span lines (with hints); ours are one line.
     frame.map_err(|e| format!("cannot read the file: {}", one_line(&e.to_string())))
 }
-
-// polars messages can span lines (with hints); ours are one line.
-pub(crate) use trendmaster_types::one_line;
 
 /// The file's columns, checked against the schema.
 struct FileColumns<'a> {

@@ -36,7 +36,7 @@ fn settings() -> PrometheusSettings {
     settings
 }
 
-fn fetch_with(url: &str, settings: PrometheusSettings, keys: &[SeriesKey]) -> FetchReport {
+fn open(url: &str, settings: PrometheusSettings) -> Source {
     let options = FetchOptions {
         prometheus: PrometheusOptions {
             url: url.to_string(),
@@ -45,10 +45,11 @@ fn fetch_with(url: &str, settings: PrometheusSettings, keys: &[SeriesKey]) -> Fe
         },
         ..FetchOptions::default()
     };
-    Source::open(&SourceKind::Prometheus, &options)
-        .unwrap()
-        .fetch(keys, &window())
-        .unwrap()
+    Source::open(&SourceKind::Prometheus, &options).unwrap()
+}
+
+fn fetch_with(url: &str, settings: PrometheusSettings, keys: &[SeriesKey]) -> FetchReport {
+    open(url, settings).fetch(keys, &window()).unwrap()
 }
 
 fn keys() -> Vec<SeriesKey> {
@@ -300,15 +301,7 @@ fn a_fleet_streams_by_partner_group_with_at_most_concurrency_queries_in_flight()
         .iter()
         .flat_map(|p| apis.iter().map(move |a| SeriesKey::new(*p, *a)))
         .collect();
-    let options = FetchOptions {
-        prometheus: PrometheusOptions {
-            url: server.url(),
-            settings: Some(settings),
-            ..PrometheusOptions::default()
-        },
-        ..FetchOptions::default()
-    };
-    let source = Source::open(&SourceKind::Prometheus, &options).unwrap();
+    let source = open(&server.url(), settings);
     let mut batches = Vec::new();
     let stats = source
         .fetch_each(&keys, &window(), &mut |batch| {

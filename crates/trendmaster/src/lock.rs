@@ -32,36 +32,33 @@ impl OutputLock {
                 dir.display()
             ))
         })?;
-        let handle = File::open(dir).map_err(|e| {
-            AppError::Output(format!(
-                "{}: cannot open the output directory to lock it: {e}",
-                dir.display()
-            ))
-        });
-        let mut lock = Self {
-            _handle: match handle {
-                Ok(handle) => handle,
-                Err(error) => {
-                    remove_if_empty(&created);
-                    return Err(error);
-                }
-            },
-            created,
+        let handle = match File::open(dir) {
+            Ok(handle) => handle,
+            Err(e) => {
+                remove_if_empty(&created);
+                return Err(AppError::Output(format!(
+                    "{}: cannot open the output directory to lock it: {e}",
+                    dir.display()
+                )));
+            }
         };
-        match lock._handle.try_lock() {
-            Ok(()) => Ok(lock),
-            Err(TryLockError::WouldBlock) => {
-                // The directory is the other run's now, empty or not.
-                lock.created.clear();
-                Err(AppError::Busy(format!(
-                    "{}: another trendmaster run is writing to this output directory; nothing was done (run again when it has finished)",
+        match handle.try_lock() {
+            Ok(()) => Ok(Self {
+                _handle: handle,
+                created,
+            }),
+            // The directory is the other run's now, empty or not: it is left alone.
+            Err(TryLockError::WouldBlock) => Err(AppError::Busy(format!(
+                "{}: another trendmaster run is writing to this output directory; nothing was done (run again when it has finished)",
+                dir.display()
+            ))),
+            Err(TryLockError::Error(e)) => {
+                remove_if_empty(&created);
+                Err(AppError::Output(format!(
+                    "{}: cannot lock the output directory: {e}",
                     dir.display()
                 )))
             }
-            Err(TryLockError::Error(e)) => Err(AppError::Output(format!(
-                "{}: cannot lock the output directory: {e}",
-                dir.display()
-            ))),
         }
     }
 }

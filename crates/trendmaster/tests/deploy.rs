@@ -154,12 +154,8 @@ fn kubernetes_manifests_parse_and_grant_only_the_one_configmap() {
     let pod = job.template.spec.as_ref().unwrap();
     assert_eq!(pod.service_account_name, account.metadata.name);
     assert_eq!(
-        pod.volumes.as_ref().unwrap()[0]
-            .persistent_volume_claim
-            .as_ref()
-            .unwrap()
-            .claim_name,
-        claims[0].metadata.name.clone().unwrap()
+        first_claim(pod),
+        claims[0].metadata.name.as_deref().unwrap()
     );
     // Exit code 2 (changes held) fails the Job at once instead of being retried.
     let rules = &job.pod_failure_policy.as_ref().unwrap().rules;
@@ -178,6 +174,15 @@ fn kubernetes_manifests_parse_and_grant_only_the_one_configmap() {
 
 /// The shell command of a pod (`sh -c '...'`) as the arguments `trendmaster` gets, with the
 /// variables the pod would have: `JOB_COMPLETION_INDEX` and today's date.
+/// The claim of the pod's first volume (the output directory in every manifest).
+fn first_claim(pod: &k8s_openapi::api::core::v1::PodSpec) -> &str {
+    &pod.volumes.as_ref().unwrap()[0]
+        .persistent_volume_claim
+        .as_ref()
+        .unwrap()
+        .claim_name
+}
+
 fn shell_args(pod: &k8s_openapi::api::core::v1::PodSpec, index: u32) -> Vec<String> {
     let container = &pod.containers[0];
     assert_eq!(
@@ -238,14 +243,7 @@ fn the_sharded_example_is_an_indexed_job_and_a_merge_on_a_shared_volume() {
     let merge = job_of("trendmaster-merge");
     for job in [&shards, &merge] {
         let pod = job.template.spec.as_ref().unwrap();
-        assert_eq!(
-            pod.volumes.as_ref().unwrap()[0]
-                .persistent_volume_claim
-                .as_ref()
-                .unwrap()
-                .claim_name,
-            claim.metadata.name.clone().unwrap()
-        );
+        assert_eq!(first_claim(pod), claim.metadata.name.as_deref().unwrap());
     }
     // Every shard index and the merge pass the real binary's checks.
     for index in 0..4 {

@@ -27,7 +27,7 @@ pub use recommendation::{
     CacheAdjustment, CalculationMode, Confidence, ConfidenceFactor, ConfidenceLevel, FormulaStep,
     RateRecommendation, SkippedSeries, StepKind, TrafficPattern,
 };
-pub use secret::{Secret, redact_url};
+pub use secret::{Secret, redact_url, url_password};
 pub use series::{
     AnalysisWindow, FetchedSeries, LabelledAnomaly, SeriesKey, SourceKind, TrafficSeries,
 };

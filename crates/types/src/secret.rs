@@ -54,28 +54,31 @@ impl<'de> Deserialize<'de> for Secret {
 /// `url` with the password of its user info (`https://user:password@host/…`) replaced by
 /// [`Secret::REDACTED`], for printing: the URL itself is not secret, its password is.
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let user_info = &authority[..at];
-    let user = user_info
-        .split_once(':')
-        .map_or(user_info, |(user, _)| user);
-    if user.len() == user_info.len() {
-        return url.to_owned();
+    match password_range(url) {
+        Some(range) => format!(
+            "{}{}{}",
+            &url[..range.start],
+            Secret::REDACTED,
+            &url[range.end..]
+        ),
+        None => url.to_owned(),
     }
-    format!(
-        "{}{user}:{}{}",
-        &url[..scheme_end],
-        Secret::REDACTED,
-        &rest[at..]
-    )
+}
+
+/// The password of `url`'s user info (`https://user:password@host/…`), if it has one: what
+/// [`redact_url`] hides, and what a client that sends it must scrub from what it prints.
+pub fn url_password(url: &str) -> Option<&str> {
+    password_range(url).map(|range| &url[range])
+}
+
+/// Where the password of `url`'s user info lies, by byte offsets.
+fn password_range(url: &str) -> Option<std::ops::Range<usize>> {
+    let authority_start = url.find("://")? + 3;
+    let rest = &url[authority_start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let user_info = &authority[..authority.rfind('@')?];
+    let colon = user_info.find(':')?;
+    Some(authority_start + colon + 1..authority_start + user_info.len())
 }
 
 #[cfg(test)]
@@ -95,7 +98,12 @@ mod tests {
             "not a url",
         ] {
             assert_eq!(redact_url(unchanged), unchanged);
+            assert_eq!(url_password(unchanged), None);
         }
+        assert_eq!(
+            url_password("https://admin:pa:ss@prom.example:9090/api?q=a@b"),
+            Some("pa:ss")
+        );
     }
 
     #[test]

@@ -207,11 +207,7 @@ impl PrometheusClient {
         let http = builder
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", chain(&e)))?;
-        let url_password = base_url
-            .split_once("://")
-            .and_then(|(_, rest)| rest.split(['/', '?', '#']).next()?.rsplit_once('@'))
-            .and_then(|(user_info, _)| user_info.split_once(':'))
-            .map(|(_, password)| Secret::new(password));
+        let url_password = trendmaster_types::url_password(base_url).map(Secret::new);
         let secrets = [
             transport.token.clone(),
             transport.basic_auth.as_ref().map(|(_, p)| p.clone()),
@@ -327,9 +323,10 @@ impl PrometheusClient {
                     message,
                     retry_after,
                 }) => {
+                    // Scrubbed here already: it is logged before `call` returns it.
+                    let message = self.scrub(message);
                     if attempt < self.politeness.max_retries {
                         let delay = self.backoff(attempt, retry_after);
-                        let message = self.scrub(message.clone());
                         debug!(endpoint, attempt, ?delay, "retrying after: {message}");
                         std::thread::sleep(delay);
                     }
