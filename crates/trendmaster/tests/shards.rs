@@ -59,7 +59,7 @@ fn four_shards_merged_equal_one_unsharded_run() {
     // Deployed: the demo's golden ConfigMap (same window), with partner 222's multirequest
     // limit cut to 2,000, so that the plan holds a 5× change and carries over the 24 entries
     // of APIs this run does not analyse.
-    let golden = read(&common::root().join("crates/trendmaster/tests/golden/demo_configmap.yaml"));
+    let golden = read(&common::root().join("crates/trendmaster/tests/golden/demo/configmap.yaml"));
     let deployed = dir.path().join("deployed.yaml");
     std::fs::write(
         &deployed,
