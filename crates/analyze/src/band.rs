@@ -8,15 +8,20 @@
 //! band's half-width in standard deviations, wider at busy hours than at quiet ones as counting
 //! noise is. A count model's variance (over-dispersed Poisson) is the least spread, since the
 //! MAD understates how far skewed low counts stray.
+//!
+//! The robust screen's line through hourly medians (`robust`) becomes the seasonal baseline
+//! the same way, so that both baselines are corrected and spread alike.
 
-use crate::detect::Baseline;
-use crate::robust::bucket_stats;
+use crate::baseline::Baseline;
+use crate::prime::LocalTime;
+use crate::robust::median_curve;
+use crate::stats::{bucket_stats, median_of, quantile};
 
 /// The fitted model's view of normal, at every point and by bucket.
 #[derive(Debug, Clone)]
 pub struct Band {
     pub baseline: Baseline,
-    /// `(mean residual, residual spread)` per bucket, see [`crate::robust::BucketStats`].
+    /// `(mean residual, residual spread)` per bucket, see [`crate::stats::BucketStats`].
     by_bucket: Vec<(f64, f64)>,
     /// Variance ÷ mean of the residuals (at least 1, as for Poisson counts).
     dispersion: f64,
@@ -28,7 +33,7 @@ pub struct Band {
 
 impl Band {
     /// The band of `values` around `in_sample` (one value per `factor` points), with residual
-    /// statistics from the points `clean` keeps; `buckets[i]` as in [`crate::robust::bucket_of`].
+    /// statistics from the points `clean` keeps; `buckets[i]` as in [`crate::stats::bucket_of`].
     pub fn new(
         values: &[f64],
         clean: &[bool],
@@ -92,6 +97,33 @@ impl Band {
     }
 }
 
+/// The seasonal baseline: the line through hourly medians (see [`median_curve`]), then
+/// corrected and given a spread from its own residuals, exactly as the forecast's band is.
+///
+/// The spread is never below Poisson noise (√expected, at least 1), because on sparse series
+/// the MAD is often zero and every non-zero minute would look infinitely anomalous; nor below
+/// `min_relative_spread` × expected, because this baseline has no trend: growth over the window
+/// would look like anomalies on busy series, where Poisson noise is tiny.
+pub fn seasonal_baseline(
+    values: &[f64],
+    times: &[LocalTime],
+    buckets: &[usize],
+    min_relative_spread: f64,
+) -> Baseline {
+    let curve = median_curve(values, times, buckets);
+    let present: Vec<bool> = values.iter().map(|v| !v.is_nan()).collect();
+    Band::new(
+        values,
+        &present,
+        &curve,
+        1,
+        buckets,
+        0.5,
+        min_relative_spread,
+    )
+    .baseline
+}
+
 /// The `level` quantile of the standardised residuals of the points `clean` keeps: how many
 /// spreads above `baseline`'s expected level the upper band sits (at least 0).
 pub fn upper_z(values: &[f64], clean: &[bool], baseline: &Baseline, level: f64) -> f64 {
@@ -132,7 +164,7 @@ fn dispersion(values: &[f64], clean: &[bool], fit: &[f64], expected: &[f64]) -> 
         .filter(|((v, keep), (f, _))| **keep && !v.is_nan() && !f.is_nan())
         .map(|((v, _), (_, e))| (v - e).powi(2) / e.max(1.0))
         .collect();
-    crate::robust::median_of(&mut ratios).map_or(1.0, |m| (m / CHI2_1_MEDIAN).max(1.0))
+    median_of(&mut ratios).map_or(1.0, |m| (m / CHI2_1_MEDIAN).max(1.0))
 }
 
 /// Median of the χ² distribution with one degree of freedom.
@@ -156,21 +188,10 @@ fn interpolate(coarse: &[f64], factor: usize, i: usize) -> f64 {
     coarse[below] + (coarse[above] - coarse[below]) * t.min(1.0)
 }
 
-/// The `q` quantile (nearest rank) of `values`, reordering them; `None` when empty.
-pub fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let rank =
-        ((q.clamp(0.0, 1.0) * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1;
-    let (_, value, _) = values.select_nth_unstable_by(rank, f64::total_cmp);
-    Some(*value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::robust::bucket_of;
+    use crate::stats::bucket_of;
 
     #[test]
     fn interpolation_runs_between_bucket_centres() {
@@ -224,10 +245,66 @@ mod tests {
         );
     }
 
+    fn at(hour: u8, minute: u8) -> LocalTime {
+        LocalTime {
+            date: chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+            hour,
+            minute,
+        }
+    }
+
     #[test]
-    fn quantiles_by_nearest_rank() {
-        assert_eq!(quantile(&mut [5.0, 1.0, 3.0, 2.0, 4.0], 0.8), Some(4.0));
-        assert_eq!(quantile(&mut [5.0, 1.0, 3.0, 2.0, 4.0], 1.0), Some(5.0));
-        assert_eq!(quantile(&mut [], 0.5), None);
+    fn points_are_judged_against_their_own_hour_and_day_kind() {
+        // Hour 0 sits around 10, hour 1 around 1000 on weekdays and 1400 at weekends; all
+        // samples at the middle of the hour, so the line through the medians is the median.
+        let mut values = Vec::new();
+        let mut times = Vec::new();
+        let mut buckets = Vec::new();
+        for i in 0..200 {
+            let mut push = |value: f64, hour: u8, weekend: bool| {
+                values.push(value);
+                times.push(at(hour, 30));
+                buckets.push(bucket_of(hour, weekend));
+            };
+            push(10.0 + f64::from(i % 5), 0, false);
+            push(1000.0 + f64::from(i % 50), 1, false);
+            push(1400.0 + f64::from(i % 3), 1, true);
+        }
+        let baseline = seasonal_baseline(&values, &times, &buckets, 0.1);
+        // The line through minute 30 leans 1/120 of the way to the next hour's median, and the
+        // residual correction takes it back to this hour's median.
+        assert!((baseline.expected[0] - 12.0).abs() < 1e-9);
+        assert!((baseline.expected[1] - 1024.5).abs() < 1.0);
+        assert!((baseline.expected[2] - 1401.0).abs() < 1.0);
+        // Spreads: hour 0 keeps its Poisson floor; busy hours get the 10 % relative floor,
+        // not their small MAD.
+        assert!((baseline.spread[0] - baseline.expected[0].sqrt()).abs() < 1e-9);
+        assert!((baseline.spread[1] - 0.1 * baseline.expected[1]).abs() < 1e-9);
+        assert!((baseline.spread[2] - 0.1 * baseline.expected[2]).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_line_through_hourly_medians_follows_a_ramp() {
+        // Traffic rising 60 per hour, a little each minute: the baseline follows the ramp, it
+        // does not jump at the top of each hour.
+        let mut values = Vec::new();
+        let mut times = Vec::new();
+        for day in 0..3 {
+            for minute in 0..1440u32 {
+                let _ = day;
+                values.push(100.0 + f64::from(minute));
+                times.push(at((minute / 60) as u8, (minute % 60) as u8));
+            }
+        }
+        let buckets: Vec<usize> = times.iter().map(|t| bucket_of(t.hour, false)).collect();
+        let baseline = seasonal_baseline(&values, &times, &buckets, 0.0);
+        for i in [60 * 5 + 1, 60 * 12 + 45, 60 * 20] {
+            assert!(
+                (baseline.expected[i] - values[i]).abs() < 1.0,
+                "minute {i}: {} vs {}",
+                baseline.expected[i],
+                values[i]
+            );
+        }
     }
 }

@@ -6,8 +6,8 @@
 
 use trendmaster_types::{SeriesChart, TrafficSeries};
 
-use crate::detect::Baseline;
-use crate::forecast::means;
+use crate::baseline::Baseline;
+use crate::stats::means;
 
 /// Chart resolution, or the series' own step when that is coarser.
 const CHART_STEP_SECS: u32 = 900;

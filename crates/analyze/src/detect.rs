@@ -19,27 +19,8 @@
 use std::collections::BTreeMap;
 use trendmaster_types::settings::AnomalySettings;
 
-/// What each point is judged against.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Baseline {
-    /// Expected value of each point (requests per minute).
-    pub expected: Vec<f64>,
-    /// Standard deviation of normal deviations from `expected`, per point (always > 0).
-    pub spread: Vec<f64>,
-}
-
-impl Baseline {
-    /// Median spread over the points that have a value: how tight the baseline is overall.
-    pub fn typical_spread(&self, values: &[f64]) -> f64 {
-        let mut spreads: Vec<f64> = values
-            .iter()
-            .zip(&self.spread)
-            .filter(|(v, _)| !v.is_nan())
-            .map(|(_, s)| *s)
-            .collect();
-        crate::robust::median_of(&mut spreads).unwrap_or(f64::INFINITY)
-    }
-}
+use crate::baseline::Baseline;
+use crate::stats::median_and_sigma;
 
 /// A stretch of points `[start, end)` judged anomalous together.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -247,7 +228,7 @@ fn run_lengths(step_secs: u32) -> impl Iterator<Item = usize> {
 /// few anomalous windows barely move a median.
 fn window_scale(combined: &[f64]) -> f64 {
     let mut known: Vec<f64> = combined.iter().copied().filter(|c| !c.is_nan()).collect();
-    crate::robust::median_and_sigma(&mut known).map_or(1.0, |(_, sigma)| sigma.max(1.0))
+    median_and_sigma(&mut known).map_or(1.0, |(_, sigma)| sigma.max(1.0))
 }
 
 /// The sub-run of `finding` with the largest sum of `z − TRIM_DRIFT` (in its direction), or

@@ -1,6 +1,7 @@
-//! Decomposition and forecast with augurs: MSTL with an AutoETS trend on the series' means at a
-//! coarser resolution, seasonal periods derived from the step (a periodogram's reading recorded),
-//! forecast error measured on a held-out tail, then a forecast of the next period.
+//! The forecast driver: the configured [`Forecaster`] (MSTL with an AutoETS trend in `mstl`, or
+//! Prophet in `prophet`) fitted on the series' means at a coarser resolution, with seasonal
+//! periods derived from the step (a periodogram's reading recorded), its error measured on a
+//! held-out tail, then a forecast of the next period.
 //!
 //! augurs' traps, and what is done about each: MSTL fails on NaN (gaps are interpolated inside
 //! the series and filled at its edges); Log and Box-Cox fail on zeros, and Yeo-Johnson's inverse
@@ -10,15 +11,18 @@
 //! sampled with an unseedable generator, so the band comes from in-sample residuals instead (see
 //! `band`), clamped at 0 like the point forecast.
 
-use crate::band::Band;
-use crate::trend::CoarseTrend;
-use augurs::mstl::MSTLModel;
 use augurs::seasons::{Detector, PeriodogramDetector};
-use augurs::{Fit as _, Predict as _};
 use chrono::TimeDelta;
 use chrono_tz::Tz;
 use trendmaster_types::settings::{ForecastSettings, ForecasterKind};
 use trendmaster_types::{ForecastOutcome, ForecastSummary, TrafficSeries};
+
+use crate::band::Band;
+use crate::forecaster::{Coarse, Forecaster};
+use crate::mstl::Mstl;
+#[cfg(feature = "prophet")]
+use crate::prophet::Prophet;
+use crate::stats::{bucket_at, bucket_stats, mean, means};
 
 /// A fitted model: its in-sample values and forecast on the coarse grid, and what was measured
 /// on the way.
@@ -63,19 +67,23 @@ pub fn fit(
     settings: &ForecastSettings,
     timezone: Tz,
 ) -> Result<ModelFit, NoFit> {
-    let model = match settings.forecaster {
-        ForecasterKind::None => return Err(NoFit::Disabled),
-        ForecasterKind::Mstl => Model::Mstl,
+    let forecaster = forecaster(settings.forecaster)?;
+    run(series, clean, settings, forecaster, timezone).map_err(NoFit::Failed)
+}
+
+/// The model `kind` names: the one place a forecaster is chosen. Prophet exists only in builds
+/// with the `prophet` feature (wasmtime costs about 15 minutes of build and 25 MB of binary).
+fn forecaster(kind: ForecasterKind) -> Result<&'static dyn Forecaster, NoFit> {
+    match kind {
+        ForecasterKind::None => Err(NoFit::Disabled),
+        ForecasterKind::Mstl => Ok(&Mstl),
         #[cfg(feature = "prophet")]
-        ForecasterKind::Prophet => Model::Prophet,
+        ForecasterKind::Prophet => Ok(&Prophet),
         #[cfg(not(feature = "prophet"))]
-        ForecasterKind::Prophet => {
-            return Err(NoFit::Failed(
-                "this build has no Prophet support (build with `make build-prophet`)".into(),
-            ));
-        }
-    };
-    run(series, clean, settings, model, timezone).map_err(NoFit::Failed)
+        ForecasterKind::Prophet => Err(NoFit::Failed(
+            "this build has no Prophet support (build with `make build-prophet`)".into(),
+        )),
+    }
 }
 
 /// What the fit expects over the next `horizon_days`, with the band (see [`Band`]) carried
@@ -119,56 +127,15 @@ pub fn path(fit: &ModelFit, band: &Band, series: &TrafficSeries, timezone: Tz) -
     band.ahead(fit.ahead.iter().enumerate().map(|(j, value)| {
         // The middle of the coarse interval decides its hour.
         let local = (start + step * j as i32 + step / 2).with_timezone(&timezone);
-        (value.max(0.0), crate::robust::bucket_at(&local))
+        (value.max(0.0), bucket_at(&local))
     }))
-}
-
-/// The models behind the same pipeline.
-#[derive(Debug, Clone, Copy)]
-enum Model {
-    Mstl,
-    #[cfg(feature = "prophet")]
-    Prophet,
-}
-
-/// What a model gives back: its in-sample fit and its forecast `horizon` points ahead.
-pub(crate) struct Fit {
-    pub in_sample: Vec<f64>,
-    pub ahead: Vec<f64>,
-}
-
-/// The series on the coarse grid, and where that grid starts (Prophet needs timestamps).
-#[cfg_attr(not(feature = "prophet"), allow(dead_code))]
-pub(crate) struct Coarse<'a> {
-    pub y: &'a [f64],
-    pub start_secs: i64,
-    pub resolution: u32,
-    pub periods: &'a [usize],
-}
-
-impl Model {
-    fn name(self) -> &'static str {
-        match self {
-            Model::Mstl => "mstl",
-            #[cfg(feature = "prophet")]
-            Model::Prophet => "prophet",
-        }
-    }
-
-    fn fit(self, data: &Coarse<'_>, horizon: usize) -> Result<Fit, String> {
-        match self {
-            Model::Mstl => fit_mstl(data, horizon),
-            #[cfg(feature = "prophet")]
-            Model::Prophet => crate::prophet::fit(data, horizon),
-        }
-    }
 }
 
 fn run(
     series: &TrafficSeries,
     clean: &[bool],
     settings: &ForecastSettings,
-    model: Model,
+    forecaster: &dyn Forecaster,
     timezone: Tz,
 ) -> Result<ModelFit, String> {
     let resolution = resolution_secs(settings, series.window.step_secs)?;
@@ -213,16 +180,16 @@ fn run(
             resolution,
             periods: &train_periods,
         };
-        let fit = model.fit(&data, holdout)?;
+        let fit = forecaster.fit(&data, holdout)?;
         // Corrected by hour and kind of day as the final forecast's band is (see `Band`):
         // 13 days cannot hold two weekly cycles, so without it a held-out weekend day would be
         // forecast at weekday level and the error would measure the calendar, not the model.
         let bucket = |j: usize| {
             let middle = series.window.start
                 + TimeDelta::seconds(i64::from(resolution) * j as i64 + i64::from(resolution / 2));
-            crate::robust::bucket_at(&middle.with_timezone(&timezone))
+            bucket_at(&middle.with_timezone(&timezone))
         };
-        let correction: Vec<f64> = crate::robust::bucket_stats(
+        let correction: Vec<f64> = bucket_stats(
             train
                 .iter()
                 .zip(&fit.in_sample)
@@ -251,9 +218,9 @@ fn run(
         resolution,
         periods: &periods,
     };
-    let fit = model.fit(&data, horizon)?;
+    let fit = forecaster.fit(&data, horizon)?;
     Ok(ModelFit {
-        forecaster: model.name(),
+        forecaster: forecaster.name(),
         resolution_secs: resolution,
         factor,
         periods,
@@ -263,56 +230,6 @@ fn run(
         ahead: fit.ahead,
         recent_mean: mean(&y[y.len().saturating_sub(horizon)..]),
     })
-}
-
-/// MSTL with an AutoETS trend (on hourly means, see [`CoarseTrend`]). Gaps are interpolated first, because a single NaN fails the fit.
-///
-/// The in-sample values are the decomposition's trend plus its daily component, not the trend
-/// model's one-step-ahead predictions: those follow the data a step behind, so a burst the
-/// first screen missed would become its own baseline and hide. The weekly component is left out
-/// of the in-sample values for the same reason: learned from two or three weeks, it is largely
-/// those weeks' one-off events (measured on NAB's load-balancer series: a Saturday burst became
-/// "Saturday's pattern"); weekday/weekend differences come back through the band's per-bucket
-/// correction. The forecast ahead uses every component.
-fn fit_mstl(data: &Coarse<'_>, horizon: usize) -> Result<Fit, String> {
-    let y = interpolated(data.y);
-    // The trend model fits hourly means (see `trend`): one hour is 3600 / resolution points.
-    let per_hour = (3600 / data.resolution.max(1)) as usize;
-    let model = MSTLModel::new(data.periods.to_vec(), CoarseTrend::new(per_hour));
-    let fitted = model.fit(&y).map_err(|e| format!("MSTL fit failed: {e}"))?;
-    let ahead = fitted
-        .predict(horizon, None)
-        .map_err(|e| format!("MSTL forecast failed: {e}"))?
-        .point;
-    let decomposition = fitted.fit();
-    // stlrs orders the seasonal components by period, shortest (daily) first.
-    let daily = decomposition.seasonal().first();
-    let in_sample = (0..y.len())
-        .map(|i| f64::from(decomposition.trend()[i]) + daily.map_or(0.0, |c| f64::from(c[i])))
-        .collect();
-    Ok(Fit { in_sample, ahead })
-}
-
-/// `y` with interior gaps filled by straight lines between their neighbours (the edges are
-/// already filled, see [`fill_edges`]).
-fn interpolated(y: &[f64]) -> Vec<f64> {
-    let mut out = y.to_vec();
-    let mut last_known: Option<usize> = None;
-    for i in 0..out.len() {
-        if out[i].is_nan() {
-            continue;
-        }
-        if let Some(k) = last_known
-            && i > k + 1
-        {
-            let (from, to) = (out[k], out[i]);
-            for (offset, gap) in out[k + 1..i].iter_mut().enumerate() {
-                *gap = from + (to - from) * (offset + 1) as f64 / (i - k) as f64;
-            }
-        }
-        last_known = Some(i);
-    }
-    out
 }
 
 /// The decomposition step: the configured resolution, or the series' own step if coarser.
@@ -327,26 +244,6 @@ fn resolution_secs(settings: &ForecastSettings, step_secs: u32) -> Result<u32, S
         ));
     }
     Ok(resolution)
-}
-
-/// Mean of each run of `factor` points over those present (NaN when all are missing). Means,
-/// not maxima: the model describes the typical level, and the band around it (from per-point
-/// residuals) describes how far single points stray, maxima included.
-pub(crate) fn means(values: &[f64], factor: usize) -> Vec<f64> {
-    values
-        .chunks(factor.max(1))
-        .map(|chunk| {
-            let (sum, count) = chunk
-                .iter()
-                .filter(|v| !v.is_nan())
-                .fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
-            if count == 0 {
-                f64::NAN
-            } else {
-                sum / count as f64
-            }
-        })
-        .collect()
 }
 
 /// Fills leading and trailing gaps with the nearest sample (interior gaps are interpolated by
@@ -380,19 +277,10 @@ fn smape(predicted: &[f64], actual: &[f64]) -> Option<f64> {
     mean(&terms)
 }
 
-/// Mean of the values that are not NaN (removed anomalies and gaps are NaN in the coarse
-/// series); `None` when there are none.
-fn mean(values: &[f64]) -> Option<f64> {
-    let (sum, count) = values
-        .iter()
-        .filter(|v| !v.is_nan())
-        .fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
-    (count > 0).then(|| sum / count as f64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prime::{LocalTime, local_times};
     use crate::test_support::daily_shape_series;
 
     /// Fit, band and summary, as `analyze` chains them.
@@ -404,7 +292,10 @@ mod tests {
         match fit(series, keep, settings, chrono_tz::UTC) {
             Err(no_fit) => no_fit.outcome(),
             Ok(fit) => {
-                let buckets = crate::buckets(&series.window, chrono_tz::UTC);
+                let buckets: Vec<usize> = local_times(&series.window, chrono_tz::UTC)
+                    .iter()
+                    .map(LocalTime::bucket)
+                    .collect();
                 let band = Band::new(
                     &series.values,
                     keep,
@@ -543,28 +434,12 @@ mod tests {
 
     #[test]
     fn helpers_behave() {
-        let m = means(&[1.0, 3.0, f64::NAN, f64::NAN, 2.0], 2);
-        assert_eq!(m.len(), 3);
-        assert_eq!(m[0], 2.0);
-        assert!(m[1].is_nan(), "a bucket without samples stays a gap");
-        assert_eq!(m[2], 2.0);
         let mut y = [f64::NAN, 2.0, f64::NAN, 4.0, f64::NAN];
         fill_edges(&mut y).unwrap();
         assert_eq!(y[0], 2.0);
         assert_eq!(y[4], 4.0);
         assert!(y[2].is_nan(), "interior gaps are left to the interpolator");
-        assert_eq!(interpolated(&y), vec![2.0, 2.0, 3.0, 4.0, 4.0]);
-        assert_eq!(
-            interpolated(&[1.0, f64::NAN, f64::NAN, 4.0]),
-            vec![1.0, 2.0, 3.0, 4.0]
-        );
         assert_eq!(smape(&[1.0, 2.0], &[1.0, f64::NAN]), Some(0.0));
         assert_eq!(smape(&[2.0], &[1.0]), Some(2.0 / 3.0));
-        assert_eq!(
-            mean(&[1.0, f64::NAN, 3.0]),
-            Some(2.0),
-            "gaps do not poison a mean"
-        );
-        assert_eq!(mean(&[f64::NAN]), None);
     }
 }

@@ -4,10 +4,13 @@
 //! [`analyze`] takes a [`TrafficSeries`] and returns an [`AnalysisResult`], the plain value the
 //! calculator consumes. The pipeline, and the module for each step:
 //!
-//! 1. `robust`: a robust seasonal baseline (median and MAD of each hour of day, weekdays and
-//!    weekends apart), and `detect` + `events` against it: a first screen for anomalies.
-//! 2. `forecast`: MSTL with an AutoETS trend (`trend`: fitted on hourly means) or Prophet, fitted
-//!    on the screened series at a coarser resolution, with its error on a held-out tail.
+//! 1. `robust`: a line through the median of each hour of day (weekdays and weekends apart),
+//!    which `band` turns into the robust seasonal baseline; `detect` + `events` against it: a
+//!    first screen for anomalies.
+//! 2. `forecast`: a `Forecaster` (the trait in `forecaster`, the seam) fitted on the screened
+//!    series at a coarser resolution, with its error on a held-out tail: MSTL with an AutoETS
+//!    trend (`mstl`; `trend`: fitted on hourly means) or Prophet (`prophet`, with the `prophet`
+//!    feature). The model is chosen once, in `forecast`.
 //! 3. `band`: the fit's in-sample band as the baseline, and detection again against it; this is
 //!    the result (method `forecast`). The robust screen stays the result (method `statistical`)
 //!    when there is no fit, or when the band is clearly wider than the robust baseline (the
@@ -15,20 +18,31 @@
 //! 4. `prime`: prime-time windows detected from hourly means (or the fixed fallback), and each
 //!    day's peak inside them over the points that are not excluded anomalies.
 //!
-//! This crate does not fetch data or compute limits.
+//! Beside the steps: `baseline`, the `Baseline` every detection judges against (built by
+//! `band`, read by `detect` and `chart`, so that neither side depends on the other); `stats`,
+//! general statistics (median, MAD, quantiles, means, hour-of-day buckets); `chart`, the data
+//! behind a series' chart.
+//!
+//! This crate does not fetch data, read configuration or compute limits: it is given resolved
+//! settings and returns a plain result, the same type whichever model produced it.
+
+#![warn(missing_docs)]
 
 mod band;
+mod baseline;
 mod chart;
 mod detect;
 mod events;
 mod forecast;
+mod forecaster;
+mod mstl;
 mod prime;
 #[cfg(feature = "prophet")]
 mod prophet;
 mod robust;
+mod stats;
 mod trend;
 
-use chrono::Datelike;
 use trendmaster_types::settings::{AnomalySettings, ForecastSettings, PrimeTimeSettings};
 use trendmaster_types::{
     AnalysisMethod, AnalysisResult, ForecastOutcome, PointCounts, SeriesStats, Severity,
@@ -46,13 +60,13 @@ pub fn analyze(
 ) -> AnalysisResult {
     let window = series.window;
     let times = prime::local_times(&window, prime_time.timezone);
-    let buckets = buckets_of(&times);
+    let buckets: Vec<usize> = times.iter().map(prime::LocalTime::bucket).collect();
     let present = series.present_count();
     let step = window.step_secs;
     let judged = present >= anomaly.min_points.max(1);
 
     let robust = judged.then(|| {
-        let baseline = robust::seasonal_baseline(
+        let baseline = band::seasonal_baseline(
             &series.values,
             &times,
             &buckets,
@@ -70,7 +84,7 @@ pub fn analyze(
     let screened_clean = events::clean_mask(series, &screened, |e| e.severity == Severity::High);
 
     // Which baseline the chart draws (with its upper band's z), and the forecast path.
-    let mut drawn: Option<(detect::Baseline, Option<f64>)> = robust
+    let mut drawn: Option<(baseline::Baseline, Option<f64>)> = robust
         .as_ref()
         .map(|(baseline, _)| (baseline.clone(), None));
     let mut path = Vec::new();
@@ -125,14 +139,8 @@ pub fn analyze(
         .collect();
     let prime = prime::daily_peaks(series, &clean, &times, prime_time);
     let chart = drawn.map(|(baseline, z)| {
-        let z = z.unwrap_or_else(|| {
-            band::upper_z(
-                &series.values,
-                &clean,
-                &baseline,
-                forecast_settings.interval_level,
-            )
-        });
+        let level = forecast_settings.interval_level;
+        let z = z.unwrap_or_else(|| band::upper_z(&series.values, &clean, &baseline, level));
         let resolution = match &forecast {
             ForecastOutcome::Fitted(summary) => summary.resolution_secs,
             _ => step,
@@ -152,7 +160,7 @@ pub fn analyze(
             used: used.len(),
             prime_used: prime.prime_used,
         },
-        stats: stats(&used),
+        stats: series_stats(&used),
         prime_time: prime.window,
         daily_peaks: prime.peaks,
         days_skipped: prime.days_skipped,
@@ -175,21 +183,8 @@ fn robust_method(judged: bool) -> AnalysisMethod {
     }
 }
 
-/// The bucket (hour of day × kind of day, see `robust::bucket_of`) of every local time.
-fn buckets_of(times: &[prime::LocalTime]) -> Vec<usize> {
-    times
-        .iter()
-        .map(|t| robust::bucket_of(t.hour, robust::is_weekend(t.date.weekday())))
-        .collect()
-}
-
-#[cfg(test)]
-fn buckets(window: &trendmaster_types::AnalysisWindow, timezone: chrono_tz::Tz) -> Vec<usize> {
-    buckets_of(&prime::local_times(window, timezone))
-}
-
 /// Mean, population standard deviation, CV, max and peak-to-mean of `values` (all finite).
-fn stats(values: &[f64]) -> SeriesStats {
+fn series_stats(values: &[f64]) -> SeriesStats {
     if values.is_empty() {
         return SeriesStats::default();
     }
@@ -219,14 +214,14 @@ mod tests {
 
     #[test]
     fn stats_match_hand_computed_values() {
-        let s = stats(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        let s = series_stats(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
         assert_eq!(s.mean, 5.0);
         assert_eq!(s.std_dev, 2.0);
         assert_eq!(s.cv, 0.4);
         assert_eq!(s.max, 9.0);
         assert_eq!(s.peak_to_mean, 1.8);
-        assert_eq!(stats(&[]), SeriesStats::default());
-        assert_eq!(stats(&[0.0, 0.0]).cv, 0.0);
+        assert_eq!(series_stats(&[]), SeriesStats::default());
+        assert_eq!(series_stats(&[0.0, 0.0]).cv, 0.0);
     }
 
     #[test]

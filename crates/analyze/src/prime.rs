@@ -1,10 +1,12 @@
 //! Prime time: the configured daily window, read in the audience's time zone, and each day's
 //! clean peak inside it.
 
-use chrono::{NaiveDate, Timelike};
+use chrono::{Datelike, NaiveDate, Timelike};
 use chrono_tz::Tz;
 use trendmaster_types::settings::{PrimeTimeMethod, PrimeTimeSettings};
 use trendmaster_types::{AnalysisWindow, DailyPeak, PrimeTimeWindow, TrafficSeries, hour_runs};
+
+use crate::stats::{bucket_of, is_weekend};
 
 /// Local date, hour and minute of one grid point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +14,13 @@ pub struct LocalTime {
     pub date: NaiveDate,
     pub hour: u8,
     pub minute: u8,
+}
+
+impl LocalTime {
+    /// Its bucket: hour of day × kind of day (see [`bucket_of`]).
+    pub fn bucket(&self) -> usize {
+        bucket_of(self.hour, is_weekend(self.date.weekday()))
+    }
 }
 
 /// The local date and hour of every grid point of `window`.

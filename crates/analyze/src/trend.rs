@@ -3,9 +3,9 @@
 //! Why not AutoETS on every point: callgrind on one 14-day minute series put 85 % of the whole
 //! analysis in AutoETS's model search (its cost function over 4,032 five-minute points, for
 //! every candidate model), although only its forecast is used (the in-sample baseline is the
-//! decomposition's own trend and daily component, see `forecast::fit_mstl`). A trend moves over
-//! days, not minutes: hourly means keep it and give the search twelve times fewer points. The
-//! forecast is then held for each hour (steps of an hour in a trend that moves over days).
+//! decomposition's own trend and daily component, see `mstl`). A trend moves over days, not
+//! minutes: hourly means keep it and give the search twelve times fewer points. The forecast is
+//! then held for each hour (steps of an hour in a trend that moves over days).
 
 use std::borrow::Cow;
 
