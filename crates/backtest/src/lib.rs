@@ -14,6 +14,8 @@
 //! This crate owns only the replay and its summary; which limits and which minutes are
 //! anomalous are its caller's business.
 
+#![warn(missing_docs)]
+
 use serde::Serialize;
 
 /// What replaying one series against one limit gives.
@@ -21,15 +23,17 @@ use serde::Serialize;
 pub struct ReplayOutcome {
     /// The limit, requests per minute.
     pub limit: u64,
-    /// Requests in normal and in anomalous minutes.
+    /// Requests in normal minutes.
     pub requests_normal: f64,
+    /// Requests in anomalous minutes.
     pub requests_anomalous: f64,
     /// Requests rejected in normal minutes: false throttles.
     pub rejected_normal: f64,
     /// Requests rejected in anomalous minutes.
     pub rejected_anomalous: f64,
-    /// Minutes (service windows) with at least one rejection, normal and anomalous.
+    /// Normal minutes (service windows) with at least one rejection.
     pub minutes_throttled_normal: f64,
+    /// Anomalous minutes with at least one rejection.
     pub minutes_throttled_anomalous: f64,
     /// The test window's highest normal minute.
     pub normal_peak: f64,

@@ -95,7 +95,7 @@ fn round_half_even(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::formula;
+    use crate::test_support::formula;
 
     #[test]
     fn v1_uses_the_smaller_multiplier_for_spiky_series() {

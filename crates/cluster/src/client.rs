@@ -9,7 +9,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio::runtime::Runtime;
 
-use crate::ClusterError;
+use crate::error::ClusterError;
 
 /// The field manager of every apply: `kubectl get cm -o yaml --show-managed-fields` shows which
 /// fields trendmaster owns.

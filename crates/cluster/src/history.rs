@@ -11,12 +11,14 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::ConfigMap;
 
-use crate::ClusterError;
+use crate::error::ClusterError;
 
 /// One saved version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedVersion {
+    /// The YAML file.
     pub path: PathBuf,
+    /// Its number; the newest version has the highest.
     pub sequence: u64,
 }
 

@@ -14,6 +14,8 @@
 //! kube is async; the binary is not. [`Cluster`] owns a current-thread Tokio runtime and
 //! blocks on each call, so nothing else in the workspace needs an executor.
 
+#![warn(missing_docs)]
+
 mod client;
 mod error;
 pub mod history;

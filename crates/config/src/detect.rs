@@ -16,9 +16,17 @@ pub const ENVIRONMENT_VARIABLES: [&str; 4] =
 #[serde(tag = "from", rename_all = "snake_case")]
 pub enum Detection {
     /// `--env NAME`.
-    Flag { value: String },
+    Flag {
+        /// The name given.
+        value: String,
+    },
     /// One of [`ENVIRONMENT_VARIABLES`].
-    Variable { variable: String, value: String },
+    Variable {
+        /// Which variable.
+        variable: String,
+        /// Its value.
+        value: String,
+    },
     /// Nothing was set.
     Default,
 }
@@ -28,7 +36,9 @@ pub enum Detection {
 pub struct EnvironmentInfo {
     /// Canonical name (a key of `ENVIRONMENTS`).
     pub name: String,
+    /// `ENVIRONMENTS.<name>.DESCRIPTION`.
     pub description: String,
+    /// Where the name came from.
     pub detection: Detection,
     /// The alias that matched, when the given value was not the canonical name.
     pub alias: Option<String>,

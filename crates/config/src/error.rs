@@ -1,3 +1,5 @@
+//! Configuration problems: one [`ConfigError`] per problem, all of them in [`ConfigProblems`].
+
 use std::fmt;
 
 use trendmaster_types::one_line;
@@ -5,68 +7,115 @@ use trendmaster_types::one_line;
 /// One configuration problem, naming the file, key, variable or flag it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A config file exists (or was asked for) but cannot be read.
     #[error("{path}: cannot read config file: {source}")]
     Read {
+        /// The file.
         path: String,
+        /// Why it cannot be read.
         #[source]
         source: std::io::Error,
     },
+    /// A layer is not YAML, or not a mapping at the top.
     #[error("{file}: invalid YAML: {message}")]
-    Syntax { file: String, message: String },
+    Syntax {
+        /// The layer's label (a path, or `built-in defaults`).
+        file: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// A key the schema does not know.
     #[error("{file}: unknown key `{key}`{suggestion}")]
     UnknownKey {
+        /// The layer that holds it.
         file: String,
+        /// Dotted path of the key.
         key: String,
         /// `" (did you mean `x`?)"` or empty.
         suggestion: String,
     },
+    /// A value of the wrong type, or a malformed `${VAR}`.
     #[error("{file}: {key}: {message}")]
     WrongType {
+        /// The layer that holds it.
         file: String,
+        /// Dotted path of the key.
         key: String,
+        /// What is wrong.
         message: String,
     },
+    /// A `${VAR}` without default whose variable is not set.
     #[error(
         "{file}: {key}: environment variable {variable} is not set and has no default (write ${{{variable}:-default}} to give one)"
     )]
     UnsetVariable {
+        /// The layer that holds it.
         file: String,
+        /// Dotted path of the key whose value names it.
         key: String,
+        /// The variable.
         variable: String,
     },
+    /// `--env` or an environment variable names no environment or alias.
     #[error("{origin}: unknown environment `{value}` (known: {known})")]
     UnknownEnvironment {
+        /// `--env`, or the variable that gave the name.
         origin: String,
+        /// The name given.
         value: String,
+        /// The environments there are, for the message.
         known: String,
     },
     /// A value that parsed but makes no sense; `origin` is the layer that set it.
     #[error("{origin}: {key}: {message}")]
     Invalid {
+        /// The layer that set the key.
         origin: String,
+        /// Dotted path of the key.
         key: String,
+        /// What is wrong and what is expected.
         message: String,
     },
+    /// `--partners` names a partner the environment does not configure.
     #[error(
         "--partners: partner {partner} is not configured for environment `{environment}` (configured: {configured})"
     )]
     UnknownPartner {
+        /// The partner given.
         partner: String,
+        /// The selected environment.
         environment: String,
+        /// Its configured partners, for the message.
         configured: String,
     },
+    /// `--apis` names an API the environment does not configure.
     #[error(
         "--apis: API {api} is not configured for environment `{environment}` (configured: {configured})"
     )]
     UnknownApi {
+        /// The API given.
         api: String,
+        /// The selected environment.
         environment: String,
+        /// Its configured APIs, for the message.
         configured: String,
     },
+    /// An environment variable with a value that cannot be used.
     #[error("environment variable {variable}: {message}")]
-    Variable { variable: String, message: String },
+    Variable {
+        /// The variable.
+        variable: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A flag (or the configured key it stands in for) with a value that cannot be used.
     #[error("{flag}: {message}")]
-    Flag { flag: String, message: String },
+    Flag {
+        /// The flag, or the layer and key that set the value.
+        flag: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl ConfigError {
@@ -159,6 +208,7 @@ impl ConfigError {
 pub struct ConfigProblems(pub Vec<ConfigError>);
 
 impl ConfigProblems {
+    /// Whether no problem was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -169,10 +219,12 @@ impl ConfigProblems {
         self.0.push(error.on_one_line());
     }
 
+    /// Number of problems recorded.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// The problems, in the order found.
     pub fn iter(&self) -> impl Iterator<Item = &ConfigError> {
         self.0.iter()
     }

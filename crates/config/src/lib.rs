@@ -20,21 +20,21 @@
 //! println!("{} partners in {}", config.partners.len(), config.environment.name);
 //! ```
 
+#![warn(missing_docs)]
+
+mod defaults;
 mod detect;
 mod error;
 mod layers;
 mod resolve;
+mod resolved;
 mod schema;
 mod substitute;
 mod validate;
 
+pub use defaults::{BUILT_IN_CONFIG, DEFAULT_ENVIRONMENT};
 pub use detect::{Detection, ENVIRONMENT_VARIABLES, EnvironmentInfo};
 pub use error::{ConfigError, ConfigProblems};
-pub use resolve::{LoadOptions, Overrides, ResolvedConfig, load, load_for_validation};
+pub use resolve::{LoadOptions, Overrides, load, load_for_validation};
+pub use resolved::ResolvedConfig;
 pub use schema::Exclusions;
-
-/// The shipped `config/config.yaml`, which is also the built-in default layer.
-pub const BUILT_IN_CONFIG: &str = include_str!("../../../config/config.yaml");
-
-/// Name of the default environment when nothing selects one.
-pub const DEFAULT_ENVIRONMENT: &str = "environment";

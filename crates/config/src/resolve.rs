@@ -1,20 +1,20 @@
 //! From layers, environment variables and flags to one validated [`ResolvedConfig`].
 
-use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use trendmaster_types::settings::{
-    AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, ForecastSettings,
-    GovernanceSettings, LocalRateLimitSettings, MultiplierSettings, PrimeTimeSettings,
-    PrometheusSettings, RateCalculationSettings, TierSettings,
+    ForecasterKind, MultiplierSettings, PrometheusSettings, TierSettings,
 };
-use trendmaster_types::{CalculationMode, Secret, SeriesKey, SkippedSeries, SourceKind};
+use trendmaster_types::{CalculationMode, Secret, SourceKind};
 
+use crate::defaults::{BUILT_IN_CONFIG, DEFAULT_ENVIRONMENT};
 use crate::detect::{EnvironmentInfo, detect};
 use crate::error::{ConfigError, ConfigProblems};
 use crate::layers::{Layer, deserialize_checked, merge, origin_of};
-use crate::schema::{ConfigFile, Exclusions};
-use crate::{BUILT_IN_CONFIG, DEFAULT_ENVIRONMENT};
+use crate::resolved::ResolvedConfig;
+use crate::schema::{ConfigFile, EnvironmentSection};
+use crate::substitute::key_text;
+use crate::validate::validate;
 
 /// Where to look for configuration files.
 #[derive(Debug, Clone, Default)]
@@ -29,100 +29,34 @@ pub struct LoadOptions {
 /// Command-line settings, the top layer. `None` leaves the lower layers' value.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// `--env`.
     pub environment: Option<String>,
+    /// `--partners`: analyse only these of the environment's partners.
     pub partners: Option<Vec<String>>,
+    /// `--apis`: analyse only these of the environment's APIs.
     pub apis: Option<Vec<String>>,
+    /// `--mode`.
     pub mode: Option<CalculationMode>,
+    /// `--source`.
     pub source: Option<SourceKind>,
+    /// `--days`.
     pub days: Option<u32>,
     /// A duration such as `1m` or `300s`.
     pub step: Option<String>,
+    /// `--output-dir`.
     pub output_dir: Option<PathBuf>,
+    /// `--prometheus-url`.
     pub prometheus_url: Option<String>,
+    /// `--seed`.
     pub demo_seed: Option<u64>,
     /// `--forecaster`.
-    pub forecaster: Option<trendmaster_types::settings::ForecasterKind>,
+    pub forecaster: Option<ForecasterKind>,
     /// `--query-preset`.
     pub query_preset: Option<String>,
     /// `-H 'Name: value'`, in order; they win over configured headers of the same name.
     pub prometheus_headers: Vec<(String, String)>,
     /// `--prometheus-timeout`.
     pub prometheus_timeout: Option<String>,
-}
-
-/// Everything a run needs to know, validated. Serialises with secrets redacted.
-#[derive(Debug, Clone, Serialize)]
-pub struct ResolvedConfig {
-    pub environment: EnvironmentInfo,
-    /// The layers that were read, lowest first.
-    pub config_files: Vec<String>,
-    pub source: SourceKind,
-    pub prometheus_url: String,
-    pub prometheus_token: Option<Secret>,
-    pub prometheus: PrometheusSettings,
-    pub dry_run: bool,
-    /// `--apply` and `--rollback` need `--confirm-production`.
-    pub protected: bool,
-    /// kubeconfig context (`ENVIRONMENTS.<env>.KUBE_CONTEXT`); empty: the default.
-    pub kube_context: String,
-    /// Analyse the deployed entries instead of the configured lists (when a deployed
-    /// ConfigMap is read and neither `--partners` nor `--apis` narrowed the selection).
-    pub discover_from_deployed: bool,
-    /// Selected partners (all configured ones unless `--partners` narrowed them).
-    pub partners: Vec<String>,
-    /// Selected API paths (all configured ones unless `--apis` narrowed them).
-    pub apis: Vec<String>,
-    pub days: u32,
-    pub step_secs: u32,
-    pub demo_seed: u64,
-    pub output_dir: PathBuf,
-    /// `COMMON.OUTPUT.max_charts`: at most this many series get a chart (the largest changes
-    /// against the deployed limits, else the largest limits), so that a fleet's report stays
-    /// readable and small.
-    pub max_charts: usize,
-    pub rate: RateCalculationSettings,
-    pub cache: CacheSettings,
-    pub confidence: ConfidenceSettings,
-    pub prime_time: PrimeTimeSettings,
-    pub anomaly: AnomalySettings,
-    pub forecast: ForecastSettings,
-    pub multipliers: MultiplierSettings,
-    pub exclusions: Exclusions,
-    pub configmap: ConfigMapSettings,
-    pub governance: GovernanceSettings,
-    pub local_ratelimit: LocalRateLimitSettings,
-}
-
-impl ResolvedConfig {
-    /// The selected partner × API pairs to analyse, and those excluded by configuration.
-    pub fn series_keys(&self) -> (Vec<SeriesKey>, Vec<SkippedSeries>) {
-        let configured = self.partners.iter().flat_map(|partner| {
-            self.apis
-                .iter()
-                .map(move |api| SeriesKey::new(partner, api))
-        });
-        self.series_keys_among(configured)
-    }
-
-    /// `candidates` (e.g. the entries of the deployed ConfigMap, `DISCOVER_FROM_DEPLOYED`)
-    /// split into those to analyse and those excluded by configuration.
-    pub fn series_keys_among(
-        &self,
-        candidates: impl IntoIterator<Item = SeriesKey>,
-    ) -> (Vec<SeriesKey>, Vec<SkippedSeries>) {
-        let mut analysed = Vec::new();
-        let mut excluded = Vec::new();
-        for key in candidates {
-            match self.exclusions.reason(&key.partner, &key.api) {
-                Some(reason) => excluded.push(SkippedSeries { key, reason }),
-                None => analysed.push(key),
-            }
-        }
-        analysed.sort();
-        analysed.dedup();
-        excluded.sort_by(|a, b| a.key.cmp(&b.key));
-        (analysed, excluded)
-    }
 }
 
 const LOCAL_CONFIG: &str = ".local.config.yaml";
@@ -212,7 +146,7 @@ pub fn load_for_validation(
     let resolved = resolve(file, environment, &layers, overrides, lookup, &mut problems);
     match resolved {
         Some(config) => {
-            crate::validate::validate(&config, &layers, &mut problems);
+            validate(&config, &layers, &mut problems);
             Ok((config, problems))
         }
         None => Err(problems),
@@ -295,7 +229,7 @@ fn check_layer(builtin: &Layer, layer: &Layer, problems: &mut ConfigProblems) {
         return;
     };
     for (environment, tree) in overrides {
-        let environment = crate::substitute::key_text(environment);
+        let environment = key_text(environment);
         let mut candidate = builtin.tree.clone();
         merge(&mut candidate, tree);
         let prefix = format!("DEPLOYMENT_OVERRIDES.{environment}.");
@@ -345,27 +279,8 @@ fn resolve(
     };
     let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
 
-    let source = match (&overrides.source, var("TRENDMASTER_SOURCE")) {
-        (Some(source), _) => source.clone(),
-        (None, Some(text)) => text.parse().unwrap_or_else(|message| {
-            problems.push(ConfigError::Variable {
-                variable: "TRENDMASTER_SOURCE".into(),
-                message,
-            });
-            env_section.data_source.clone()
-        }),
-        (None, None) => env_section.data_source.clone(),
-    };
-    let dry_run = match var("DRY_RUN") {
-        Some(text) => parse_bool(&text).unwrap_or_else(|| {
-            problems.push(ConfigError::Variable {
-                variable: "DRY_RUN".into(),
-                message: format!("`{text}` is not a boolean (use true or false)"),
-            });
-            env_section.dry_run
-        }),
-        None => env_section.dry_run,
-    };
+    let source = resolve_source(overrides, var("TRENDMASTER_SOURCE"), &env_section, problems);
+    let dry_run = resolve_dry_run(var("DRY_RUN"), &env_section, problems);
     let prometheus_url = overrides
         .prometheus_url
         .clone()
@@ -381,24 +296,7 @@ fn resolve(
         .or_else(|| var("TRENDMASTER_OUTPUT_DIR").map(PathBuf::from))
         .unwrap_or(file.common.output.directory);
     let max_charts = file.common.output.max_charts;
-
-    let (step_text, step_origin) = match &overrides.step {
-        Some(step) => (step.clone(), "--step".to_string()),
-        None => (
-            file.common.data.step.clone(),
-            format!(
-                "{}: COMMON.DATA.step",
-                origin_of(layers, &["COMMON", "DATA", "step"])
-            ),
-        ),
-    };
-    let step_secs = parse_step(&step_text).unwrap_or_else(|message| {
-        problems.push(ConfigError::Flag {
-            flag: step_origin,
-            message,
-        });
-        60
-    });
+    let step_secs = resolve_step(overrides, &file.common.data.step, layers, problems);
 
     let partners = select(
         overrides.partners.as_deref(),
@@ -421,17 +319,7 @@ fn resolve(
         problems,
     );
 
-    let mut prometheus = file.common.prometheus;
-    if let Some(preset) = &overrides.query_preset {
-        prometheus.preset = preset.clone();
-    }
-    if let Some(timeout) = &overrides.prometheus_timeout {
-        prometheus.timeout = timeout.clone();
-    }
-    for (name, value) in &overrides.prometheus_headers {
-        prometheus.headers.insert(name.clone(), value.clone());
-    }
-
+    let prometheus = prometheus_with_flags(file.common.prometheus, overrides);
     let mut forecast = file.common.forecast;
     if let Some(kind) = overrides.forecaster {
         forecast.forecaster = kind;
@@ -481,6 +369,88 @@ fn resolve(
         apis,
         environment,
     })
+}
+
+/// `--source`, else `TRENDMASTER_SOURCE`, else the environment's `DATA_SOURCE`.
+fn resolve_source(
+    overrides: &Overrides,
+    variable: Option<String>,
+    env_section: &EnvironmentSection,
+    problems: &mut ConfigProblems,
+) -> SourceKind {
+    match (&overrides.source, variable) {
+        (Some(source), _) => source.clone(),
+        (None, Some(text)) => text.parse().unwrap_or_else(|message| {
+            problems.push(ConfigError::Variable {
+                variable: "TRENDMASTER_SOURCE".into(),
+                message,
+            });
+            env_section.data_source.clone()
+        }),
+        (None, None) => env_section.data_source.clone(),
+    }
+}
+
+/// `DRY_RUN`, else the environment's `DRY_RUN`.
+fn resolve_dry_run(
+    variable: Option<String>,
+    env_section: &EnvironmentSection,
+    problems: &mut ConfigProblems,
+) -> bool {
+    match variable {
+        Some(text) => parse_bool(&text).unwrap_or_else(|| {
+            problems.push(ConfigError::Variable {
+                variable: "DRY_RUN".into(),
+                message: format!("`{text}` is not a boolean (use true or false)"),
+            });
+            env_section.dry_run
+        }),
+        None => env_section.dry_run,
+    }
+}
+
+/// `--step`, else `COMMON.DATA.step`, in seconds; a bad value is reported against whichever
+/// set it, and one minute is used meanwhile.
+fn resolve_step(
+    overrides: &Overrides,
+    configured: &str,
+    layers: &[Layer],
+    problems: &mut ConfigProblems,
+) -> u32 {
+    let (step_text, step_origin) = match &overrides.step {
+        Some(step) => (step.clone(), "--step".to_string()),
+        None => (
+            configured.to_string(),
+            format!(
+                "{}: COMMON.DATA.step",
+                origin_of(layers, &["COMMON", "DATA", "step"])
+            ),
+        ),
+    };
+    parse_step(&step_text).unwrap_or_else(|message| {
+        problems.push(ConfigError::Flag {
+            flag: step_origin,
+            message,
+        });
+        60
+    })
+}
+
+/// `COMMON.PROMETHEUS_CONFIG` with `--query-preset`, `--prometheus-timeout` and `-H` applied.
+fn prometheus_with_flags(
+    mut prometheus: PrometheusSettings,
+    overrides: &Overrides,
+) -> PrometheusSettings {
+    if let Some(preset) = &overrides.query_preset {
+        prometheus.preset = preset.clone();
+    }
+    if let Some(timeout) = &overrides.prometheus_timeout {
+        prometheus.timeout = timeout.clone();
+    }
+    for (name, value) in &overrides.prometheus_headers {
+        prometheus.headers.insert(name.clone(), value.clone());
+    }
+    prometheus
 }
 
 /// The flag's selection (deduplicated, each checked against `configured`), or all configured.
@@ -537,6 +507,7 @@ fn parse_step(text: &str) -> Result<u32, String> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use trendmaster_types::SeriesKey;
 
     /// A directory with optional `config/config.yaml` and `.local.config.yaml`.
     struct Fixture {
@@ -634,7 +605,7 @@ mod tests {
 
     #[test]
     fn the_shipped_file_as_a_layer_has_no_problems() {
-        let fixture = Fixture::new().config(crate::BUILT_IN_CONFIG);
+        let fixture = Fixture::new().config(BUILT_IN_CONFIG);
         let config = fixture.load(&Overrides::default()).unwrap();
         assert_eq!(config.config_files.len(), 3, "{:?}", config.config_files);
         assert!(config.config_files[1].ends_with("config/config.yaml"));

@@ -119,9 +119,12 @@ pub struct OutputSection {
 /// `COMMON.EXCLUSIONS`: partner × API pairs that are neither analysed nor emitted.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Exclusions {
+    /// Partners excluded on every API.
     #[serde(deserialize_with = "ids")]
     pub global_partners: Vec<String>,
+    /// APIs excluded for every partner.
     pub global_paths: Vec<String>,
+    /// Partner id → the APIs excluded for that partner.
     pub partner_paths: BTreeMap<String, Vec<String>>,
 }
 

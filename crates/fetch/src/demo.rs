@@ -64,10 +64,12 @@ const TAG_PLACEMENT: u64 = 0x706c_6163_6528; // "place("
 /// The built-in deterministic traffic simulator (see the module documentation for its model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DemoTraffic {
+    /// The seed every series' randomness derives from, with its key.
     pub seed: u64,
 }
 
 impl DemoTraffic {
+    /// The simulator for `seed`.
     pub fn new(seed: u64) -> Self {
         Self { seed }
     }

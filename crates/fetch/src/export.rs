@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use trendmaster_types::FetchedSeries;
 
-use crate::FetchError;
+use crate::error::FetchError;
 use crate::file::{TableFormat, rfc3339};
 use trendmaster_types::one_line;
 
@@ -150,8 +150,8 @@ fn frame_of(series: &[FetchedSeries], format: TableFormat) -> Result<DataFrame, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FileOptions;
     use crate::file::FileTraffic;
+    use crate::options::FileOptions;
     use chrono::{TimeZone as _, Utc};
     use trendmaster_types::{AnalysisWindow, SeriesKey, TrafficSeries};
 

@@ -49,7 +49,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use trendmaster_types::{AnalysisWindow, FetchedSeries, SeriesKey, TrafficSeries, one_line};
 
-use crate::{FetchError, FileOptions, SeriesFailure};
+use crate::error::FetchError;
+use crate::options::FileOptions;
+use crate::report::SeriesFailure;
 
 const REQUIRED_COLUMNS: [&str; 4] = ["timestamp", "partner", "api", "requests"];
 const OPTIONAL_COLUMNS: [&str; 3] = ["cache_hits", "cache_total", "cache_hit_ratio"];

@@ -1,13 +1,13 @@
 //! The data-source stage: turns a [`SourceKind`], the series keys to analyse and an
-//! [`AnalysisWindow`] into one [`FetchedSeries`] per key, plus a [`FetchReport`] of what it cost
-//! and which series could not be fetched.
+//! [`AnalysisWindow`] into one [`FetchedSeries`](trendmaster_types::FetchedSeries) per key, plus
+//! a [`FetchReport`] of what it cost and which series could not be fetched.
 //!
 //! Sources:
 //! - [`DemoTraffic`]: the built-in deterministic simulator with labelled anomalies;
 //! - [`PrometheusSource`]: Prometheus or Trickster `query_range`, grouped per API, chunked under
 //!   the 11,000-points limit, rate-limited, retried and circuit-broken, optionally cached on disk;
-//! - [`FileTraffic`]: CSV or Parquet files read with polars (see [`file`] for the schema), which
-//!   is also the format [`export`] writes, so any fetch can be replayed offline.
+//! - [`FileTraffic`]: CSV or Parquet files read with polars (see [`file`](mod@file) for the
+//!   schema), which is also the format [`export`] writes, so any fetch can be replayed offline.
 //!
 //! Every source delivers requests per minute on the window's grid: grid point `t` stands for
 //! the interval `[t, t + step)`, and a missing sample is NaN, never zero.
@@ -32,148 +32,38 @@
 //! assert_eq!(report.series[0].series.values.len(), 14 * 1440);
 //! ```
 
+#![warn(missing_docs)]
+
 mod demo;
+mod error;
 #[cfg(feature = "files")]
 pub mod export;
 #[cfg(feature = "files")]
 pub mod file;
+mod options;
 mod prometheus;
+mod report;
 
 pub use demo::DemoTraffic;
+pub use error::FetchError;
 #[cfg(feature = "files")]
 pub use file::FileTraffic;
+pub use options::{FetchOptions, FileOptions, PrometheusOptions};
 pub use prometheus::{PrometheusSource, decode_range_answer};
+pub use report::{FetchReport, FetchStats, SeriesFailure};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::PathBuf;
-use trendmaster_types::settings::PrometheusSettings;
-use trendmaster_types::{AnalysisWindow, FetchedSeries, Secret, SeriesKey, SourceKind};
-
-/// How to fetch, beyond what is fetched.
-#[derive(Debug, Clone, Default)]
-pub struct FetchOptions {
-    /// Seed of the demo traffic simulator; the same seed and window give the same traffic.
-    pub demo_seed: u64,
-    pub prometheus: PrometheusOptions,
-    pub file: FileOptions,
-    /// Directory of cached Prometheus responses (`--cache-dir`); `None` disables the cache.
-    pub cache_dir: Option<PathBuf>,
-    /// Answer from the response cache only; a miss is an error (`--offline`).
-    pub offline: bool,
-    /// Draw a progress bar on stderr (the caller decides: only when stderr is a terminal).
-    pub progress: bool,
-}
-
-/// Where Prometheus is and how to talk to it.
-#[derive(Debug, Clone, Default)]
-pub struct PrometheusOptions {
-    /// Base URL, e.g. `http://prometheus:9090` or a Trickster origin URL.
-    pub url: String,
-    /// Bearer token (already resolved from `PROMETHEUS_TOKEN`, the config or the token file).
-    pub token: Option<Secret>,
-    /// Headers from `-H 'K: V'`, added after (and winning over) the configured ones.
-    pub extra_headers: Vec<(String, String)>,
-    /// `None` only in tests of other sources; the Prometheus source requires it.
-    pub settings: Option<PrometheusSettings>,
-}
-
-/// How to read a traffic file.
-#[derive(Debug, Clone, Default)]
-pub struct FileOptions {
-    /// The grid step; inferred from the timestamps when `None`.
-    pub step_secs: Option<u32>,
-    /// Add up rows that land in the same partner × API × grid bucket instead of rejecting them.
-    pub sum_duplicates: bool,
-}
-
-/// A series that could not be fetched, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SeriesFailure {
-    pub key: SeriesKey,
-    pub reason: String,
-}
-
-/// What a fetch cost; printed as the closing summary line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct FetchStats {
-    /// HTTP requests sent (retries included).
-    pub queries: usize,
-    pub retries: usize,
-    /// Response bytes received (or read from the response cache).
-    pub bytes: u64,
-    /// Queries answered from the response cache.
-    pub cache_hits: usize,
-    /// Series delivered.
-    pub series: usize,
-    /// Grid points without a sample, over all delivered series.
-    pub missing_points: usize,
-    /// Milliseconds spent waiting for answers (sending, Prometheus working, reading the body),
-    /// summed over the concurrent queries.
-    pub request_millis: u64,
-    /// Milliseconds spent parsing answers, summed over the concurrent queries.
-    pub parse_millis: u64,
-}
-
-impl std::ops::AddAssign for FetchStats {
-    /// The cost of two fetches together (batches of one run, or the shards of a fleet).
-    fn add_assign(&mut self, other: Self) {
-        self.queries += other.queries;
-        self.retries += other.retries;
-        self.bytes += other.bytes;
-        self.cache_hits += other.cache_hits;
-        self.series += other.series;
-        self.missing_points += other.missing_points;
-        self.request_millis += other.request_millis;
-        self.parse_millis += other.parse_millis;
-    }
-}
-
-/// The fetched series (in the order of the requested keys, failures left out), the failures,
-/// and what it cost.
-#[derive(Debug, Clone, Default)]
-pub struct FetchReport {
-    pub series: Vec<FetchedSeries>,
-    pub failures: Vec<SeriesFailure>,
-    pub stats: FetchStats,
-}
-
-impl FetchReport {
-    /// Fills in the series count and missing points from `series`.
-    fn counted(mut self) -> Self {
-        self.stats.series = self.series.len();
-        self.stats.missing_points = self
-            .series
-            .iter()
-            .map(|s| s.series.values.len() - s.series.present_count())
-            .sum();
-        self
-    }
-}
-
-/// Why traffic could not be fetched at all. Failures of single series are [`SeriesFailure`]s.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    /// A problem with how the source was configured (URL, TLS files, templates…).
-    #[error("{0}")]
-    Config(String),
-    /// The source could not be read (unreachable server, broken file…).
-    #[error("{0}")]
-    Unavailable(String),
-    /// A traffic file with the wrong shape or content.
-    #[error("{path}: {message}")]
-    File { path: String, message: String },
-    /// The export file could not be written.
-    #[error("--export-data {path}: {message}")]
-    Export { path: String, message: String },
-}
+use trendmaster_types::{AnalysisWindow, SeriesKey, SourceKind};
 
 /// An opened data source.
 #[derive(Debug)]
 pub enum Source {
+    /// The built-in simulator.
     Demo(DemoTraffic),
+    /// A Prometheus or Trickster HTTP API.
     Prometheus(Box<PrometheusSource>),
+    /// A CSV or Parquet file, read whole when opened.
     #[cfg(feature = "files")]
     File(FileTraffic),
 }

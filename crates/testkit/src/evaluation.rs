@@ -22,6 +22,7 @@ pub struct Case {
     pub level: f64,
     /// Variance ÷ mean of the noise (1 = Poisson).
     pub dispersion: f64,
+    /// Seed of the noise and of the anomalies' placement.
     pub seed: u64,
 }
 
@@ -175,11 +176,14 @@ fn generate(case: Case) -> (TrafficSeries, TrafficSeries) {
 /// Counts of one kind: injected, and found by the filter.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Recall {
+    /// Anomalies injected.
     pub injected: usize,
+    /// Of those, found by the filter.
     pub found: usize,
 }
 
 impl Recall {
+    /// `found ÷ injected` (1 when nothing was injected).
     pub fn rate(&self) -> f64 {
         if self.injected == 0 {
             1.0
@@ -192,12 +196,15 @@ impl Recall {
 /// The benchmark's result.
 #[derive(Debug, Clone, Default)]
 pub struct Evaluation {
+    /// Series evaluated.
     pub series: usize,
+    /// Recall per injected kind, by its name (`spike`, `gap`, …).
     pub recall: BTreeMap<&'static str, Recall>,
     /// Recall of spikes and surges per level.
     pub recall_by_level: BTreeMap<u64, Recall>,
     /// Removed events, and those that overlap an injected anomaly.
     pub removed_events: usize,
+    /// Of the removed events, those that overlap an injected anomaly.
     pub removed_true: usize,
     /// (level, |effective peak − anomaly-free effective peak| ÷ anomaly-free), per series.
     pub peak_errors: Vec<(u64, f64)>,
@@ -206,6 +213,7 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// Share of removed events that overlap an injected anomaly (1 when none was removed).
     pub fn precision(&self) -> f64 {
         if self.removed_events == 0 {
             1.0

@@ -28,6 +28,7 @@ pub enum Reply {
     Die,
 }
 
+/// The running fake; it stops serving when the process ends (the listener thread is detached).
 pub struct FakePrometheus {
     port: u16,
     requests: Arc<Mutex<Vec<String>>>,
@@ -73,6 +74,7 @@ impl FakePrometheus {
         }
     }
 
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

@@ -26,17 +26,24 @@ use serde_json::{Value, json};
 /// One request as the fake received it.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
+    /// `GET`, `PATCH`, …
     pub method: String,
+    /// The path, without the query string.
     pub path: String,
+    /// Query parameters (`fieldManager`, `dryRun`, `force`, …).
     pub query: BTreeMap<String, String>,
+    /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
+    /// The `Authorization` header, if any.
     pub authorization: Option<String>,
+    /// The request body.
     pub body: String,
     /// The status the fake answered.
     pub status: u16,
 }
 
 impl RecordedRequest {
+    /// Whether it was a server dry run (`dryRun=All`).
     pub fn is_dry_run(&self) -> bool {
         self.query.get("dryRun").map(String::as_str) == Some("All")
     }
@@ -73,6 +80,7 @@ const MAPS: [(&str, &str); 4] = [
 ];
 
 impl KubeFake {
+    /// Listens on a free port of 127.0.0.1, with no objects stored.
     pub fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let port = listener.local_addr().expect("local addr").port();
@@ -90,6 +98,7 @@ impl KubeFake {
         Self { port, state }
     }
 
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

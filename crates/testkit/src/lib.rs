@@ -34,6 +34,15 @@
 //! There is no real Kubernetes API server here: [`KubeFake`] serves the real ConfigMap paths
 //! (GET, server-side apply with `fieldManager`, `force` and `dryRun`, 404, 409 conflicts) on
 //! 127.0.0.1 and records what it received.
+//!
+//! Also here: [`fake_prometheus`], a scripted misbehaving Prometheus for the faults a real one
+//! cannot be made to produce on cue, and [`evaluation`], the labelled benchmark of the anomaly
+//! filter.
+//!
+//! This crate is a dev-dependency only: nothing it holds ships in the binary. It states no
+//! expectations either; the tests that use it do.
+
+#![warn(missing_docs)]
 
 pub mod evaluation;
 pub mod fake_prometheus;

@@ -157,6 +157,7 @@ impl PrometheusServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The port Prometheus listens on.
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -3,43 +3,22 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::series::{AnalysisWindow, SeriesKey};
-
-/// The kind of an anomaly event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AnomalyKind {
-    /// A short burst above the normal level (a bot, a retry storm).
-    Spike,
-    /// A sustained rise above the normal level (a campaign, a migration).
-    Surge,
-    /// A fall towards zero (an outage upstream or at the partner).
-    Drop,
-    /// No data at all (scrape gaps). Never counted as traffic.
-    Gap,
-}
-
-impl AnomalyKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Spike => "spike",
-            Self::Surge => "surge",
-            Self::Drop => "drop",
-            Self::Gap => "gap",
-        }
-    }
-}
+use crate::series::{AnalysisWindow, AnomalyKind, SeriesKey};
 
 /// How far outside the normal range an event lies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
+    /// Beyond `robust_zscore.low`.
     Low,
+    /// Beyond `robust_zscore.medium`.
     Medium,
+    /// Beyond `robust_zscore.high`, or a run beyond `sustained_zscore`.
     High,
 }
 
 impl Severity {
+    /// The configuration and report spelling: `low`, `medium`, `high`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Low => "low",
@@ -52,11 +31,15 @@ impl Severity {
 /// Consecutive anomalous grid points of one kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyEvent {
+    /// Spike, surge, drop or gap.
     pub kind: AnomalyKind,
+    /// How far outside the normal range its most extreme point (or the run) lies.
     pub severity: Severity,
+    /// First grid point of the event.
     pub start: DateTime<Utc>,
     /// Exclusive end.
     pub end: DateTime<Utc>,
+    /// Grid points in the event.
     pub points: usize,
     /// Whether the event's points were left out of the peak (configuration decides per kind and
     /// severity; gaps never carry data).
@@ -80,6 +63,7 @@ pub enum AnalysisMethod {
 }
 
 impl AnalysisMethod {
+    /// The report spelling: `forecast`, `statistical`, `none`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Forecast => "forecast",
@@ -163,7 +147,9 @@ pub fn hour_runs(mask: &[bool; 24]) -> Vec<(u32, u32)> {
 pub struct DailyPeak {
     /// Local date (in the prime-time time zone).
     pub date: NaiveDate,
+    /// The peak, requests per minute.
     pub peak: f64,
+    /// When it was reached.
     pub at: DateTime<Utc>,
     /// Share of that day's prime-time grid points that had usable (present, non-excluded) data.
     pub coverage: f64,
@@ -189,11 +175,13 @@ pub struct PointCounts {
 /// Summary statistics of the used (clean) points.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct SeriesStats {
+    /// Mean requests per minute.
     pub mean: f64,
     /// Population standard deviation.
     pub std_dev: f64,
     /// Coefficient of variation, `std_dev / mean` (0 when the mean is 0).
     pub cv: f64,
+    /// Highest requests per minute.
     pub max: f64,
     /// `max / mean` (0 when the mean is 0).
     pub peak_to_mean: f64,
@@ -214,7 +202,9 @@ pub struct ForecastSummary {
     /// Symmetric mean absolute percentage error (0–2) of a fit without the last
     /// `holdout_days`, on those days; `None` when the window is too short to hold any back.
     pub holdout_smape: Option<f64>,
+    /// Days held back at the end of the window to measure `holdout_smape`.
     pub holdout_days: u32,
+    /// Days forecast past the window's end.
     pub horizon_days: u32,
     /// Prediction-interval level of `peak_upper` (e.g. 0.95).
     pub level: f64,
@@ -232,16 +222,19 @@ pub struct ForecastSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ForecastOutcome {
+    /// The model was fitted; what it learned.
     Fitted(ForecastSummary),
     /// Forecasting switched off (`forecaster: none`).
     Disabled,
     /// The series could not be fitted (too short, too sparse, model error); the reason says which.
     Failed {
+        /// Why, for the report.
         reason: String,
     },
 }
 
 impl ForecastOutcome {
+    /// The fitted forecast, if there is one.
     pub fn summary(&self) -> Option<&ForecastSummary> {
         match self {
             Self::Fitted(summary) => Some(summary),
@@ -259,6 +252,7 @@ impl ForecastOutcome {
 pub struct SeriesChart {
     /// Start of the first step.
     pub start: DateTime<Utc>,
+    /// The chart's step, in seconds (coarser than the analysis grid).
     pub step_secs: u32,
     /// Highest observed value of each step, requests per minute (NaN: no data).
     #[serde(with = "nan_as_null")]
@@ -324,17 +318,25 @@ impl PartialEq for SeriesChart {
 /// Everything the calculator needs to know about one series, and the evidence behind it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnalysisResult {
+    /// The series analysed.
     pub key: SeriesKey,
+    /// The window it was analysed over.
     pub window: AnalysisWindow,
+    /// What supplied the baseline anomalies were judged against.
     pub method: AnalysisMethod,
+    /// What became of the window's grid points.
     pub points: PointCounts,
+    /// Statistics of the used (clean) points.
     pub stats: SeriesStats,
+    /// The hours daily peaks were read in.
     pub prime_time: PrimeTimeWindow,
     /// One entry per day whose prime-time coverage met the configured minimum, oldest first.
     pub daily_peaks: Vec<DailyPeak>,
     /// Days skipped because too little of their prime time had usable data.
     pub days_skipped: usize,
+    /// Every anomaly event found, excluded from the peak or not.
     pub anomalies: Vec<AnomalyEvent>,
+    /// The forecast, or why there is none.
     pub forecast: ForecastOutcome,
     /// What the charts draw (`None` when the series had no data to draw).
     #[serde(skip)]

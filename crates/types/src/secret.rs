@@ -13,6 +13,7 @@ impl Secret {
     /// What is printed instead of the value.
     pub const REDACTED: &'static str = "***redacted***";
 
+    /// Wraps `value`.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
@@ -22,6 +23,7 @@ impl Secret {
         &self.0
     }
 
+    /// Whether the value is empty (no secret configured).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -6,17 +6,18 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::analysis::AnomalyKind;
-
 /// One rate-limited thing: a partner calling an API path. Ordered by partner, then API, which is
 /// the order of every table and ConfigMap we emit.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SeriesKey {
+    /// Partner id, e.g. `111`.
     pub partner: String,
+    /// API path, e.g. `/api_v3/service/multirequest`.
     pub api: String,
 }
 
 impl SeriesKey {
+    /// The key of `partner` calling `api`.
     pub fn new(partner: impl Into<String>, api: impl Into<String>) -> Self {
         Self {
             partner: partner.into(),
@@ -37,8 +38,11 @@ impl fmt::Display for SeriesKey {
 /// always gives the same grid (and, with Prometheus, the same cacheable queries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnalysisWindow {
+    /// First grid point.
     pub start: DateTime<Utc>,
+    /// Exclusive end.
     pub end: DateTime<Utc>,
+    /// Grid step in seconds.
     pub step_secs: u32,
 }
 
@@ -62,6 +66,7 @@ impl AnalysisWindow {
         (secs / i64::from(self.step_secs)) as usize
     }
 
+    /// Whether the window holds no grid point.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -82,8 +87,11 @@ impl AnalysisWindow {
 /// A missing sample (a scrape gap) is `f64::NAN`, never zero: zero means "no requests".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrafficSeries {
+    /// What was measured.
     pub key: SeriesKey,
+    /// The grid the values lie on.
     pub window: AnalysisWindow,
+    /// Requests per minute, one per grid point; NaN for a gap.
     pub values: Vec<f64>,
 }
 
@@ -102,10 +110,37 @@ impl TrafficSeries {
     }
 }
 
+/// The kind of an anomaly event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyKind {
+    /// A short burst above the normal level (a bot, a retry storm).
+    Spike,
+    /// A sustained rise above the normal level (a campaign, a migration).
+    Surge,
+    /// A fall towards zero (an outage upstream or at the partner).
+    Drop,
+    /// No data at all (scrape gaps). Never counted as traffic.
+    Gap,
+}
+
+impl AnomalyKind {
+    /// The configuration and report spelling: `spike`, `surge`, `drop`, `gap`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Spike => "spike",
+            Self::Surge => "surge",
+            Self::Drop => "drop",
+            Self::Gap => "gap",
+        }
+    }
+}
+
 /// An anomaly that a source knows it put there (the demo simulator labels its injections). Used
 /// by tests and the report to check the analysis against ground truth; real sources leave it empty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabelledAnomaly {
+    /// What was injected.
     pub kind: AnomalyKind,
     /// First grid index affected.
     pub start_index: usize,
@@ -116,6 +151,7 @@ pub struct LabelledAnomaly {
 /// A series as delivered by a data source, with what the source knows around it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FetchedSeries {
+    /// The traffic itself.
     pub series: TrafficSeries,
     /// Measured share of requests served from cache (0..=1), when the source knows it.
     pub cache_hit_ratio: Option<f64>,

@@ -7,9 +7,10 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::analysis::{AnomalyKind, Severity};
-use crate::recommendation::CalculationMode;
+use crate::analysis::Severity;
+use crate::recommendation::{CalculationMode, TrafficPattern};
 use crate::secret::Secret;
+use crate::series::AnomalyKind;
 
 /// `COMMON.RATE_CALCULATION`: the v3 formula's constants.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,14 +29,16 @@ pub struct RateCalculationSettings {
     pub rounding_step: f64,
     /// If clamping leaves the limit below the effective peak, it is raised to this × peak.
     pub below_peak_factor: f64,
-    /// Bounds of the trend multiplier (forecast growth over the horizon), as in the original.
+    /// Lower bound of the trend multiplier (forecast growth over the horizon), as in the original.
     pub trend_min: f64,
+    /// Upper bound of the trend multiplier.
     pub trend_max: f64,
     /// Below this share of the window's grid points present, no limit is recommended: the
     /// deployed one stays and the report says why ("degrade, don't guess").
     pub min_data_coverage: f64,
     /// Nor with fewer days whose prime-time peak could be read.
     pub min_daily_peaks: usize,
+    /// How traffic is classified, and each class's multiplier.
     pub traffic_pattern: TrafficPatternSettings,
 }
 
@@ -46,12 +49,19 @@ pub struct RateCalculationSettings {
 /// `variable_peak_to_mean` **or** CV > `variable_cv`; stable otherwise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrafficPatternSettings {
+    /// Peak-to-mean ratio above which traffic may be very spiky.
     pub spike_threshold_high: f64,
+    /// Peak-to-mean ratio above which traffic may be moderately spiky.
     pub spike_threshold_medium: f64,
+    /// CV above which traffic may be very spiky.
     pub variability_threshold_high: f64,
+    /// CV above which traffic may be moderately spiky.
     pub variability_threshold_medium: f64,
+    /// Peak-to-mean ratio above which traffic is at least variable.
     pub variable_peak_to_mean: f64,
+    /// CV above which traffic is at least variable.
     pub variable_cv: f64,
+    /// The multiplier of each class.
     pub multipliers: PatternMultipliers,
 }
 
@@ -59,20 +69,24 @@ pub struct TrafficPatternSettings {
 /// already far above its normal level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatternMultipliers {
+    /// Of [`TrafficPattern::VerySpiky`] traffic.
     pub very_spiky: f64,
+    /// Of [`TrafficPattern::ModeratelySpiky`] traffic.
     pub moderately_spiky: f64,
+    /// Of [`TrafficPattern::Variable`] traffic.
     pub variable: f64,
+    /// Of [`TrafficPattern::Stable`] traffic.
     pub stable: f64,
 }
 
 impl PatternMultipliers {
     /// The multiplier of `pattern`.
-    pub fn of(&self, pattern: crate::TrafficPattern) -> f64 {
+    pub fn of(&self, pattern: TrafficPattern) -> f64 {
         match pattern {
-            crate::TrafficPattern::VerySpiky => self.very_spiky,
-            crate::TrafficPattern::ModeratelySpiky => self.moderately_spiky,
-            crate::TrafficPattern::Variable => self.variable,
-            crate::TrafficPattern::Stable => self.stable,
+            TrafficPattern::VerySpiky => self.very_spiky,
+            TrafficPattern::ModeratelySpiky => self.moderately_spiky,
+            TrafficPattern::Variable => self.variable,
+            TrafficPattern::Stable => self.stable,
         }
     }
 }
@@ -91,6 +105,7 @@ pub struct CacheSettings {
 /// `COMMON.CONFIDENCE`: the original's four weighted factors and the level thresholds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfidenceSettings {
+    /// Weight of each factor in the score; they add up to 1.
     pub weights: ConfidenceWeights,
     /// Score at or above which the level is `high`.
     pub high: f64,
@@ -102,22 +117,31 @@ pub struct ConfidenceSettings {
     pub stability: ScoreTable,
     /// Score by share of used points inside prime time: first threshold the share is **at least**.
     pub prime_coverage: ScoreTable,
+    /// Score by forecast quality, or by analysis method without a measured error.
     pub method: MethodScores,
 }
 
+/// `COMMON.CONFIDENCE.weights`: the weight of each factor in the confidence score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfidenceWeights {
+    /// Of the number of used points.
     pub data_volume: f64,
+    /// Of the coefficient of variation.
     pub stability: f64,
+    /// Of the forecast's quality or the analysis method.
     pub method: f64,
+    /// Of the share of used points inside prime time.
     pub prime_coverage: f64,
 }
 
 /// A step function: `scores[i]` for the first matching `thresholds[i]`, else `otherwise`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreTable {
+    /// Thresholds in the order they are tried (the factor's doc says which way they compare).
     pub thresholds: Vec<f64>,
+    /// Score of each threshold, pairwise.
     pub scores: Vec<f64>,
+    /// Score when no threshold matches.
     pub otherwise: f64,
 }
 
@@ -148,6 +172,7 @@ pub enum PrimeTimeMethod {
 /// `COMMON.PRIME_TIME_CONFIG`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrimeTimeSettings {
+    /// Per series (`dynamic`), or the fixed window for all.
     pub detection_method: PrimeTimeMethod,
     /// IANA zone the hours are read in (prime time follows the audience's clock, DST included).
     pub timezone: chrono_tz::Tz,
@@ -199,10 +224,15 @@ pub struct AnomalySettings {
     pub min_points: usize,
 }
 
+/// `COMMON.ANOMALY_CONFIG.robust_zscore`: the z-score at which a point becomes anomalous with
+/// each severity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeverityThresholds {
+    /// Of [`Severity::Low`].
     pub low: f64,
+    /// Of [`Severity::Medium`].
     pub medium: f64,
+    /// Of [`Severity::High`].
     pub high: f64,
 }
 
@@ -224,12 +254,14 @@ pub struct MultiplierSettings {
 pub struct TierSettings {
     /// Tier of partners that `partner_tiers` does not name.
     pub default_tier: String,
+    /// Tier name → its settings.
     pub tiers: BTreeMap<String, Tier>,
     /// Partner id → tier name (`PARTNER_CONFIGS.<env>.partner_tiers`).
     #[serde(default)]
     pub partner_tiers: BTreeMap<String, String>,
 }
 
+/// One service tier of `COMMON.TIERS.tiers`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tier {
     /// Multiplies the limit in the normal profile.
@@ -255,13 +287,18 @@ impl TierSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RateLimitUnit {
+    /// Per second.
     Second,
+    /// Per minute, the unit recommendations are computed in.
     Minute,
+    /// Per hour.
     Hour,
+    /// Per day.
     Day,
 }
 
 impl RateLimitUnit {
+    /// The ratelimit service's spelling: `second`, `minute`, `hour`, `day`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Second => "second",
@@ -280,12 +317,31 @@ impl RateLimitUnit {
             Self::Day => 1440.0,
         }
     }
+
+    /// `ceil(requests_per_minute × minutes per unit)`, at least 1: the `requests_per_unit` the
+    /// ratelimit file holds for a limit in requests per minute.
+    ///
+    /// Integer arithmetic rather than [`minutes`](Self::minutes): 1/60 is not exact in floating
+    /// point, and a limit must never be rounded below the recommendation. Zero is lifted to 1
+    /// because the service reads 0 as "block everything". The caller checks that the result fits
+    /// the service's `uint32`.
+    pub fn requests_per_unit(self, requests_per_minute: u64) -> u128 {
+        let per_minute = u128::from(requests_per_minute.max(1));
+        match self {
+            Self::Second => per_minute.div_ceil(60),
+            Self::Minute => per_minute,
+            Self::Hour => per_minute * 60,
+            Self::Day => per_minute * 1440,
+        }
+    }
 }
 
 /// `COMMON.CONFIGMAP`: what the emitted ConfigMap is called and how its descriptors are keyed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigMapSettings {
+    /// The ConfigMap's name.
     pub name: String,
+    /// The namespace it lives in.
     pub namespace: String,
     /// Ratelimit domain; must equal the `domain` of the Envoy rate-limit filter.
     pub domain: String,
@@ -297,7 +353,9 @@ pub struct ConfigMapSettings {
     pub path_descriptor_key: String,
     /// Unit of every emitted limit. Recommendations are per minute and are scaled to it.
     pub unit: RateLimitUnit,
+    /// `metadata.labels` of the ConfigMap.
     pub labels: BTreeMap<String, String>,
+    /// `metadata.annotations` of the ConfigMap.
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -309,7 +367,9 @@ pub struct ConfigMapSettings {
 pub struct LocalRateLimitSettings {
     /// Write `<env>_envoyfilter_<timestamp>.yaml` next to the ConfigMap (`--local-ratelimit`).
     pub enabled: bool,
+    /// The EnvoyFilter's name.
     pub name: String,
+    /// The namespace it lives in.
     pub namespace: String,
     /// `workloadSelector.labels` of the proxies that enforce it.
     pub workload_labels: BTreeMap<String, String>,
@@ -344,6 +404,7 @@ pub struct GovernanceSettings {
 pub struct PrometheusSettings {
     /// Name of the entry of `presets` to use (`nginx`, `istio`, or one of your own).
     pub preset: String,
+    /// Preset name → its query templates and labels.
     pub presets: BTreeMap<String, QueryPreset>,
     /// Per-query timeout, e.g. `30s`.
     pub timeout: String,
@@ -356,6 +417,7 @@ pub struct PrometheusSettings {
     /// First backoff delay, e.g. `500ms`; doubles each retry (full jitter), capped by
     /// `retry_max_delay`.
     pub retry_base_delay: String,
+    /// Longest backoff delay, e.g. `30s`.
     pub retry_max_delay: String,
     /// Consecutive failed queries after which no further query is sent.
     pub circuit_breaker_failures: u32,
@@ -367,14 +429,17 @@ pub struct PrometheusSettings {
     pub partners_per_query: usize,
     /// File holding a bearer token (read at start; `PROMETHEUS_TOKEN` wins).
     pub token_file: String,
+    /// User name for HTTP basic authentication; empty: none.
     pub basic_auth_username: String,
+    /// Password for HTTP basic authentication.
     pub basic_auth_password: Secret,
     /// Extra request headers, e.g. `X-Scope-OrgID` for Mimir.
     pub headers: BTreeMap<String, String>,
     /// PEM file of CA certificates to trust besides the system's.
     pub ca_file: String,
-    /// PEM client certificate and key for mutual TLS.
+    /// PEM client certificate for mutual TLS (with `client_key`).
     pub client_cert: String,
+    /// PEM private key of `client_cert`.
     pub client_key: String,
     /// Accept any server certificate (testing only).
     pub insecure_skip_verify: bool,
@@ -387,8 +452,11 @@ pub struct PrometheusSettings {
 /// duration) and `{{window}}` (the whole analysis window, for `cache_query`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueryPreset {
+    /// The request counter's metric name.
     pub metric: String,
+    /// Label that carries the partner id.
     pub partner_label: String,
+    /// Label that carries the API path.
     pub path_label: String,
     /// Extra label matchers added to every selector, e.g. `reporter="destination"`.
     pub selector: String,
@@ -412,6 +480,7 @@ pub enum ForecasterKind {
 }
 
 impl ForecasterKind {
+    /// The configuration spelling: `mstl`, `prophet`, `none`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Mstl => "mstl",
@@ -424,10 +493,12 @@ impl ForecasterKind {
 /// `COMMON.FORECAST_CONFIG`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForecastSettings {
+    /// Which model forecasts (`--forecaster`).
     pub forecaster: ForecasterKind,
     /// Decompose at this step (means of the finer grid), e.g. `5m`: a 14-day minute series
     /// becomes 4,032 points instead of 20,160.
     pub resolution: String,
+    /// Days forecast past the window's end.
     pub horizon_days: u32,
     /// Prediction-interval level, e.g. 0.95.
     pub interval_level: f64,

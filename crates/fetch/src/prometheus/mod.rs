@@ -27,7 +27,9 @@ use tracing::{debug, info, warn};
 use trendmaster_types::settings::{PrometheusSettings, QueryPreset};
 use trendmaster_types::{AnalysisWindow, FetchedSeries, SeriesKey, TrafficSeries};
 
-use crate::{FetchError, FetchOptions, FetchReport, FetchStats, SeriesFailure};
+use crate::error::FetchError;
+use crate::options::{FetchOptions, PrometheusOptions};
+use crate::report::{FetchReport, FetchStats, SeriesFailure};
 use client::{Politeness, PrometheusClient, QueryData, RangeSeries, Sample, Transport};
 use promql::QueryContext;
 
@@ -89,6 +91,8 @@ enum Answer {
 }
 
 impl PrometheusSource {
+    /// Checks the settings, builds the HTTP client and opens the response cache; a
+    /// [`FetchError::Config`] names what is wrong.
     pub fn new(options: &FetchOptions) -> Result<Self, FetchError> {
         let prometheus = &options.prometheus;
         let settings = prometheus
@@ -545,7 +549,7 @@ impl<'a> Assembly<'a> {
 /// negative or not finite is dropped and every value of the result is finite or NaN (missing).
 ///
 /// The entry point of the `prometheus_answer` fuzz target; a fetch goes through the same
-/// [`Assembly`] chunk by chunk.
+/// `Assembly` chunk by chunk.
 pub fn decode_range_answer(
     body: &[u8],
     keys: &[SeriesKey],
@@ -571,7 +575,7 @@ pub fn decode_range_answer(
 
 /// Reads token and TLS files; every problem names the setting.
 fn transport(
-    options: &crate::PrometheusOptions,
+    options: &PrometheusOptions,
     settings: &PrometheusSettings,
 ) -> Result<Transport, String> {
     let read = |what: &str, path: &str| -> Result<Option<Vec<u8>>, String> {

@@ -1,0 +1,55 @@
+//! What may change and how it is enforced: `COMMON.GOVERNANCE` and `COMMON.LOCAL_RATELIMIT`.
+
+use super::check::Check;
+use crate::resolved::ResolvedConfig;
+
+/// The change and cut gates.
+pub(super) fn check_governance(config: &ResolvedConfig, check: &mut Check<'_>) {
+    check(
+        config.governance.max_change_ratio.is_finite() && config.governance.max_change_ratio > 1.0,
+        &["COMMON", "GOVERNANCE", "max_change_ratio"],
+        format!(
+            "must be above 1 (1.8 holds changes beyond 1.8x up or down), got {}",
+            config.governance.max_change_ratio
+        ),
+    );
+    check(
+        config.governance.max_cut_share > 0.0 && config.governance.max_cut_share <= 1.0,
+        &["COMMON", "GOVERNANCE", "max_cut_share"],
+        format!(
+            "must be a share in (0, 1] (1 disables the gate), got {}",
+            config.governance.max_cut_share
+        ),
+    );
+}
+
+/// The local rate limit's replicas, burst, context and partner header.
+pub(super) fn check_local_ratelimit(config: &ResolvedConfig, check: &mut Check<'_>) {
+    let local = &config.local_ratelimit;
+    check(
+        local.replicas >= 1,
+        &["COMMON", "LOCAL_RATELIMIT", "replicas"],
+        "must be at least 1 (the proxies that share the traffic)".to_string(),
+    );
+    check(
+        local.burst_factor.is_finite() && local.burst_factor >= 1.0,
+        &["COMMON", "LOCAL_RATELIMIT", "burst_factor"],
+        format!(
+            "must be at least 1 (a bucket smaller than one minute's budget throttles below the limit), got {}",
+            local.burst_factor
+        ),
+    );
+    check(
+        ["GATEWAY", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND"].contains(&local.context.as_str()),
+        &["COMMON", "LOCAL_RATELIMIT", "context"],
+        format!(
+            "must be GATEWAY, SIDECAR_INBOUND or SIDECAR_OUTBOUND, got `{}`",
+            local.context
+        ),
+    );
+    check(
+        !local.partner_header.trim().is_empty(),
+        &["COMMON", "LOCAL_RATELIMIT", "partner_header"],
+        "must name the request header that carries the partner id".to_string(),
+    );
+}

@@ -1,0 +1,127 @@
+//! What governance decided for each partner × API entry: the deployed limit, the recommended
+//! one, the one emitted, and why ([`ChangeStatus`]). The plan stage makes a [`Plan`]; emit
+//! renders it into ConfigMaps and EnvoyFilters, and the reports describe it.
+
+use serde::Serialize;
+
+use crate::series::SeriesKey;
+
+/// What happens to one partner × API entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeStatus {
+    /// Not deployed yet: emitted as recommended.
+    New,
+    /// Deployed with the recommended value already.
+    Unchanged,
+    /// Within the governance ratio: emitted as recommended.
+    Changed,
+    /// Beyond the governance ratio: the deployed value is kept until approved.
+    Held,
+    /// Beyond the ratio, released with `--approve`.
+    Approved,
+    /// Deployed, but no recommendation this run: kept as deployed.
+    Kept,
+}
+
+impl ChangeStatus {
+    /// The status as the reports and the JSON result spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Unchanged => "unchanged",
+            Self::Changed => "changed",
+            Self::Held => "held",
+            Self::Approved => "approved",
+            Self::Kept => "kept",
+        }
+    }
+
+    /// Whether the emitted value differs from the deployed one (or there was none), or a change
+    /// waits for approval: what `--detailed-exitcode` reports as 2.
+    pub fn is_change(self) -> bool {
+        !matches!(self, Self::Unchanged | Self::Kept)
+    }
+}
+
+/// One entry of the plan, all values in requests per minute.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedLimit {
+    /// The partner × API entry.
+    pub key: SeriesKey,
+    /// The deployed limit; `None` when the entry is not deployed (or nothing deployed was read).
+    pub current: Option<u64>,
+    /// This run's recommendation; `None` for a deployed entry this run did not analyse.
+    pub recommended: Option<u64>,
+    /// What the emitted ConfigMap holds.
+    pub emitted: u64,
+    /// Why `emitted` is what it is.
+    pub status: ChangeStatus,
+}
+
+impl PlannedLimit {
+    /// An entry with nothing deployed: emitted as recommended.
+    pub fn new_entry(key: SeriesKey, recommended: u64) -> Self {
+        Self {
+            key,
+            current: None,
+            recommended: Some(recommended),
+            emitted: recommended,
+            status: ChangeStatus::New,
+        }
+    }
+
+    /// `recommended ÷ current`, when both exist.
+    pub fn ratio(&self) -> Option<f64> {
+        match (self.recommended, self.current) {
+            (Some(new), Some(old)) if old > 0 => Some(new as f64 / old as f64),
+            _ => None,
+        }
+    }
+}
+
+/// Which variant of the limits is current: the normal one, or the degraded (load-shedding) one
+/// for an incident, in which each tier keeps its `degraded_factor` of its normal limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// The limits as planned.
+    #[default]
+    Normal,
+    /// Each tier's limits cut by its degraded factor.
+    Degraded,
+}
+
+/// The plan of one run against what is deployed, in both profiles, sorted by series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Changes beyond this ratio (up, or down by its inverse) are held.
+    pub max_change_ratio: f64,
+    /// Every entry this run emits: the recommended ones and the deployed ones it keeps.
+    pub normal: Vec<PlannedLimit>,
+    /// The same entries, each tier cut by its degraded factor.
+    pub degraded: Vec<PlannedLimit>,
+}
+
+impl Plan {
+    /// The entries of `profile`.
+    pub fn entries(&self, profile: Profile) -> &[PlannedLimit] {
+        match profile {
+            Profile::Normal => &self.normal,
+            Profile::Degraded => &self.degraded,
+        }
+    }
+
+    /// Entries whose emitted limit differs from the deployed one, or that are held.
+    pub fn changed(&self) -> usize {
+        self.normal.iter().filter(|p| p.status.is_change()).count()
+    }
+
+    /// Entries held for approval.
+    pub fn held(&self) -> usize {
+        self.normal
+            .iter()
+            .filter(|p| p.status == ChangeStatus::Held)
+            .count()
+    }
+}
