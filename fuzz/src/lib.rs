@@ -11,6 +11,7 @@
 //! This crate owns no product code.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -12,31 +12,41 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_yaml::{Mapping, Value};
 use trendmaster_types::settings::ConfigMapSettings;
-use trendmaster_types::{AnalysisWindow, RateRecommendation};
+use trendmaster_types::{AnalysisWindow, PlannedLimit, Profile, RateRecommendation};
 
-use crate::EmitError;
-use crate::deployed::{Deployed, PlannedLimit, Rollout, planned_config};
+use crate::deployed::Deployed;
+use crate::error::EmitError;
 use crate::kube_rules::{KubeProblem, check_configmap, check_yaml11_strings};
+use crate::planned::{Rollout, config_from_recommendations, planned_config};
 use crate::ratelimit::{
     Descriptor, LoaderError, RateLimit, RateLimitConfig, RuleSource, validate_ratelimit_yaml,
 };
+
+/// The annotation that marks the degraded variant (`--rollback` re-applies a saved object as
+/// the profile it was).
+pub const PROFILE_ANNOTATION: &str = "trendmaster.io/profile";
 
 /// What produced the file, recorded in its header and annotations.
 ///
 /// Deliberately no generation time: two runs over the same window must give identical bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GenerationInfo {
+    /// trendmaster's version.
     pub tool_version: String,
+    /// The environment the limits are for, e.g. `testing`.
     pub environment: String,
     /// Where the traffic came from (`demo`, `prometheus`, `file:PATH`).
     pub source: String,
+    /// The traffic window the limits were computed from.
     pub window: AnalysisWindow,
 }
 
 /// The ConfigMap object and its YAML file (header comment included).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderedConfigMap {
+    /// The object.
     pub configmap: ConfigMap,
+    /// The output file's content: the generated-by header, then the manifest.
     pub yaml: String,
 }
 
@@ -48,15 +58,16 @@ pub fn render_configmap(
     info: &GenerationInfo,
 ) -> Result<RenderedConfigMap, EmitError> {
     check_header_text(info)?;
-    let config = RateLimitConfig::from_recommendations(recs, settings)?;
+    let config = config_from_recommendations(recs, settings)?;
     finish(&config, &BTreeMap::new(), settings, info)
 }
 
-/// Builds the ConfigMap for a plan against what is deployed (see [`crate::deployed`]): our
-/// entries at their planned values, everything else as deployed, then checked like
-/// [`render_configmap`].
+/// Builds the ConfigMap for the `profile` entries of a plan against what is deployed (see
+/// [`crate::planned`]): our entries at their planned values, everything else as deployed, then
+/// checked like [`render_configmap`]. The degraded variant carries [`PROFILE_ANNOTATION`].
 pub fn render_planned(
     plan: &[PlannedLimit],
+    profile: Profile,
     deployed: Option<&Deployed>,
     rollout: Rollout,
     settings: &ConfigMapSettings,
@@ -65,12 +76,38 @@ pub fn render_planned(
     check_header_text(info)?;
     let config = planned_config(plan, deployed, settings, rollout)?;
     let empty = BTreeMap::new();
+    let degraded_settings;
+    let settings = match profile {
+        Profile::Normal => settings,
+        Profile::Degraded => {
+            let mut marked = settings.clone();
+            marked
+                .annotations
+                .insert(PROFILE_ANNOTATION.into(), "degraded".into());
+            degraded_settings = marked;
+            &degraded_settings
+        }
+    };
     finish(
         &config,
         deployed.map_or(&empty, |d| &d.other_data),
         settings,
         info,
     )
+}
+
+/// The profile a ConfigMap was rendered for, from its [`PROFILE_ANNOTATION`].
+pub fn profile_of(configmap: &ConfigMap) -> Profile {
+    match configmap
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(PROFILE_ANNOTATION))
+        .map(String::as_str)
+    {
+        Some("degraded") => Profile::Degraded,
+        _ => Profile::Normal,
+    }
 }
 
 fn finish(
@@ -323,7 +360,9 @@ fn rfc3339(at: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ratelimit::tests::{rec, settings, window};
+    use trendmaster_types::testing::{
+        configmap_settings as settings, recommendation as rec, window,
+    };
 
     fn info() -> GenerationInfo {
         GenerationInfo {

@@ -25,11 +25,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 use trendmaster_types::settings::LocalRateLimitSettings;
 
-use crate::configmap::{GenerationInfo, generation_annotations};
-use crate::deployed::{PlannedLimit, Rollout};
-use crate::{EmitError, kube_rules};
+use trendmaster_types::PlannedLimit;
 
+use crate::configmap::{GenerationInfo, generation_annotations};
+use crate::error::EmitError;
+use crate::kube_rules;
+use crate::planned::Rollout;
+
+/// `apiVersion` of Istio's `EnvoyFilter` kind.
 pub const API_VERSION: &str = "networking.istio.io/v1alpha3";
+/// Envoy's name for the local rate-limit HTTP filter, also the key of its per-route config.
 pub const FILTER_NAME: &str = "envoy.filters.http.local_ratelimit";
 const TYPED_STRUCT: &str = "type.googleapis.com/udpa.type.v1.TypedStruct";
 const LOCAL_RATE_LIMIT: &str =
@@ -37,92 +42,123 @@ const LOCAL_RATE_LIMIT: &str =
 const STAT_PREFIX: &str = "http_local_rate_limiter";
 const FILL_INTERVAL: &str = "60s";
 
+/// An Istio `EnvoyFilter` object: patches Istio applies to the Envoy config of selected proxies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvoyFilter {
+    /// `apiVersion`: [`API_VERSION`].
     pub api_version: String,
+    /// `kind`: `EnvoyFilter`.
     pub kind: String,
+    /// `metadata`: name, namespace, the managed-by label and the generation annotations.
     pub metadata: ObjectMeta,
+    /// `spec`: which proxies, and the patches applied to them.
     pub spec: EnvoyFilterSpec,
 }
 
+/// `spec` of an `EnvoyFilter`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvoyFilterSpec {
+    /// `spec.workloadSelector`: the proxies the patches apply to.
     pub workload_selector: WorkloadSelector,
+    /// `spec.configPatches`: applied in order, so the filter is inserted before routes configure it.
     pub config_patches: Vec<ConfigPatch>,
 }
 
+/// `spec.workloadSelector`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSelector {
+    /// `workloadSelector.labels`: pods carrying all of these labels get the patches.
     pub labels: BTreeMap<String, String>,
 }
 
+/// One `spec.configPatches[]` entry: what kind of Envoy object to patch, which ones, and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfigPatch {
-    /// `HTTP_FILTER` or `HTTP_ROUTE`.
+    /// `configPatches[].applyTo`: `HTTP_FILTER` or `HTTP_ROUTE`.
     pub apply_to: String,
+    /// `configPatches[].match`: which objects of that kind are patched.
     #[serde(rename = "match")]
     pub match_: PatchMatch,
+    /// `configPatches[].patch`: the operation and the Envoy config it carries.
     pub patch: Patch,
 }
 
+/// `configPatches[].match`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatchMatch {
+    /// `configPatches[].match.context`: `GATEWAY`, `SIDECAR_INBOUND` or `SIDECAR_OUTBOUND`.
     pub context: String,
+    /// `match.listener`: set on the filter patch, to find the HTTP connection manager.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listener: Option<ListenerMatch>,
+    /// `match.routeConfiguration`: set on the route patch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_configuration: Option<RouteConfigurationMatch>,
 }
 
+/// `match.listener`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListenerMatch {
+    /// `match.listener.filterChain`: the listener's filter chains to patch.
     pub filter_chain: FilterChainMatch,
 }
 
+/// `match.listener.filterChain`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilterChainMatch {
+    /// `filterChain.filter`: a network filter the chain must contain.
     pub filter: NamedFilter,
 }
 
+/// `filterChain.filter`: a network filter matched by name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamedFilter {
+    /// `filterChain.filter.name`: here `envoy.filters.network.http_connection_manager`.
     pub name: String,
 }
 
+/// `match.routeConfiguration`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfigurationMatch {
+    /// `routeConfiguration.vhost`: the virtual host whose routes are patched.
     pub vhost: VirtualHostMatch,
 }
 
+/// `match.routeConfiguration.vhost`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VirtualHostMatch {
-    /// Absent: every virtual host.
+    /// `vhost.name`, e.g. `inbound|http|8080`; absent: every virtual host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `vhost.route`: which of its routes.
     pub route: RouteMatch,
 }
 
+/// `match.routeConfiguration.vhost.route`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteMatch {
+    /// `route.action`: `ANY`, so every route of the virtual host.
     pub action: String,
 }
 
+/// `configPatches[].patch`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Patch {
-    /// `INSERT_BEFORE` for the filter, `MERGE` for the route.
+    /// `patch.operation`: `INSERT_BEFORE` for the filter, `MERGE` for the route.
     pub operation: String,
+    /// `patch.value`: the Envoy config inserted or merged.
     pub value: PatchValue,
 }
 
@@ -130,23 +166,33 @@ pub struct Patch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum PatchValue {
+    /// The HTTP filter the `HTTP_FILTER` patch inserts.
     Filter(Box<HttpFilter>),
+    /// The route fields the `HTTP_ROUTE` patch merges.
     Route(RoutePatch),
 }
 
+/// An entry of the HTTP connection manager's `http_filters`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpFilter {
+    /// `name`: [`FILTER_NAME`].
     pub name: String,
+    /// `typed_config`: the filter's config, wrapped in a `TypedStruct`.
     pub typed_config: TypedStruct,
 }
 
+/// `udpa.type.v1.TypedStruct`: a message given as plain YAML plus its type URL, as istio.io's
+/// local rate limit task writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TypedStruct {
+    /// `@type`: the `TypedStruct` type URL itself.
     #[serde(rename = "@type")]
     pub type_: String,
+    /// `type_url`: the wrapped message's type, `…local_ratelimit.v3.LocalRateLimit`.
     pub type_url: String,
+    /// `value`: the wrapped message.
     pub value: LocalRateLimit,
 }
 
@@ -154,91 +200,128 @@ pub struct TypedStruct {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalRateLimit {
+    /// `stat_prefix`: stats go under `<stat_prefix>.http_local_rate_limit.*`.
     pub stat_prefix: String,
+    /// `token_bucket`: the default bucket; required per route, left out at filter level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_bucket: Option<TokenBucket>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `filter_enabled`: share of requests checked; Envoy's default is 0 %.
     pub filter_enabled: Option<RuntimeFractionalPercent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `filter_enforced`: share of over-limit requests rejected; 0 % only counts them.
     pub filter_enforced: Option<RuntimeFractionalPercent>,
+    /// `always_consume_default_token_bucket`: whether a descriptor's requests also drain the
+    /// default bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub always_consume_default_token_bucket: Option<bool>,
+    /// `descriptors`: buckets for requests whose descriptor matches one exactly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub descriptors: Vec<LocalDescriptor>,
 }
 
+/// `envoy.type.v3.TokenBucket`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBucket {
+    /// `max_tokens`: the bucket's size and initial fill; > 0.
     pub max_tokens: u32,
+    /// `tokens_per_fill`: tokens added every `fill_interval`; > 0.
     pub tokens_per_fill: u32,
+    /// `fill_interval`, e.g. `60s`; a descriptor's must be a multiple of the default bucket's.
     pub fill_interval: String,
 }
 
+/// `envoy.config.core.v3.RuntimeFractionalPercent`: a percentage a runtime key may override.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeFractionalPercent {
+    /// `runtime_key`: the runtime setting that overrides `default_value` when present.
     pub runtime_key: String,
+    /// `default_value`: the percentage otherwise.
     pub default_value: FractionalPercent,
 }
 
+/// `envoy.type.v3.FractionalPercent`: `numerator` out of `denominator`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FractionalPercent {
+    /// `numerator`.
     pub numerator: u32,
+    /// `denominator`: `HUNDRED`, `TEN_THOUSAND` or `MILLION`.
     pub denominator: String,
 }
 
+/// One `LocalRateLimit.descriptors[]` entry: a bucket of its own for matching requests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalDescriptor {
+    /// `entries`: the key/value pairs a request's descriptor must equal, in action order.
     pub entries: Vec<DescriptorEntry>,
+    /// `token_bucket`: this descriptor's bucket.
     pub token_bucket: TokenBucket,
 }
 
+/// One `descriptors[].entries[]` pair.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DescriptorEntry {
+    /// `key`: the action's `descriptor_key`.
     pub key: String,
+    /// `value`: matched verbatim; here a partner id.
     pub value: String,
 }
 
+/// The fields the `HTTP_ROUTE` patch merges into each Envoy `Route`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutePatch {
+    /// `route`: the route action, of which we set only `rate_limits`.
     pub route: RouteRateLimits,
+    /// `typed_per_filter_config`: per-route filter config, keyed by filter name.
     pub typed_per_filter_config: BTreeMap<String, TypedStruct>,
 }
 
+/// `route` of an Envoy `Route` (`RouteAction`), the part we merge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteRateLimits {
+    /// `route.rate_limits`: each entry builds one descriptor per request.
     pub rate_limits: Vec<RouteRateLimit>,
 }
 
+/// One `rate_limits[]` entry (`envoy.config.route.v3.RateLimit`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteRateLimit {
+    /// `actions`: each adds one descriptor entry, in order; if one yields nothing, no descriptor.
     pub actions: Vec<RateLimitAction>,
 }
 
+/// One `rate_limits[].actions[]` entry; we only use `request_headers`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitAction {
+    /// `request_headers`: a descriptor entry from a request header's value.
     pub request_headers: RequestHeadersAction,
 }
 
+/// `RateLimit.Action.RequestHeaders`: `(descriptor_key, <header value>)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestHeadersAction {
+    /// `header_name`: the header read; a request without it gets no descriptor.
     pub header_name: String,
+    /// `descriptor_key`: the entry's key, matched against [`DescriptorEntry::key`].
     pub descriptor_key: String,
 }
 
 /// The EnvoyFilter and its YAML.
 #[derive(Debug, Clone)]
 pub struct RenderedEnvoyFilter {
+    /// The object.
     pub filter: EnvoyFilter,
+    /// `filter` as YAML, the output file's content.
     pub yaml: String,
     /// Partner → tokens per minute per proxy, for the report.
     pub budgets: BTreeMap<String, u32>,
@@ -252,34 +335,7 @@ pub fn render_envoyfilter(
     rollout: Rollout,
     info: &GenerationInfo,
 ) -> Result<RenderedEnvoyFilter, EmitError> {
-    let too_large = |partner: &str, tokens: u64| EmitError::EnvoyFilter {
-        reason: format!(
-            "partner {partner} needs {tokens} tokens per minute per proxy, above Envoy's maximum of {}",
-            u32::MAX
-        ),
-    };
-    let mut per_partner: BTreeMap<&str, u64> = BTreeMap::new();
-    for entry in plan {
-        *per_partner.entry(&entry.key.partner).or_default() += entry.emitted;
-    }
-    let replicas = u64::from(settings.replicas.max(1));
-    let mut budgets = BTreeMap::new();
-    let mut descriptors = Vec::new();
-    for (partner, per_minute) in per_partner {
-        // Rounded up: the proxies together never allow less than the global limit.
-        let tokens = per_minute.div_ceil(replicas);
-        let fill = u32::try_from(tokens).map_err(|_| too_large(partner, tokens))?;
-        let burst = (tokens as f64 * settings.burst_factor.max(1.0)).ceil() as u64;
-        let max_tokens = u32::try_from(burst).map_err(|_| too_large(partner, burst))?;
-        budgets.insert(partner.to_owned(), fill);
-        descriptors.push(LocalDescriptor {
-            entries: vec![DescriptorEntry {
-                key: partner_descriptor_key.to_owned(),
-                value: partner.to_owned(),
-            }],
-            token_bucket: bucket(max_tokens.max(1), fill.max(1)),
-        });
-    }
+    let (budgets, descriptors) = partner_buckets(plan, partner_descriptor_key, settings)?;
     let total: u64 = budgets.values().map(|&tokens| u64::from(tokens)).sum();
     let total = u32::try_from(total.max(1)).map_err(|_| too_large("(all)", total))?;
     let enforced = match rollout {
@@ -294,68 +350,8 @@ pub fn render_envoyfilter(
         always_consume_default_token_bucket: Some(false),
         descriptors,
     };
-    let filter_patch = ConfigPatch {
-        apply_to: "HTTP_FILTER".into(),
-        match_: PatchMatch {
-            context: settings.context.clone(),
-            listener: Some(ListenerMatch {
-                filter_chain: FilterChainMatch {
-                    filter: NamedFilter {
-                        name: "envoy.filters.network.http_connection_manager".into(),
-                    },
-                },
-            }),
-            route_configuration: None,
-        },
-        patch: Patch {
-            operation: "INSERT_BEFORE".into(),
-            value: PatchValue::Filter(Box::new(HttpFilter {
-                name: FILTER_NAME.into(),
-                typed_config: typed(LocalRateLimit {
-                    stat_prefix: STAT_PREFIX.into(),
-                    token_bucket: None,
-                    filter_enabled: None,
-                    filter_enforced: None,
-                    always_consume_default_token_bucket: None,
-                    descriptors: Vec::new(),
-                }),
-            })),
-        },
-    };
-    let route_patch = ConfigPatch {
-        apply_to: "HTTP_ROUTE".into(),
-        match_: PatchMatch {
-            context: settings.context.clone(),
-            listener: None,
-            route_configuration: Some(RouteConfigurationMatch {
-                vhost: VirtualHostMatch {
-                    name: Some(settings.vhost.clone()).filter(|name| !name.is_empty()),
-                    route: RouteMatch {
-                        action: "ANY".into(),
-                    },
-                },
-            }),
-        },
-        patch: Patch {
-            operation: "MERGE".into(),
-            value: PatchValue::Route(RoutePatch {
-                route: RouteRateLimits {
-                    rate_limits: vec![RouteRateLimit {
-                        actions: vec![RateLimitAction {
-                            request_headers: RequestHeadersAction {
-                                header_name: settings.partner_header.clone(),
-                                descriptor_key: partner_descriptor_key.to_owned(),
-                            },
-                        }],
-                    }],
-                },
-                typed_per_filter_config: BTreeMap::from([(
-                    FILTER_NAME.to_owned(),
-                    typed(route_config),
-                )]),
-            }),
-        },
-    };
+    let filter_patch = filter_patch(settings);
+    let route_patch = route_patch(settings, partner_descriptor_key, route_config);
     let filter = EnvoyFilter {
         api_version: API_VERSION.into(),
         kind: "EnvoyFilter".into(),
@@ -391,6 +387,123 @@ pub fn render_envoyfilter(
         yaml,
         budgets,
     })
+}
+
+/// An Envoy token bucket's counts are `uint32`.
+fn too_large(partner: &str, tokens: u64) -> EmitError {
+    EmitError::EnvoyFilter {
+        reason: format!(
+            "partner {partner} needs {tokens} tokens per minute per proxy, above Envoy's maximum of {}",
+            u32::MAX
+        ),
+    }
+}
+
+/// Each partner's budget (the sum of its emitted limits, per minute, divided across the
+/// proxies) and its descriptor with that token bucket.
+fn partner_buckets(
+    plan: &[PlannedLimit],
+    partner_descriptor_key: &str,
+    settings: &LocalRateLimitSettings,
+) -> Result<(BTreeMap<String, u32>, Vec<LocalDescriptor>), EmitError> {
+    let mut per_partner: BTreeMap<&str, u64> = BTreeMap::new();
+    for entry in plan {
+        *per_partner.entry(&entry.key.partner).or_default() += entry.emitted;
+    }
+    let replicas = u64::from(settings.replicas.max(1));
+    let mut budgets = BTreeMap::new();
+    let mut descriptors = Vec::new();
+    for (partner, per_minute) in per_partner {
+        // Rounded up: the proxies together never allow less than the global limit.
+        let tokens = per_minute.div_ceil(replicas);
+        let fill = u32::try_from(tokens).map_err(|_| too_large(partner, tokens))?;
+        let burst = (tokens as f64 * settings.burst_factor.max(1.0)).ceil() as u64;
+        let max_tokens = u32::try_from(burst).map_err(|_| too_large(partner, burst))?;
+        budgets.insert(partner.to_owned(), fill);
+        descriptors.push(LocalDescriptor {
+            entries: vec![DescriptorEntry {
+                key: partner_descriptor_key.to_owned(),
+                value: partner.to_owned(),
+            }],
+            token_bucket: bucket(max_tokens.max(1), fill.max(1)),
+        });
+    }
+    Ok((budgets, descriptors))
+}
+
+/// Inserts the local rate-limit filter, unconfigured, before the HTTP connection manager's
+/// router; the routes configure it.
+fn filter_patch(settings: &LocalRateLimitSettings) -> ConfigPatch {
+    ConfigPatch {
+        apply_to: "HTTP_FILTER".into(),
+        match_: PatchMatch {
+            context: settings.context.clone(),
+            listener: Some(ListenerMatch {
+                filter_chain: FilterChainMatch {
+                    filter: NamedFilter {
+                        name: "envoy.filters.network.http_connection_manager".into(),
+                    },
+                },
+            }),
+            route_configuration: None,
+        },
+        patch: Patch {
+            operation: "INSERT_BEFORE".into(),
+            value: PatchValue::Filter(Box::new(HttpFilter {
+                name: FILTER_NAME.into(),
+                typed_config: typed(LocalRateLimit {
+                    stat_prefix: STAT_PREFIX.into(),
+                    token_bucket: None,
+                    filter_enabled: None,
+                    filter_enforced: None,
+                    always_consume_default_token_bucket: None,
+                    descriptors: Vec::new(),
+                }),
+            })),
+        },
+    }
+}
+
+/// Every route of the matched virtual host: the partner header as descriptor, and the buckets.
+fn route_patch(
+    settings: &LocalRateLimitSettings,
+    partner_descriptor_key: &str,
+    route_config: LocalRateLimit,
+) -> ConfigPatch {
+    ConfigPatch {
+        apply_to: "HTTP_ROUTE".into(),
+        match_: PatchMatch {
+            context: settings.context.clone(),
+            listener: None,
+            route_configuration: Some(RouteConfigurationMatch {
+                vhost: VirtualHostMatch {
+                    name: Some(settings.vhost.clone()).filter(|name| !name.is_empty()),
+                    route: RouteMatch {
+                        action: "ANY".into(),
+                    },
+                },
+            }),
+        },
+        patch: Patch {
+            operation: "MERGE".into(),
+            value: PatchValue::Route(RoutePatch {
+                route: RouteRateLimits {
+                    rate_limits: vec![RouteRateLimit {
+                        actions: vec![RateLimitAction {
+                            request_headers: RequestHeadersAction {
+                                header_name: settings.partner_header.clone(),
+                                descriptor_key: partner_descriptor_key.to_owned(),
+                            },
+                        }],
+                    }],
+                },
+                typed_per_filter_config: BTreeMap::from([(
+                    FILTER_NAME.to_owned(),
+                    typed(route_config),
+                )]),
+            }),
+        },
+    }
 }
 
 /// The API server's naming rules for the EnvoyFilter's metadata and selector.
@@ -439,8 +552,7 @@ fn typed(value: LocalRateLimit) -> TypedStruct {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deployed::ChangeStatus;
-    use trendmaster_types::{AnalysisWindow, SeriesKey};
+    use trendmaster_types::{AnalysisWindow, ChangeStatus, SeriesKey};
 
     fn settings() -> LocalRateLimitSettings {
         LocalRateLimitSettings {

@@ -23,7 +23,9 @@ const MAX_DATA_KEY: usize = 253;
 /// One rule a field breaks, e.g. `metadata.labels["Bad Key"]: …`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KubeProblem {
+    /// Path of the offending field, e.g. `metadata.labels["Bad Key"]`.
     pub field: String,
+    /// The rule it breaks.
     pub message: String,
 }
 

@@ -1,67 +1,65 @@
-//! The last pipeline stage: turns recommendations into files an operator can apply and read.
+//! The files the pipeline produces for the cluster: the ratelimit service's config, the
+//! Kubernetes ConfigMap that carries it, the Istio EnvoyFilter, and the atomic writing of every
+//! output file (the reports' too).
 //!
 //! This crate owns:
 //! - [`ratelimit`]: the envoyproxy/ratelimit service's config model and a re-implementation of
 //!   every check its loader makes at load time (plus the ones it silently skips), so that a file
 //!   we emit can never be rejected on reload;
-//! - [`configmap`]: the Kubernetes ConfigMap carrying that config, built from `k8s-openapi`
-//!   types and checked against the API server's validation rules ([`kube_rules`]);
-//! - [`deployed`]: the deployed configuration read back, and the plan from it to what is
-//!   emitted (diff, changes held for approval, entries we do not manage carried over);
+//! - [`deployed`]: the deployed configuration read back (a ConfigMap or a bare ratelimit file),
+//!   with our entries in requests per minute for the plan stage;
+//! - [`planned`]: a plan rendered into that model, everything we do not manage carried over;
+//! - [`configmap`]: the Kubernetes ConfigMap carrying it, built from `k8s-openapi` types and
+//!   checked against the API server's validation rules ([`kube_rules`]);
 //! - [`envoyfilter`]: the optional Istio `EnvoyFilter` with per-pod local rate limits;
-//! - [`charts`] and [`html`]: a chart per series and the self-contained HTML report;
-//! - [`report`]: the Markdown report explaining every limit;
 //! - [`write`](mod@write): atomic writing of the output files.
 //!
-//! It does not compute limits (the calculator does) and never talks to a cluster: output is
-//! files, and applying them is the operator's or the binary's business.
+//! It does not compute limits or decide what changes (the calculator and the plan stage do),
+//! it does not draw reports (the report crate does), and it never talks to a cluster: output
+//! is files, and applying them is the operator's or the binary's business.
 //!
 //! ```no_run
-//! # fn demo(recs: &[trendmaster_types::RateRecommendation],
+//! # fn demo(plan: &trendmaster_types::Plan,
 //! #         settings: &trendmaster_types::settings::ConfigMapSettings,
 //! #         info: &trendmaster_emit::GenerationInfo) -> Result<(), trendmaster_emit::EmitError> {
-//! let rendered = trendmaster_emit::render_configmap(recs, settings, info)?;
-//! let writer = trendmaster_emit::OutputWriter::new("output");
-//! let files = trendmaster_emit::RunFiles {
-//!     configmap: &rendered.yaml,
-//!     degraded_configmap: &rendered.yaml,
+//! use trendmaster_emit::{OutputWriter, Rollout, RunFiles, render_planned};
+//! use trendmaster_types::Profile;
+//! let normal = render_planned(&plan.normal, Profile::Normal, None, Rollout::Enforce, settings, info)?;
+//! let degraded =
+//!     render_planned(&plan.degraded, Profile::Degraded, None, Rollout::Enforce, settings, info)?;
+//! let files = RunFiles {
+//!     configmap: &normal.yaml,
+//!     degraded_configmap: &degraded.yaml,
 //!     report: "# report\n",
 //!     envoyfilter: None,
 //!     html_report: None,
 //!     plots: &[],
 //! };
-//! writer.write_run("testing", "20261115_123400", &files, trendmaster_emit::Profile::Normal)?;
+//! OutputWriter::new("output").write_run("testing", "20261115_123400", &files, Profile::Normal)?;
 //! # Ok(()) }
 //! ```
+#![warn(missing_docs)]
 
-pub mod charts;
 pub mod configmap;
 pub mod deployed;
 pub mod envoyfilter;
 mod error;
-pub mod html;
 pub mod kube_rules;
+pub mod planned;
 pub mod ratelimit;
-pub mod report;
 pub mod write;
 
-pub use charts::{BacktestBar, ChartLimits, RenderedChart, render_backtest_chart, render_chart};
 pub use configmap::{
-    GenerationInfo, RenderedConfigMap, check_configmap_settings, render_configmap, render_planned,
+    GenerationInfo, PROFILE_ANNOTATION, RenderedConfigMap, check_configmap_settings, profile_of,
+    render_configmap, render_planned,
 };
-pub use deployed::{
-    Approvals, ChangeStatus, Deployed, PlannedLimit, Rollout, degraded, from_configmap,
-    parse_deployed, plan, planned_config, unified_diff,
-};
+pub use deployed::{Deployed, from_configmap, parse_deployed, unified_diff};
 pub use envoyfilter::{EnvoyFilter, RenderedEnvoyFilter, render_envoyfilter};
 pub use error::EmitError;
-pub use html::render_html_report;
 pub use kube_rules::KubeProblem;
+pub use planned::{Rollout, config_from_recommendations, planned_config, requests_per_unit};
 pub use ratelimit::{
     Descriptor, LoaderError, RateLimit, RateLimitConfig, Replaces, RuleSource,
     validate_ratelimit_files, validate_ratelimit_yaml,
 };
-pub use report::{
-    Changes, RunSummary, render_change_table, render_explanation, render_markdown_report,
-};
-pub use write::{OutputWriter, Profile, RunFiles, WrittenFiles, plot_path, write_atomic};
+pub use write::{ChartFiles, OutputWriter, RunFiles, WrittenFiles, plot_path, write_atomic};

@@ -9,10 +9,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use tempfile::NamedTempFile;
 
-use trendmaster_types::SeriesKey;
+use trendmaster_types::{Profile, SeriesKey};
 
-use crate::EmitError;
-use crate::charts::RenderedChart;
+use crate::error::EmitError;
 
 /// Replaces `path` with `bytes` atomically, creating its directory if needed.
 ///
@@ -99,28 +98,32 @@ pub struct WrittenFiles {
     pub plots: Option<PathBuf>,
 }
 
-/// Which variant of the limits is current: the normal one, or the degraded (load-shedding) one
-/// for an incident, in which each tier keeps its `degraded_factor` of its normal limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Profile {
-    #[default]
-    Normal,
-    Degraded,
-}
-
 /// The ConfigMaps and report of one run, as text.
 #[derive(Debug, Clone, Copy)]
 pub struct RunFiles<'a> {
+    /// The normal profile's ConfigMap file.
     pub configmap: &'a str,
+    /// The degraded (load-shedding) profile's ConfigMap file.
     pub degraded_configmap: &'a str,
+    /// The Markdown report.
     pub report: &'a str,
     /// The local rate-limit EnvoyFilter, when enabled.
     pub envoyfilter: Option<&'a str>,
     /// The HTML report, when written.
     pub html_report: Option<&'a str>,
     /// Charts, each under [`plot_path`].
-    pub plots: &'a [(SeriesKey, RenderedChart)],
+    pub plots: &'a [ChartFiles<'a>],
+}
+
+/// One series' chart, drawn by the reports, to be written under [`plot_path`].
+#[derive(Debug, Clone, Copy)]
+pub struct ChartFiles<'a> {
+    /// The series charted.
+    pub key: &'a SeriesKey,
+    /// `<plot_path>.svg`.
+    pub svg: &'a str,
+    /// `<plot_path>.png`.
+    pub png: &'a [u8],
 }
 
 /// Where the chart of `key` goes, relative to the output directory, without extension: the
@@ -153,10 +156,12 @@ pub struct OutputWriter {
 }
 
 impl OutputWriter {
+    /// A writer into `dir`, which is created on the first write.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
     }
 
+    /// The output directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -195,10 +200,10 @@ impl OutputWriter {
             plots: (!run.plots.is_empty()).then(|| self.dir.join("plots").join(stamp)),
         };
         // Charts before the reports that link to them.
-        for (key, chart) in run.plots {
-            let base = self.dir.join(plot_path(stamp, key));
+        for chart in run.plots {
+            let base = self.dir.join(plot_path(stamp, chart.key));
             write_atomic(&base.with_extension("svg"), chart.svg.as_bytes())?;
-            write_atomic(&base.with_extension("png"), &chart.png)?;
+            write_atomic(&base.with_extension("png"), chart.png)?;
         }
         if let (Some(path), Some(html)) = (&files.html_report, run.html_report) {
             write_atomic(path, html.as_bytes())?;

@@ -10,11 +10,14 @@ use std::sync::Once;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
-use trendmaster_types::{AnomalyKind, RateRecommendation, SeriesChart, hour_runs};
+use trendmaster_types::{
+    AnomalyKind, PlannedLimit, RateRecommendation, SeriesChart, SeriesKey, hour_runs,
+};
 
-use crate::EmitError;
+use crate::error::ReportError;
 
 /// Pixels: wide enough for 14 days of 15-minute steps.
 pub const SIZE: (u32, u32) = (1200, 480);
@@ -33,20 +36,44 @@ pub struct ChartLimits {
 /// The chart as SVG text and as PNG bytes.
 #[derive(Debug, Clone)]
 pub struct RenderedChart {
+    /// For the HTML report, inline.
     pub svg: String,
+    /// For the Markdown report, linked.
     pub png: Vec<u8>,
+}
+
+/// One chart per recommendation that has chart data, with the emitted and the deployed limit of
+/// its `plan` entry as lines.
+pub fn render_series_charts(
+    recommendations: &[RateRecommendation],
+    plan: &[PlannedLimit],
+) -> Result<Vec<(SeriesKey, RenderedChart)>, ReportError> {
+    let planned: std::collections::BTreeMap<&SeriesKey, &PlannedLimit> =
+        plan.iter().map(|p| (&p.key, p)).collect();
+    let mut charts = Vec::with_capacity(recommendations.len());
+    for rec in recommendations {
+        let planned = planned.get(&rec.key);
+        let limits = ChartLimits {
+            recommended: planned.map_or(rec.requests_per_minute, |p| p.emitted),
+            current: planned.and_then(|p| p.current),
+        };
+        if let Some(chart) = render_chart(rec, limits)? {
+            charts.push((rec.key.clone(), chart));
+        }
+    }
+    Ok(charts)
 }
 
 /// Draws `rec`'s chart; `None` when its analysis has nothing to draw.
 pub fn render_chart(
     rec: &RateRecommendation,
     limits: ChartLimits,
-) -> Result<Option<RenderedChart>, EmitError> {
+) -> Result<Option<RenderedChart>, ReportError> {
     let Some(data) = &rec.analysis.chart else {
         return Ok(None);
     };
     render_both(&SeriesPicture { rec, data, limits })
-        .map_err(|reason| EmitError::Chart {
+        .map_err(|reason| ReportError::Chart {
             series: rec.key.clone(),
             reason,
         })
@@ -126,6 +153,48 @@ impl Picture for SeriesPicture<'_> {
     }
 }
 
+/// A series chart's coordinates: x in days since the window's start (whole-day ticks fall on
+/// midnights), y in requests per minute.
+type SeriesChartContext<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Where a series chart's axes run.
+struct Frame {
+    start: DateTime<Utc>,
+    step_days: f64,
+    window_days: f64,
+    total_days: f64,
+    y_max: f64,
+}
+
+impl Frame {
+    fn new(data: &SeriesChart, limits: ChartLimits) -> Self {
+        let step_days = f64::from(data.step_secs) / 86_400.0;
+        let window_days = data.observed_max.len() as f64 * step_days;
+        let total_days = window_days + data.forecast.len() as f64 * step_days;
+        let highest = data
+            .observed_max
+            .iter()
+            .chain(&data.upper)
+            .chain(data.forecast.iter().map(|(_, upper)| upper))
+            .copied()
+            .chain([
+                limits.recommended as f64,
+                limits.current.unwrap_or(0) as f64,
+            ])
+            .filter(|v| v.is_finite())
+            .fold(1.0, f64::max);
+        Self {
+            start: data.start,
+            step_days,
+            window_days,
+            total_days,
+            y_max: highest * 1.08,
+        }
+    }
+}
+
+/// Layers bottom to top: prime time, removed events, the model's band, traffic, the forecast,
+/// the limits; then the legend.
 fn draw_series<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     rec: &RateRecommendation,
@@ -133,25 +202,7 @@ fn draw_series<DB: DrawingBackend>(
     limits: ChartLimits,
 ) -> DrawResult<DB::ErrorType> {
     root.fill(&WHITE)?;
-    // x is in days since the window's start: whole-day ticks fall on midnights.
-    let step_days = f64::from(data.step_secs) / 86_400.0;
-    let window_days = data.observed_max.len() as f64 * step_days;
-    let total_days = window_days + data.forecast.len() as f64 * step_days;
-    let highest = data
-        .observed_max
-        .iter()
-        .chain(&data.upper)
-        .chain(data.forecast.iter().map(|(_, upper)| upper))
-        .copied()
-        .chain([
-            limits.recommended as f64,
-            limits.current.unwrap_or(0) as f64,
-        ])
-        .filter(|v| v.is_finite())
-        .fold(1.0, f64::max);
-    let y_max = highest * 1.08;
-    let start = data.start;
-
+    let frame = Frame::new(data, limits);
     let title = format!(
         "Partner {} · {} — limit {} req/min",
         rec.key.partner, rec.key.api, limits.recommended
@@ -161,7 +212,8 @@ fn draw_series<DB: DrawingBackend>(
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(64)
-        .build_cartesian_2d(0.0..total_days, 0.0..y_max)?;
+        .build_cartesian_2d(0.0..frame.total_days, 0.0..frame.y_max)?;
+    let start = frame.start;
     let label =
         |days: &f64| time_label(start + TimeDelta::seconds((days * 86_400.0).round() as i64));
     chart
@@ -177,11 +229,33 @@ fn draw_series<DB: DrawingBackend>(
         .label_style((FONT, 13))
         .draw()?;
 
-    // Prime time, shaded per day (drawn first, underneath everything).
-    let prime = prime_spans(rec, start, window_days);
+    draw_prime_time(&mut chart, rec, &frame)?;
+    draw_removed_events(&mut chart, rec, &frame)?;
+    draw_model(&mut chart, data, &frame)?;
+    draw_traffic(&mut chart, data, &frame)?;
+    draw_forecast(&mut chart, data, &frame)?;
+    draw_limits(&mut chart, limits, &frame)?;
+
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT, 12))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .draw()?;
+    Ok(())
+}
+
+/// Prime time, shaded per day (drawn first, underneath everything).
+fn draw_prime_time<DB: DrawingBackend>(
+    chart: &mut SeriesChartContext<'_, DB>,
+    rec: &RateRecommendation,
+    frame: &Frame,
+) -> DrawResult<DB::ErrorType> {
+    let prime = prime_spans(rec, frame.start, frame.window_days);
     for (i, (from, to)) in prime.iter().enumerate() {
         let area = chart.draw_series([Rectangle::new(
-            [(*from, 0.0), (*to, y_max)],
+            [(*from, 0.0), (*to, frame.y_max)],
             PRIME.mix(0.6).filled(),
         )])?;
         if i == 0 {
@@ -192,15 +266,22 @@ fn draw_series<DB: DrawingBackend>(
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], PRIME.filled()));
         }
     }
+    Ok(())
+}
 
-    // Removed anomaly events, one span per event, coloured by kind.
+/// Removed anomaly events, one span per event, coloured by kind.
+fn draw_removed_events<DB: DrawingBackend>(
+    chart: &mut SeriesChartContext<'_, DB>,
+    rec: &RateRecommendation,
+    frame: &Frame,
+) -> DrawResult<DB::ErrorType> {
     let mut kinds_shown = Vec::new();
     for event in rec.analysis.anomalies.iter().filter(|e| e.excluded) {
-        let from = days_between(start, event.start);
-        let to = days_between(start, event.end).max(from + step_days * 0.5);
+        let from = days_between(frame.start, event.start);
+        let to = days_between(frame.start, event.end).max(from + frame.step_days * 0.5);
         let colour = kind_colour(event.kind);
         let drawn = chart.draw_series([Rectangle::new(
-            [(from, 0.0), (to, y_max)],
+            [(from, 0.0), (to, frame.y_max)],
             colour.mix(0.25).filled(),
         )])?;
         if !kinds_shown.contains(&event.kind) {
@@ -220,67 +301,112 @@ fn draw_series<DB: DrawingBackend>(
             )])?;
         }
     }
+    Ok(())
+}
 
-    // The model's upper band, filled between expected and upper, then the expected level.
-    for segment in segments(&data.expected, &data.upper, 0.0, step_days) {
-        let mut polygon: Vec<(f64, f64)> =
-            segment.iter().map(|(x, _, upper)| (*x, *upper)).collect();
-        polygon.extend(segment.iter().rev().map(|(x, expected, _)| (*x, *expected)));
+/// The model's upper band, filled between expected and upper, then the expected level.
+fn draw_model<DB: DrawingBackend>(
+    chart: &mut SeriesChartContext<'_, DB>,
+    data: &SeriesChart,
+    frame: &Frame,
+) -> DrawResult<DB::ErrorType> {
+    for segment in segments(&data.expected, &data.upper, 0.0, frame.step_days) {
+        let polygon = band_polygon(&segment);
         chart.draw_series([Polygon::new(polygon, EXPECTED.mix(0.15).filled())])?;
     }
-    let mut first = true;
-    for segment in segments(&data.expected, &data.expected, 0.0, step_days) {
+    draw_line(
+        chart,
+        &data.expected,
+        frame,
+        EXPECTED.stroke_width(2),
+        "expected level (shaded up to the upper band)".to_owned(),
+    )
+}
+
+/// Traffic: the highest minute of each step.
+fn draw_traffic<DB: DrawingBackend>(
+    chart: &mut SeriesChartContext<'_, DB>,
+    data: &SeriesChart,
+    frame: &Frame,
+) -> DrawResult<DB::ErrorType> {
+    let label = format!("traffic (highest minute per {} min)", data.step_secs / 60);
+    draw_line(
+        chart,
+        &data.observed_max,
+        frame,
+        TRAFFIC.stroke_width(1),
+        label,
+    )
+}
+
+/// `values` over the window as a line broken at gaps, named once in the legend (drawn 2 px
+/// wide there, whatever the line's width).
+fn draw_line<DB: DrawingBackend>(
+    chart: &mut SeriesChartContext<'_, DB>,
+    values: &[f64],
+    frame: &Frame,
+    style: ShapeStyle,
+    label: String,
+) -> DrawResult<DB::ErrorType> {
+    let legend = style.stroke_width(2);
+    let mut label = Some(label);
+    for segment in segments(values, values, 0.0, frame.step_days) {
         let line = chart.draw_series(LineSeries::new(
             segment.into_iter().map(|(x, y, _)| (x, y)),
-            EXPECTED.stroke_width(2),
+            style,
         ))?;
-        if std::mem::take(&mut first) {
-            line.label("expected level (shaded up to the upper band)")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], EXPECTED.stroke_width(2)));
+        if let Some(label) = label.take() {
+            line.label(label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], legend));
         }
     }
+    Ok(())
+}
 
-    // Traffic: the highest minute of each step.
-    let mut first = true;
-    for segment in segments(&data.observed_max, &data.observed_max, 0.0, step_days) {
-        let line = chart.draw_series(LineSeries::new(
-            segment.into_iter().map(|(x, y, _)| (x, y)),
-            TRAFFIC.stroke_width(1),
-        ))?;
-        if std::mem::take(&mut first) {
-            line.label(format!(
-                "traffic (highest minute per {} min)",
-                data.step_secs / 60
-            ))
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], TRAFFIC.stroke_width(2)));
-        }
+/// The area between a segment's low and high values, as one polygon: along the top, then back
+/// along the bottom.
+fn band_polygon(segment: &[(f64, f64, f64)]) -> Vec<(f64, f64)> {
+    let mut polygon: Vec<(f64, f64)> = segment.iter().map(|(x, _, high)| (*x, *high)).collect();
+    polygon.extend(segment.iter().rev().map(|(x, low, _)| (*x, *low)));
+    polygon
+}
+
+/// The forecast beyond the window, with its upper band.
+fn draw_forecast<DB: DrawingBackend>(
+    chart: &mut SeriesChartContext<'_, DB>,
+    data: &SeriesChart,
+    frame: &Frame,
+) -> DrawResult<DB::ErrorType> {
+    if data.forecast.is_empty() {
+        return Ok(());
     }
-
-    // The forecast beyond the window, with its upper band.
-    if !data.forecast.is_empty() {
-        let expected: Vec<f64> = data.forecast.iter().map(|(e, _)| *e).collect();
-        let upper: Vec<f64> = data.forecast.iter().map(|(_, u)| *u).collect();
-        for segment in segments(&expected, &upper, window_days, step_days) {
-            let mut polygon: Vec<(f64, f64)> =
-                segment.iter().map(|(x, _, upper)| (*x, *upper)).collect();
-            polygon.extend(segment.iter().rev().map(|(x, expected, _)| (*x, *expected)));
-            chart.draw_series([Polygon::new(polygon, FORECAST.mix(0.2).filled())])?;
-            chart
-                .draw_series(LineSeries::new(
-                    segment.into_iter().map(|(x, y, _)| (x, y)),
-                    FORECAST.stroke_width(2),
-                ))?
-                .label("forecast (shaded up to the upper band)")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], FORECAST.stroke_width(2)));
-        }
+    let expected: Vec<f64> = data.forecast.iter().map(|(e, _)| *e).collect();
+    let upper: Vec<f64> = data.forecast.iter().map(|(_, u)| *u).collect();
+    for segment in segments(&expected, &upper, frame.window_days, frame.step_days) {
+        let polygon = band_polygon(&segment);
+        chart.draw_series([Polygon::new(polygon, FORECAST.mix(0.2).filled())])?;
+        chart
+            .draw_series(LineSeries::new(
+                segment.into_iter().map(|(x, y, _)| (x, y)),
+                FORECAST.stroke_width(2),
+            ))?
+            .label("forecast (shaded up to the upper band)")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], FORECAST.stroke_width(2)));
     }
+    Ok(())
+}
 
-    // The limits.
+/// The deployed limit (dashed, when known) and the emitted one across the whole chart.
+fn draw_limits<DB: DrawingBackend>(
+    chart: &mut SeriesChartContext<'_, DB>,
+    limits: ChartLimits,
+    frame: &Frame,
+) -> DrawResult<DB::ErrorType> {
     if let Some(current) = limits.current {
         let y = current as f64;
         chart
             .draw_series(DashedLineSeries::new(
-                [(0.0, y), (total_days, y)],
+                [(0.0, y), (frame.total_days, y)],
                 8,
                 6,
                 BLACK.stroke_width(2),
@@ -291,25 +417,18 @@ fn draw_series<DB: DrawingBackend>(
     let y = limits.recommended as f64;
     chart
         .draw_series(LineSeries::new(
-            [(0.0, y), (total_days, y)],
+            [(0.0, y), (frame.total_days, y)],
             RED.stroke_width(2),
         ))?
         .label(format!("limit {} req/min", limits.recommended))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], RED.stroke_width(2)));
-
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, 12))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .draw()?;
     Ok(())
 }
 
 /// One formula's backtest result, as shares (0..=1) of the test window's requests.
 #[derive(Debug, Clone)]
 pub struct BacktestBar {
+    /// The formula's name.
     pub variant: String,
     /// Bot-spike requests rejected.
     pub spike_rejected: f64,
@@ -324,8 +443,9 @@ pub struct BacktestBar {
 pub fn render_backtest_chart(
     title: &str,
     bars: &[BacktestBar],
-) -> Result<RenderedChart, EmitError> {
-    render_both(&BarsPicture { title, bars }).map_err(|reason| EmitError::BacktestChart { reason })
+) -> Result<RenderedChart, ReportError> {
+    render_both(&BarsPicture { title, bars })
+        .map_err(|reason| ReportError::BacktestChart { reason })
 }
 
 struct BarsPicture<'a> {
@@ -486,7 +606,7 @@ fn prime_spans(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ratelimit::tests::{rec, window};
+    use crate::test_support::{rec, window};
     use trendmaster_types::{AnomalyEvent, PrimeTimeWindow, Severity};
 
     /// Partner 111's chart: a day of flat traffic at 50 with a removed spike to 900.

@@ -5,13 +5,12 @@
 //! then one section per partner × API with its chart, the derivation step by step, the
 //! confidence factors and the anomaly events.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use trendmaster_types::{RateRecommendation, SeriesKey};
+use trendmaster_types::{ChangeStatus, PlannedLimit, RateRecommendation, SeriesKey};
 
-use crate::deployed::{ChangeStatus, PlannedLimit};
-use crate::report::RunSummary;
+use crate::format::number;
+use crate::view::{ReportView, SeriesView};
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1260px;color:#222;padding:0 1rem}\
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2.5rem;border-top:1px solid #ddd;padding-top:1rem}\
@@ -32,15 +31,9 @@ rows.sort(function(a,b){var x=key(a),y=key(b),nx=parseFloat(x),ny=parseFloat(y);
 var d=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?d:-d;});\
 rows.forEach(function(r){body.appendChild(r);});});});";
 
-/// The whole HTML report. `charts` holds each series' SVG.
-pub fn render_html_report(run: &RunSummary<'_>, charts: &BTreeMap<SeriesKey, &str>) -> String {
-    let mut recs: Vec<&RateRecommendation> = run.recommendations.iter().collect();
-    recs.sort_by(|a, b| a.key.cmp(&b.key));
-    let plan: BTreeMap<&SeriesKey, &PlannedLimit> = run
-        .changes
-        .map(|changes| changes.plan.iter().map(|p| (&p.key, p)).collect())
-        .unwrap_or_default();
-
+/// The whole HTML report, each series' chart inline.
+pub fn render(view: &ReportView<'_>) -> String {
+    let run = view.run;
     let mut out = String::new();
     let title = format!("Rate-limit recommendations for {}", run.environment);
     let _ = write!(
@@ -73,18 +66,18 @@ pub fn render_html_report(run: &RunSummary<'_>, charts: &BTreeMap<SeriesKey, &st
             .unwrap_or_default()
     );
 
-    write_summary(&mut out, &recs, &plan);
-    for rec in &recs {
+    write_summary(&mut out, &view.series);
+    for series in &view.series {
         write_section(
             &mut out,
-            rec,
-            plan.get(&rec.key).copied(),
-            charts.get(&rec.key).copied(),
+            series.recommendation,
+            series.planned,
+            series.chart.map(|chart| chart.svg),
         );
     }
-    if !run.skipped.is_empty() {
+    if !view.skipped.is_empty() {
         let _ = writeln!(out, "<h2>Not recommended</h2><ul>");
-        for skipped in run.skipped {
+        for skipped in &view.skipped {
             let _ = writeln!(
                 out,
                 "<li><code>{}</code> × <code>{}</code>: {}</li>",
@@ -108,19 +101,19 @@ fn anchor(key: &SeriesKey) -> String {
     format!("s-{slug}")
 }
 
-fn write_summary(
-    out: &mut String,
-    recs: &[&RateRecommendation],
-    plan: &BTreeMap<&SeriesKey, &PlannedLimit>,
-) {
+fn write_summary(out: &mut String, series: &[SeriesView<'_>]) {
     let _ = writeln!(
         out,
         "<h2>Summary</h2>\n<table class=\"sortable\" id=\"summary\"><thead><tr>\
          <th>Partner</th><th>API</th><th>Current</th><th>Recommended</th><th>Emitted</th>\
          <th>Change</th><th>Confidence</th><th>Status</th><th>Method</th></tr></thead><tbody>"
     );
-    for rec in recs {
-        let planned = plan.get(&rec.key);
+    for SeriesView {
+        recommendation: rec,
+        planned,
+        ..
+    } in series
+    {
         let current = planned.and_then(|p| p.current);
         let emitted = planned.map_or(rec.requests_per_minute, |p| p.emitted);
         let ratio = current
@@ -216,7 +209,7 @@ fn write_section(
             out,
             "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.2}</td><td class=\"n\">{:.2}</td></tr>",
             escape(&factor.name),
-            crate::report::number(factor.measured),
+            number(factor.measured),
             factor.score,
             factor.weight
         );

@@ -3,150 +3,21 @@
 //! The derivation is printed from the calculator's own [`FormulaStep`] explanations, so the
 //! report can never describe a formula other than the one that ran.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::EmitError;
-use crate::deployed::{ChangeStatus, PlannedLimit, requests_per_unit};
 use chrono::{DateTime, SecondsFormat, Utc};
-use trendmaster_types::settings::ConfigMapSettings;
 use trendmaster_types::{
-    AnalysisWindow, AnomalyEvent, CacheAdjustment, CalculationMode, ForecastOutcome, FormulaStep,
-    RateRecommendation, SeriesKey, SkippedSeries,
+    AnomalyEvent, CacheAdjustment, ChangeStatus, ForecastOutcome, FormulaStep, PlannedLimit,
+    RateRecommendation, SkippedSeries, one_line,
 };
 
-/// Everything the report describes about one run.
-#[derive(Debug, Clone)]
-pub struct RunSummary<'a> {
-    pub tool_version: &'a str,
-    pub environment: &'a str,
-    /// How the environment was chosen, e.g. `ENV=testing` or `--environment`.
-    pub environment_detection: &'a str,
-    pub source: &'a str,
-    pub window: AnalysisWindow,
-    pub mode: CalculationMode,
-    /// Configuration files read, in the order they were layered.
-    pub config_files: Vec<String>,
-    pub generated_at: DateTime<Utc>,
-    pub recommendations: &'a [RateRecommendation],
-    pub skipped: &'a [SkippedSeries],
-    /// The plan against the deployed configuration, when one was read.
-    pub changes: Option<Changes<'a>>,
-    /// Each series' chart, relative to the report, without extension (see
-    /// [`plot_path`](crate::plot_path)); series without one are left out.
-    pub plots: &'a BTreeMap<SeriesKey, String>,
-}
-
-/// The plan against a deployed configuration, for the report.
-#[derive(Debug, Clone, Copy)]
-pub struct Changes<'a> {
-    /// Where the deployed configuration was read from.
-    pub deployed_from: &'a str,
-    pub plan: &'a [PlannedLimit],
-    pub max_change_ratio: f64,
-}
-
-/// The plan as a plain-text table (for stderr): one line per entry that is not unchanged, then
-/// a count of the unchanged ones.
-pub fn render_change_table(plan: &[PlannedLimit]) -> String {
-    let mut out = format!(
-        "{:<10} {:<46} {:>9} {:>11} {:>8} {:>9}\n",
-        "partner", "api", "current", "recommended", "change", "status"
-    );
-    let unchanged = plan
-        .iter()
-        .filter(|p| p.status == ChangeStatus::Unchanged)
-        .count();
-    for entry in plan.iter().filter(|p| p.status != ChangeStatus::Unchanged) {
-        let _ = writeln!(
-            out,
-            "{:<10} {:<46} {:>9} {:>11} {:>8} {:>9}",
-            entry.key.partner,
-            entry.key.api,
-            entry.current.map_or("-".to_owned(), |v| v.to_string()),
-            entry.recommended.map_or("-".to_owned(), |v| v.to_string()),
-            change_text(entry),
-            entry.status.as_str()
-        );
-    }
-    let _ = writeln!(out, "({unchanged} unchanged)");
-    out
-}
-
-/// `×1.25 (+50)`, or `-` without both values.
-fn change_text(entry: &PlannedLimit) -> String {
-    match (entry.ratio(), entry.current, entry.recommended) {
-        (Some(ratio), Some(old), Some(new)) => {
-            format!("×{} ({:+})", number(ratio), new as i64 - old as i64)
-        }
-        _ => "-".to_owned(),
-    }
-}
-
-/// `--explain`: one entry's derivation in words, ending with the number the ConfigMap holds for
-/// it (the recommendation, or the deployed value while a change is held).
-pub fn render_explanation(
-    rec: &RateRecommendation,
-    planned: Option<&PlannedLimit>,
-    settings: &ConfigMapSettings,
-) -> Result<String, EmitError> {
-    let mut out = format!(
-        "{} × {}: window {} to {}, analysis method {}, confidence {:.2} ({})\n",
-        rec.key.partner,
-        rec.key.api,
-        rec.analysis.window.start.format("%Y-%m-%d %H:%M UTC"),
-        rec.analysis.window.end.format("%Y-%m-%d %H:%M UTC"),
-        rec.analysis.method.as_str(),
-        rec.confidence.score,
-        rec.confidence.level.as_str()
-    );
-    let width = rec.steps.len().to_string().len();
-    for (i, step) in rec.steps.iter().enumerate() {
-        let _ = writeln!(out, "{:>width$}. {}", i + 1, one_line(&step.explanation));
-    }
-    let emitted = planned.map_or(rec.requests_per_minute, |p| p.emitted);
-    let _ = writeln!(
-        out,
-        "= {} requests/minute recommended",
-        rec.requests_per_minute
-    );
-    if let Some(planned) = planned {
-        match (planned.status, planned.current) {
-            (ChangeStatus::Held, Some(current)) => {
-                let _ = writeln!(
-                    out,
-                    "held: {} → {} is beyond the governance ratio; the ConfigMap keeps {current} until --approve {}:{}",
-                    current, rec.requests_per_minute, rec.key.partner, rec.key.api
-                );
-            }
-            (status, Some(current)) => {
-                let _ = writeln!(out, "deployed now: {current} ({})", status.as_str());
-            }
-            _ => {}
-        }
-    }
-    let value = requests_per_unit(&rec.key, emitted, settings.unit)?;
-    let _ = writeln!(
-        out,
-        "ConfigMap {}/{} ({}): {} = {}, {} = {}: requests_per_unit {} per {}",
-        settings.namespace,
-        settings.name,
-        settings.data_key,
-        settings.partner_descriptor_key,
-        rec.key.partner,
-        settings.path_descriptor_key,
-        rec.key.api,
-        value,
-        settings.unit.as_str()
-    );
-    Ok(out)
-}
+use crate::changes::change_text;
+use crate::format::number;
+use crate::view::{Changes, ReportView, RunSummary, SeriesView};
 
 /// The whole report. Recommendations appear in partner × API order whatever the input order.
-pub fn render_markdown_report(run: &RunSummary<'_>) -> String {
-    let mut recs: Vec<&RateRecommendation> = run.recommendations.iter().collect();
-    recs.sort_by(|a, b| a.key.cmp(&b.key));
-
+pub fn render(view: &ReportView<'_>) -> String {
+    let run = view.run;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -154,20 +25,28 @@ pub fn render_markdown_report(run: &RunSummary<'_>) -> String {
         run.environment
     );
     write_run_section(&mut out, run);
-    write_summary_table(&mut out, &recs);
+    write_summary_table(&mut out, &view.series);
     if let Some(changes) = &run.changes {
-        write_changes(&mut out, changes, &recs);
+        write_changes(&mut out, changes, view);
     }
-    write_skipped(&mut out, run.skipped, run.changes.as_ref().map(|c| c.plan));
-    for rec in recs {
-        write_series_section(&mut out, rec, run.plots.get(&rec.key));
+    write_skipped(
+        &mut out,
+        &view.skipped,
+        run.changes.as_ref().map(|c| c.plan),
+    );
+    for series in &view.series {
+        write_series_section(
+            &mut out,
+            series.recommendation,
+            series.chart.map(|chart| chart.path.as_str()),
+        );
     }
     out
 }
 
 // `fmt::Write` for `String` never fails, so the results of `writeln!` below are ignored.
 
-fn write_changes(out: &mut String, changes: &Changes<'_>, recs: &[&RateRecommendation]) {
+fn write_changes(out: &mut String, changes: &Changes<'_>, view: &ReportView<'_>) {
     let _ = writeln!(
         out,
         "## Changes against the deployed configuration\n\nDeployed configuration: {}. Changes beyond ×{} (up or down) are held: the emitted ConfigMap keeps the deployed value until approved with `--approve PARTNER:API`.\n",
@@ -202,7 +81,8 @@ fn write_changes(out: &mut String, changes: &Changes<'_>, recs: &[&RateRecommend
     }
     let _ = writeln!(out, "\n### Awaiting approval\n");
     for entry in held {
-        let evidence = recs.iter().find(|r| r.key == entry.key).map_or_else(String::new, |rec| {
+        let evidence = view.series_of(&entry.key).map_or_else(String::new, |series| {
+            let rec = series.recommendation;
             format!(
                 ": effective peak {} req/min from {} daily prime-time peaks, {} anomalous points removed, confidence {} ({})",
                 number(rec.effective_peak),
@@ -261,9 +141,9 @@ fn write_run_section(out: &mut String, run: &RunSummary<'_>) {
     let _ = writeln!(out, "- Generated at: {}\n", timestamp(run.generated_at));
 }
 
-fn write_summary_table(out: &mut String, recs: &[&RateRecommendation]) {
+fn write_summary_table(out: &mut String, series: &[SeriesView<'_>]) {
     let _ = writeln!(out, "## Summary\n");
-    if recs.is_empty() {
+    if series.is_empty() {
         let _ = writeln!(out, "No recommendations were made.\n");
         return;
     }
@@ -272,7 +152,7 @@ fn write_summary_table(out: &mut String, recs: &[&RateRecommendation]) {
         "| Partner | API | Limit (req/min) | Effective peak (req/min) | Confidence | Pattern | Cache factor | Points removed / present |"
     );
     let _ = writeln!(out, "|---|---|---:|---:|---|---|---|---:|");
-    for rec in recs {
+    for rec in series.iter().map(|s| s.recommendation) {
         let points = &rec.analysis.points;
         let _ = writeln!(
             out,
@@ -294,13 +174,11 @@ fn write_summary_table(out: &mut String, recs: &[&RateRecommendation]) {
 
 /// Each skipped series with its reason and what the ConfigMap does instead: with a deployed
 /// configuration, its limit is kept (or it stays absent); without one, no entry is written.
-fn write_skipped(out: &mut String, skipped: &[SkippedSeries], plan: Option<&[PlannedLimit]>) {
+fn write_skipped(out: &mut String, skipped: &[&SkippedSeries], plan: Option<&[PlannedLimit]>) {
     if skipped.is_empty() {
         return;
     }
     let _ = writeln!(out, "## Skipped\n");
-    let mut skipped: Vec<&SkippedSeries> = skipped.iter().collect();
-    skipped.sort_by(|a, b| a.key.cmp(&b.key));
     for series in skipped {
         let outcome = match plan.map(|plan| plan.iter().find(|p| p.key == series.key)) {
             Some(Some(kept)) => format!("the deployed limit ({} req/min) is kept", kept.emitted),
@@ -318,7 +196,7 @@ fn write_skipped(out: &mut String, skipped: &[SkippedSeries], plan: Option<&[Pla
     out.push('\n');
 }
 
-fn write_series_section(out: &mut String, rec: &RateRecommendation, plot: Option<&String>) {
+fn write_series_section(out: &mut String, rec: &RateRecommendation, plot: Option<&str>) {
     let analysis = &rec.analysis;
     let _ = writeln!(
         out,
@@ -493,24 +371,9 @@ fn cache_text(cache: &CacheAdjustment) -> String {
     }
 }
 
-/// Whole numbers without decimals, others with up to two; NaN (no data) as `n/a`.
-pub(crate) fn number(value: f64) -> String {
-    if !value.is_finite() {
-        return "n/a".to_owned();
-    }
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        return format!("{value:.0}");
-    }
-    let text = format!("{value:.2}");
-    text.trim_end_matches('0').trim_end_matches('.').to_owned()
-}
-
 fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
-
-/// Line breaks would end a list item or table row early.
-use trendmaster_types::one_line;
 
 /// A table cell: a `|` would start a new column.
 fn cell(text: &str) -> String {
@@ -543,47 +406,13 @@ fn cell_code(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ratelimit::tests::{rec, window};
+    use crate::test_support::{rec, window};
+    use crate::view::RunSummary;
+    use std::collections::BTreeMap;
     use trendmaster_types::{
-        AnomalyKind, ConfidenceFactor, DailyPeak, PointCounts, Severity, StepKind,
+        AnomalyKind, CalculationMode, ConfidenceFactor, DailyPeak, PointCounts, SeriesKey,
+        Severity, StepKind,
     };
-
-    #[test]
-    fn an_explanation_ends_with_the_emitted_value_in_the_configmap_unit() {
-        use crate::ratelimit::tests::settings;
-        use trendmaster_types::settings::RateLimitUnit;
-        let rec = rec("111", "/a", 3000);
-        let held = PlannedLimit {
-            key: rec.key.clone(),
-            current: Some(600),
-            recommended: Some(3000),
-            emitted: 600,
-            status: ChangeStatus::Held,
-        };
-        let per_second = ConfigMapSettings {
-            unit: RateLimitUnit::Second,
-            ..settings()
-        };
-        let text = render_explanation(&rec, Some(&held), &per_second).unwrap();
-        assert!(
-            text.contains("= 3000 requests/minute recommended"),
-            "{text}"
-        );
-        assert!(
-            text.contains("the ConfigMap keeps 600 until --approve 111:/a"),
-            "{text}"
-        );
-        assert!(
-            text.trim_end().ends_with("requests_per_unit 10 per second"),
-            "600/min held, in seconds: {text}"
-        );
-        let text = render_explanation(&rec, None, &settings()).unwrap();
-        assert!(
-            text.trim_end()
-                .ends_with("requests_per_unit 3000 per minute"),
-            "{text}"
-        );
-    }
 
     fn step(step: StepKind, input: f64, factor: f64, explanation: &str) -> FormulaStep {
         FormulaStep {
@@ -657,7 +486,8 @@ mod tests {
     }
 
     fn report(recs: &[RateRecommendation], skipped: &[SkippedSeries]) -> String {
-        render_markdown_report(&RunSummary {
+        let charts = BTreeMap::new();
+        let summary = RunSummary {
             changes: None,
             tool_version: "0.1.0",
             environment: "testing",
@@ -669,8 +499,9 @@ mod tests {
             generated_at: "2026-11-15T00:05:00Z".parse().unwrap(),
             recommendations: recs,
             skipped,
-            plots: &BTreeMap::new(),
-        })
+            charts: &charts,
+        };
+        render(&ReportView::new(&summary))
     }
 
     #[test]

@@ -10,14 +10,14 @@ use chrono::{DateTime, Timelike, Utc};
 use serde::Serialize;
 use tracing::info;
 use trendmaster_backtest::{ReplayOutcome, replay};
-use trendmaster_calculate::Formula;
 use trendmaster_calculate::originals::{v1_rule, v3_original};
 use trendmaster_config::ResolvedConfig;
 use trendmaster_types::{AnalysisWindow, AnomalyKind, FetchedSeries, SeriesKey, TrafficSeries};
 
 use crate::error::AppError;
 use crate::fleet::analyse_all;
-use crate::run::{RunRequest, open_source};
+use crate::request::RunRequest;
+use crate::select::open_source;
 
 /// The formulas compared, in report order.
 pub const VARIANTS: [&str; 3] = ["v1 (max × 1.5 or 2.5)", "v3 original", "trendmaster"];
@@ -120,13 +120,12 @@ pub fn backtest(
             labelled_anomalies: Vec::new(),
         })
         .collect();
-    let formula = Formula {
-        rate: config.rate.clone(),
-        cache: config.cache.clone(),
-        confidence: config.confidence.clone(),
-        multipliers: config.multipliers.clone(),
-    };
-    let ours = analyse_all(config, training, &formula, request.progress);
+    let ours = analyse_all(
+        config,
+        training,
+        &crate::fleet::formula(config),
+        request.progress,
+    );
 
     let mut variants: Vec<VariantResult> = VARIANTS
         .iter()
@@ -146,18 +145,7 @@ pub fn backtest(
         let training = &series.values[..cut.min(series.values.len())];
         let tested = part(series, test, cut, series.values.len());
         let (anomalous, spikes) = if labelled {
-            let mut mask = vec![false; tested.values.len()];
-            let mut spikes = mask.clone();
-            for label in &fetched.labelled_anomalies {
-                for index in label.start_index..label.start_index + label.len {
-                    let Some(i) = index.checked_sub(cut).filter(|i| *i < mask.len()) else {
-                        continue;
-                    };
-                    mask[i] = true;
-                    spikes[i] |= label.kind == AnomalyKind::Spike;
-                }
-            }
-            (mask, spikes)
+            labelled_minutes(fetched, cut, tested.values.len())
         } else {
             detected(config, &tested)
         };
@@ -194,15 +182,32 @@ pub fn backtest(
     Ok(result)
 }
 
+/// The test window's anomalous minutes, and its bot-spike minutes, from the source's labels
+/// (`cut`: where the test window starts in the fetched series; `len`: its length).
+fn labelled_minutes(fetched: &FetchedSeries, cut: usize, len: usize) -> (Vec<bool>, Vec<bool>) {
+    let mut mask = vec![false; len];
+    let mut spikes = mask.clone();
+    for label in &fetched.labelled_anomalies {
+        for index in label.start_index..label.start_index + label.len {
+            let Some(i) = index.checked_sub(cut).filter(|i| *i < mask.len()) else {
+                continue;
+            };
+            mask[i] = true;
+            spikes[i] |= label.kind == AnomalyKind::Spike;
+        }
+    }
+    (mask, spikes)
+}
+
 /// The result as JSON and as a chart, next to the other outputs.
 fn write_files(
     config: &ResolvedConfig,
     result: &BacktestResult,
 ) -> Result<Vec<std::path::PathBuf>, AppError> {
-    let bars: Vec<trendmaster_emit::BacktestBar> = result
+    let bars: Vec<trendmaster_report::BacktestBar> = result
         .variants
         .iter()
-        .map(|v| trendmaster_emit::BacktestBar {
+        .map(|v| trendmaster_report::BacktestBar {
             variant: v.variant.to_owned(),
             spike_rejected: v.spike_rejected_share(),
             anomalous_rejected: v.total.anomalous_rejected_share(),
@@ -216,7 +221,7 @@ fn write_files(
         result.test.start.format("%d %b"),
         result.test.end.format("%d %b %Y")
     );
-    let chart = trendmaster_emit::render_backtest_chart(&title, &bars)?;
+    let chart = trendmaster_report::render_backtest_chart(&title, &bars)?;
     let json = serde_json::to_string_pretty(result)
         .map_err(|e| AppError::Output(format!("cannot render the backtest as JSON: {e}")))?;
     let stamp = Utc::now().format("%Y%m%d_%H%M%S");

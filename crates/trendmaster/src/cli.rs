@@ -283,7 +283,7 @@ pub enum ProfileArg {
     Degraded,
 }
 
-impl From<ProfileArg> for trendmaster_emit::Profile {
+impl From<ProfileArg> for trendmaster_types::Profile {
     fn from(profile: ProfileArg) -> Self {
         match profile {
             ProfileArg::Normal => Self::Normal,

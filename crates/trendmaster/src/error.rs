@@ -26,6 +26,11 @@ pub enum AppError {
     /// Boxed: emit errors carry paths and I/O errors, and would make every `Result` here large.
     #[error(transparent)]
     Emit(Box<trendmaster_emit::EmitError>),
+    /// No plan: an `--approve` that names nothing analysed, or the mass-cut sanity gate.
+    #[error(transparent)]
+    Plan(#[from] trendmaster_plan::PlanError),
+    #[error(transparent)]
+    Report(#[from] trendmaster_report::ReportError),
     #[error(transparent)]
     Cluster(#[from] trendmaster_cluster::ClusterError),
     #[error("{0}")]
@@ -38,9 +43,6 @@ pub enum AppError {
     ShardsIncomplete(String),
     #[error("{0}")]
     Output(String),
-    /// A sanity gate refused the output (a mass cut); nothing was written.
-    #[error("{0}")]
-    SanityGate(String),
     /// Another run holds the output directory.
     #[error("{0}")]
     Busy(String),
@@ -67,6 +69,8 @@ impl AppError {
             {
                 exit::INVALID_CONFIG
             }
+            Self::Plan(trendmaster_plan::PlanError::UnknownApproval { .. }) => exit::INVALID_CONFIG,
+            Self::Plan(trendmaster_plan::PlanError::MassCut { .. }) => exit::RUNTIME_FAILURE,
             Self::Cluster(error) => match error {
                 trendmaster_cluster::ClusterError::Config(_)
                 | trendmaster_cluster::ClusterError::NoSuchVersion { .. } => exit::INVALID_CONFIG,
@@ -74,9 +78,9 @@ impl AppError {
                 _ => exit::RUNTIME_FAILURE,
             },
             Self::Emit(_)
+            | Self::Report(_)
             | Self::NothingToEmit(_)
             | Self::Output(_)
-            | Self::SanityGate(_)
             | Self::Busy(_) => exit::RUNTIME_FAILURE,
         }
     }

@@ -4,18 +4,139 @@
 //! history (1,000 series × 14 days × 1 minute are 160 MB of points; 5,000 are 800 MB).
 
 use std::collections::{BTreeMap, BinaryHeap};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tracing::{debug, info, warn};
 use trendmaster_calculate::Formula;
 use trendmaster_config::ResolvedConfig;
 use trendmaster_fetch::{FetchStats, SeriesFailure, Source};
 use trendmaster_types::{
     AnalysisWindow, FetchedSeries, RateRecommendation, SeriesChart, SeriesKey, SkippedSeries,
 };
+
+use crate::error::AppError;
+
+/// The series one run analyses, and against what.
+pub(crate) struct FleetSelection<'a> {
+    pub source: &'a Source,
+    pub keys: &'a [SeriesKey],
+    pub window: &'a AnalysisWindow,
+    /// Deployed limits (requests per minute), to rank charts by change.
+    pub deployed: Option<&'a BTreeMap<SeriesKey, u64>>,
+    /// Series the configuration leaves out, with their reasons; reported as skipped.
+    pub excluded: &'a [SkippedSeries],
+}
+
+/// What the analysis produced, sorted by key.
+pub(crate) struct Analysed {
+    pub recommendations: Vec<RateRecommendation>,
+    /// Excluded and skipped series, with their reasons.
+    pub skipped: Vec<SkippedSeries>,
+    pub fetch: FetchStats,
+    pub busy: BusyTime,
+    /// Wall seconds from the first query until the last series was analysed.
+    pub analyse_seconds: f64,
+}
+
+/// Fetches and analyses `selection` as a stream, and refuses the run when any series could not
+/// be fetched. `charts`: keep chart data (up to `COMMON.OUTPUT.max_charts`); `export_data`:
+/// also write the fetched traffic there.
+pub(crate) fn analyse(
+    config: &ResolvedConfig,
+    selection: &FleetSelection<'_>,
+    progress: bool,
+    charts: bool,
+    export_data: Option<&Path>,
+) -> Result<Analysed, AppError> {
+    let started = Instant::now();
+    let formula = formula(config);
+    let options = FleetOptions {
+        progress,
+        charts: ChartPolicy {
+            max: if charts { config.max_charts } else { 0 },
+            deployed: selection.deployed,
+        },
+        keep_fetched: export_data.is_some(),
+    };
+    let fleet = analyse_fleet(
+        config,
+        selection.source,
+        selection.keys,
+        selection.window,
+        &formula,
+        &options,
+    )?;
+    let stats = fleet.fetch;
+    info!(
+        series = stats.series,
+        queries = stats.queries,
+        retries = stats.retries,
+        from_cache = stats.cache_hits,
+        bytes = stats.bytes,
+        missing_points = stats.missing_points,
+        "fetched {} series from {} ({} queries, {} retries, {} from cache, {} bytes, {} missing points)",
+        stats.series,
+        config.source,
+        stats.queries,
+        stats.retries,
+        stats.cache_hits,
+        stats.bytes,
+        stats.missing_points
+    );
+    if !fleet.failures.is_empty() {
+        for failure in &fleet.failures {
+            warn!(series = %failure.key, "{}", failure.reason);
+        }
+        // Never emit a ConfigMap that silently lacks entries: refuse the whole run.
+        return Err(AppError::FetchFailures(format!(
+            "{} of {} series could not be fetched, so nothing was written; first: {}: {}",
+            fleet.failures.len(),
+            selection.keys.len(),
+            fleet.failures[0].key,
+            fleet.failures[0].reason
+        )));
+    }
+    if let Some(path) = export_data {
+        let mut kept = fleet.kept;
+        kept.sort_by(|a, b| a.series.key.cmp(&b.series.key));
+        trendmaster_fetch::export::export(path, &kept)?;
+        info!(path = %path.display(), series = kept.len(), "exported fetched traffic");
+    }
+
+    let mut recommendations = Vec::with_capacity(fleet.outcomes.len());
+    let mut skipped = selection.excluded.to_vec();
+    for outcome in fleet.outcomes {
+        match outcome {
+            Ok(recommendation) => {
+                debug!(
+                    series = %recommendation.key,
+                    limit = recommendation.requests_per_minute,
+                    peak = recommendation.effective_peak,
+                    "recommended"
+                );
+                recommendations.push(recommendation);
+            }
+            Err(skip) => {
+                warn!(series = %skip.key, "no recommendation: {}", skip.reason);
+                skipped.push(skip);
+            }
+        }
+    }
+    recommendations.sort_by(|a, b| a.key.cmp(&b.key));
+    skipped.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(Analysed {
+        recommendations,
+        skipped,
+        fetch: stats,
+        busy: fleet.busy,
+        analyse_seconds: started.elapsed().as_secs_f64(),
+    })
+}
 
 /// What a fleet's analysis produced, in no particular order.
 #[derive(Debug, Default)]
@@ -154,6 +275,16 @@ pub(crate) struct FleetOptions<'a> {
     pub charts: ChartPolicy<'a>,
     /// Keep the fetched series (`--export-data`).
     pub keep_fetched: bool,
+}
+
+/// The calculator's settings of `config`.
+pub(crate) fn formula(config: &ResolvedConfig) -> Formula {
+    Formula {
+        rate: config.rate.clone(),
+        cache: config.cache.clone(),
+        confidence: config.confidence.clone(),
+        multipliers: config.multipliers.clone(),
+    }
 }
 
 /// Fetches `keys` from `source` and analyses them as they arrive.

@@ -1,27 +1,37 @@
 //! `trendmaster`: wires the pipeline crates together (config → fetch → analyze → calculate →
-//! emit) and turns their errors into one message and a documented exit code.
+//! plan → emit and report) and turns their errors into one message and a documented exit code.
+//!
+//! The binary's own modules, in the order a run meets them: [`cli`] (every flag), [`request`]
+//! (flags → one resolved request), [`logging`], [`lock`] (one writing run per output directory),
+//! [`run`] (the pipeline: [`select`] decides what is analysed, [`fleet`] streams the analysis,
+//! [`shard`] splits and merges a fleet, [`cluster`] reads what is deployed and applies, [`files`]
+//! renders and writes the output files), [`backtest`],
+//! [`result`] and [`stdout`] (what is printed), [`error`] (exit codes).
 
 mod backtest;
 mod cli;
+mod cluster;
 mod error;
+mod files;
 mod fleet;
 mod lock;
 mod logging;
-mod output;
+mod request;
+mod result;
 mod run;
+mod select;
 mod shard;
+mod stdout;
 
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
-use trendmaster_config::{
-    ConfigProblems, ENVIRONMENT_VARIABLES, LoadOptions, Overrides, ResolvedConfig, load,
-    load_for_validation,
-};
+use trendmaster_config::{ConfigProblems, ENVIRONMENT_VARIABLES, ResolvedConfig};
 
 use crate::cli::Cli;
 use crate::error::{AppError, exit};
-use crate::output::{EnvironmentReport, Validation};
+use crate::request::{Command, Request};
+use crate::stdout::{EnvironmentReport, Validation};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -51,7 +61,8 @@ fn main() -> ExitCode {
         return fail(&AppError::Usage(message), cli.verbose);
     }
 
-    match execute(&cli, &lookup) {
+    let outcome = Request::from_cli(&cli).and_then(|request| execute(&request, &lookup));
+    match outcome {
         Ok((stdout, code)) => {
             let mut out = std::io::stdout().lock();
             if out
@@ -68,23 +79,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs what the flags ask for and returns what to print on stdout, and the exit code.
-fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(String, u8), AppError> {
-    let (options, overrides) = config_request(cli)?;
-    if cli.validate_only {
-        return validate(cli, load_for_validation(&options, &overrides, lookup))
-            .map(|out| (out, exit::SUCCESS));
+/// Runs what `request` asks for and returns what to print on stdout, and the exit code.
+fn execute(
+    request: &Request,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, u8), AppError> {
+    let format = request.output_format;
+    if let Command::Validate { flag_problems } = &request.command {
+        let loaded =
+            trendmaster_config::load_for_validation(&request.load, &request.overrides, lookup);
+        return validate(request, loaded, flag_problems).map(|out| (out, exit::SUCCESS));
     }
-    let config = load(&options, &overrides, lookup).map_err(AppError::Config)?;
-    if config.forecast.forecaster == trendmaster_types::settings::ForecasterKind::Prophet
-        && !cfg!(feature = "prophet")
-    {
-        return Err(AppError::Usage(
-            "--forecaster prophet: this build has no Prophet support; build with `make build-prophet` (cargo feature `prophet`) or use mstl".into(),
-        ));
-    }
-    if cli.show_env {
-        return output::render_environment(&EnvironmentReport::new(&config), cli.output_format)
+    let config = trendmaster_config::load(&request.load, &request.overrides, lookup)
+        .map_err(AppError::Config)?;
+    check_build(&config)?;
+    if request.command == Command::ShowEnv {
+        return stdout::render_environment(&EnvironmentReport::new(&config), format)
             .map(|out| (out, exit::SUCCESS));
     }
     // A ConfigMap the API server or the ratelimit service would refuse is a configuration
@@ -93,120 +103,63 @@ fn execute(cli: &Cli, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(String
     if !configmap_problems.is_empty() {
         return Err(AppError::Invalid(configmap_problems));
     }
-    if (cli.force_conflicts || cli.confirm_production) && !cli.apply && cli.rollback.is_none() {
-        return Err(AppError::Usage(
-            "--force-conflicts and --confirm-production only apply to --apply and --rollback"
-                .into(),
-        ));
-    }
-    let as_of = cli.as_of.as_deref().map(run::parse_as_of).transpose()?;
-    let mut request = run::RunRequest::from_cli(cli, as_of);
-    if let Some(pair) = &cli.explain {
-        let key = pair
-            .split_once(':')
-            .map(|(partner, api)| trendmaster_types::SeriesKey::new(partner.trim(), api.trim()))
-            .filter(|key| !key.partner.is_empty() && key.api.starts_with('/'))
-            .ok_or_else(|| {
-                AppError::Usage(format!("--explain `{pair}`: expected PARTNER:API, e.g. 111:/api_v3/service/multirequest"))
-            })?;
-        request.only = Some(key);
-        let result = run::run(&config, &request)?;
-        return Ok((
-            output::render_explanation(&result, &config, cli.output_format)?,
-            exit::SUCCESS,
-        ));
-    }
-    // Every run that writes to the output directory holds its lock until it returns; a shard
-    // run writes only its own shard file (see `lock`).
-    let _lock = if cli.shard.is_none() {
-        Some(lock::OutputLock::acquire(&config.output_dir)?)
-    } else {
-        None
-    };
-    if cli.backtest {
-        if cli.test_days == 0 {
-            return Err(AppError::Usage("--test-days: must be at least 1".into()));
+    // Every run that writes to the output directory holds its lock until it returns.
+    let _lock = request
+        .command
+        .writes_output(&request.run)
+        .then(|| lock::OutputLock::acquire(&config.output_dir))
+        .transpose()?;
+    let result = match &request.command {
+        Command::Validate { .. } | Command::ShowEnv => unreachable!("answered above"),
+        Command::Explain => {
+            let result = run::run(&config, &request.run)?;
+            let out = stdout::render_explanation(&result, &config, format)?;
+            return Ok((out, exit::SUCCESS));
         }
-        let result = backtest::backtest(&config, &request, cli.test_days)?;
-        return Ok((
-            output::render_backtest(&result, cli.output_format)?,
-            exit::SUCCESS,
-        ));
-    }
-    if let Some(n) = cli.rollback {
-        let applied = run::rollback(&config, &request, n)?;
-        return Ok((
-            output::render_applied(&applied, cli.output_format)?,
-            exit::SUCCESS,
-        ));
-    }
-    let result = match &cli.command {
-        Some(cli::Command::Merge { files }) => {
-            if cli.shard.is_some() || cli.explain.is_some() || cli.backtest {
-                return Err(AppError::Usage(
-                    "merge: --shard, --explain and --backtest do not apply to a merge".into(),
-                ));
-            }
-            run::merge(&config, &request, files)?
+        Command::Backtest { test_days } => {
+            let result = backtest::backtest(&config, &request.run, *test_days)?;
+            return Ok((stdout::render_backtest(&result, format)?, exit::SUCCESS));
         }
-        None => run::run(&config, &request)?,
+        Command::Rollback(n) => {
+            let applied = cluster::rollback(&config, &request.run, *n)?;
+            return Ok((stdout::render_applied(&applied, format)?, exit::SUCCESS));
+        }
+        Command::Merge { files } => run::merge(&config, &request.run, files)?,
+        Command::Run => run::run(&config, &request.run)?,
     };
     if result.changes.deployed_from.is_some() {
         // A table for people, on stderr with the logs: stdout stays data.
         eprint!(
             "{}",
-            trendmaster_emit::render_change_table(&result.changes.plan)
+            trendmaster_report::render_change_table(&result.changes.plan)
         );
     }
-    let code = if cli.detailed_exitcode && result.changes.changed > 0 {
+    let code = if request.detailed_exitcode && result.changes.changed > 0 {
         exit::CHANGES
     } else {
         exit::SUCCESS
     };
-    Ok((output::render_run(&result, cli.output_format)?, code))
+    Ok((stdout::render_run(&result, format)?, code))
 }
 
-/// Where to find configuration, and the flags that override it.
-fn config_request(cli: &Cli) -> Result<(LoadOptions, Overrides), AppError> {
-    let prometheus_headers = cli
-        .headers
-        .iter()
-        .map(|header| {
-            header
-                .split_once(':')
-                .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
-                .filter(|(name, _)| !name.is_empty())
-                .ok_or_else(|| AppError::Usage(format!("-H `{header}`: expected 'Name: value'")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let options = LoadOptions {
-        config_file: cli.config.clone(),
-        base_dir: None,
-    };
-    let overrides = Overrides {
-        environment: cli.environment.clone(),
-        partners: cli.partners.clone(),
-        apis: cli.apis.clone(),
-        mode: cli.mode.map(Into::into),
-        source: cli.source.clone(),
-        days: cli.days,
-        step: cli.step.clone(),
-        output_dir: cli.output_dir.clone(),
-        prometheus_url: cli.prometheus_url.clone(),
-        demo_seed: cli.seed,
-        query_preset: cli.query_preset.clone(),
-        forecaster: cli.forecaster.map(Into::into),
-        prometheus_headers,
-        prometheus_timeout: cli.prometheus_timeout.clone(),
-    };
-    Ok((options, overrides))
+/// A configuration this build cannot run.
+fn check_build(config: &ResolvedConfig) -> Result<(), AppError> {
+    if config.forecast.forecaster == trendmaster_types::settings::ForecasterKind::Prophet
+        && !cfg!(feature = "prophet")
+    {
+        return Err(AppError::Usage(
+            "--forecaster prophet: this build has no Prophet support; build with `make build-prophet` (cargo feature `prophet`) or use mstl".into(),
+        ));
+    }
+    Ok(())
 }
 
-/// `--validate-only`: the configuration's problems plus the emitted ConfigMap's naming rules,
-/// all at once.
+/// `--validate-only`: the configuration's problems plus the emitted ConfigMap's naming rules
+/// and the flags' own, all at once.
 fn validate(
-    cli: &Cli,
+    request: &Request,
     loaded: Result<(ResolvedConfig, ConfigProblems), ConfigProblems>,
+    flag_problems: &[String],
 ) -> Result<String, AppError> {
     let (config, mut problems): (Option<&ResolvedConfig>, Vec<String>) = match &loaded {
         Ok((config, problems)) => (
@@ -220,11 +173,7 @@ fn validate(
             &config.configmap,
         ));
     }
-    if let Some(as_of) = &cli.as_of
-        && let Err(error) = run::parse_as_of(as_of)
-    {
-        problems.push(error.to_string());
-    }
+    problems.extend(flag_problems.iter().cloned());
     let validation = Validation {
         valid: problems.is_empty(),
         environment: config.map(|c| c.environment.name.as_str()),
@@ -232,7 +181,7 @@ fn validate(
         apis: config.map_or(0, |c| c.apis.len()),
         problems,
     };
-    let rendered = output::render_validation(&validation, cli.output_format)?;
+    let rendered = stdout::render_validation(&validation, request.output_format)?;
     if validation.valid {
         Ok(rendered)
     } else {

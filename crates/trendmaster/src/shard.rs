@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use trendmaster_config::ResolvedConfig;
 use trendmaster_fetch::FetchStats;
@@ -20,8 +21,9 @@ use trendmaster_types::{
 };
 
 use crate::error::AppError;
-use crate::fleet::{BusyTime, ChartPolicy, keep_best_charts};
-use crate::run::{Analysed, RunRequest, TOOL_VERSION};
+
+use crate::fleet::{Analysed, BusyTime, ChartPolicy, keep_best_charts};
+use crate::result::TOOL_VERSION;
 
 /// `--shard I/N`: part `index` (0-based, as Kubernetes' `JOB_COMPLETION_INDEX`) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,11 +179,11 @@ pub(crate) struct Shards {
 /// `OUTPUT/shards/`, and checks that they fit together.
 pub(crate) fn read_all(
     config: &ResolvedConfig,
-    request: &RunRequest,
+    as_of: Option<DateTime<Utc>>,
     given: &[PathBuf],
 ) -> Result<Shards, AppError> {
     let paths = if given.is_empty() {
-        let as_of = request.as_of.ok_or_else(|| {
+        let as_of = as_of.ok_or_else(|| {
             AppError::Usage(
                 "merge: give the shard files, or --as-of (the same as the shard runs') to read them from OUTPUT/shards/".into(),
             )

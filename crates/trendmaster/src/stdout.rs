@@ -8,7 +8,7 @@ use trendmaster_types::{Secret, SourceKind};
 
 use crate::cli::OutputFormat;
 use crate::error::AppError;
-use crate::run::{Applied, RunResult};
+use crate::result::{Applied, RunResult};
 
 /// Serialises `value` in the machine formats; `None` for text (the caller renders its table).
 fn machine(value: &impl Serialize, format: OutputFormat) -> Result<Option<String>, AppError> {
@@ -90,7 +90,7 @@ pub fn render_explanation(
     #[derive(Serialize)]
     struct Explained<'a> {
         recommendation: &'a trendmaster_types::RateRecommendation,
-        plan: Option<&'a trendmaster_emit::PlannedLimit>,
+        plan: Option<&'a trendmaster_types::PlannedLimit>,
     }
     if let Some(text) = machine(
         &Explained {
@@ -101,11 +101,11 @@ pub fn render_explanation(
     )? {
         return Ok(text);
     }
-    Ok(trendmaster_emit::render_explanation(
+    Ok(trendmaster_report::render_explanation(
         rec,
         planned,
         &config.configmap,
-    )?)
+    ))
 }
 
 /// `--backtest`: the comparison as a table, or in full as data.

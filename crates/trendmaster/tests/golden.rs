@@ -31,7 +31,14 @@ const APPROVED: &str = "333:/api_v3/service/multirequest";
 /// The binary in `dir` with the shipped configuration, the default environment, the fixed
 /// window and `out/` as the output directory.
 fn run(dir: &Path, args: &[&str]) -> Output {
-    let mut all = vec!["--env", "environment", "--as-of", AS_OF, "--output-dir", "out"];
+    let mut all = vec![
+        "--env",
+        "environment",
+        "--as-of",
+        AS_OF,
+        "--output-dir",
+        "out",
+    ];
     all.extend_from_slice(args);
     let output = common::trendmaster(dir, &all);
     assert!(
@@ -119,7 +126,14 @@ fn explain_a_held_entry() {
     let dir = scratch_with_deployed();
     let golden = Golden::new("explain");
     // `--approve` is left out: --explain analyses one series, and approvals must name one.
-    let mut args = vec!["--apis", APIS, "--current-from", "deployed.yaml", "--explain", HELD];
+    let mut args = vec![
+        "--apis",
+        APIS,
+        "--current-from",
+        "deployed.yaml",
+        "--explain",
+        HELD,
+    ];
     golden.check("held.txt", &text(&run(dir.path(), &args).stdout));
     args.extend(["--output-format", "json"]);
     golden.check("held.json", &text(&run(dir.path(), &args).stdout));
@@ -226,7 +240,11 @@ fn mask(text: &str) -> String {
         "Generated at: ####-##-##T##:##:##Z",
         "Generated at: <now>",
     );
-    replace_pattern(&text, "generated ####-##-## ##:##:## UTC", "generated <now>")
+    replace_pattern(
+        &text,
+        "generated ####-##-## ##:##:## UTC",
+        "generated <now>",
+    )
 }
 
 /// Replaces every match of `pattern` (`#` stands for one ASCII digit) with `with`.
@@ -258,11 +276,8 @@ fn without_svg_bodies(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
     while let Some(start) = rest.find("<svg") {
-        let end = start
-            + rest[start..]
-                .find("</svg>")
-                .expect("every <svg> is closed")
-            + "</svg>".len();
+        let end =
+            start + rest[start..].find("</svg>").expect("every <svg> is closed") + "</svg>".len();
         let tag_end = start + rest[start..].find('>').expect("the tag ends") + 1;
         out.push_str(&rest[..tag_end]);
         out.push_str(&format!("<!-- {} bytes of chart --></svg>", end - start));
@@ -296,7 +311,10 @@ fn change_table(stderr: &str) -> String {
             .iter()
             .position(|l| l.ends_with(" unchanged)"))
             .expect("the table ends with the count of unchanged entries");
-    lines[start..=end].iter().map(|l| format!("{l}\n")).collect()
+    lines[start..=end]
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 /// The files one run wrote to its output directory, named by the run's stamp.

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 use trendmaster_types::one_line;
 
-use super::{Descriptor, RateLimit, RateLimitConfig, Replaces};
+use super::model::{Descriptor, RateLimit, RateLimitConfig, Replaces};
 
 /// Every key the loader accepts anywhere (`validKeys`).
 const VALID_KEYS: &[&str] = &[
@@ -79,10 +79,13 @@ pub enum RuleSource {
 /// when the problem sits somewhere specific, because the loader's messages rarely say where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoaderError {
+    /// The name the loader reports the file under (for a ConfigMap, its data key).
     pub file_key: String,
+    /// What is wrong, in the loader's words where the loader raises it.
     pub message: String,
     /// Path inside the document, e.g. `descriptors[0].rate_limit.unit`; empty for the file.
     pub location: String,
+    /// Whether the loader itself refuses this, or only trendmaster.
     pub source: RuleSource,
 }
 

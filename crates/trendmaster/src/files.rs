@@ -1,0 +1,216 @@
+//! The run's output files: both ConfigMaps and the EnvoyFilter rendered from the plan (emit),
+//! the charts and the reports drawn (report), all written atomically into the output directory.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tracing::{debug, info};
+use trendmaster_config::ResolvedConfig;
+use trendmaster_emit::{
+    ChartFiles, Deployed, GenerationInfo, OutputWriter, RenderedConfigMap, RenderedEnvoyFilter,
+    RunFiles, WrittenFiles,
+};
+use trendmaster_report::{ChartLink, RenderedChart, ReportView, RunSummary};
+use trendmaster_types::{
+    AnalysisWindow, Plan, Profile, RateRecommendation, SeriesKey, SkippedSeries,
+};
+
+use crate::error::AppError;
+use crate::request::RunRequest;
+use crate::result::{Changes, TOOL_VERSION};
+
+/// The plan rendered for the cluster: the ConfigMap of each profile, and the local rate-limit
+/// EnvoyFilter when it is enabled.
+pub struct Rendered {
+    pub normal: RenderedConfigMap,
+    pub degraded: RenderedConfigMap,
+    pub envoyfilter: Option<RenderedEnvoyFilter>,
+}
+
+impl Rendered {
+    /// The ConfigMap of `profile`.
+    pub fn configmap(&self, profile: Profile) -> &RenderedConfigMap {
+        match profile {
+            Profile::Normal => &self.normal,
+            Profile::Degraded => &self.degraded,
+        }
+    }
+}
+
+/// What produced the files, for their headers and annotations.
+fn generation_info(config: &ResolvedConfig, window: AnalysisWindow) -> GenerationInfo {
+    GenerationInfo {
+        tool_version: TOOL_VERSION.to_string(),
+        environment: config.environment.name.clone(),
+        source: config.source.to_string(),
+        window,
+    }
+}
+
+/// Renders `plan` against what is deployed: both profiles' ConfigMaps (each checked against the
+/// loader's and the API server's rules) and, unless only one series is explained, the
+/// EnvoyFilter of the `--profile` variant.
+pub fn render(
+    config: &ResolvedConfig,
+    request: &RunRequest,
+    deployed: Option<&Deployed>,
+    plan: &Plan,
+    window: AnalysisWindow,
+) -> Result<Rendered, AppError> {
+    let info = generation_info(config, window);
+    let render = |profile| {
+        trendmaster_emit::render_planned(
+            plan.entries(profile),
+            profile,
+            deployed,
+            request.rollout,
+            &config.configmap,
+            &info,
+        )
+        .map_err(AppError::from)
+    };
+    let normal = render(Profile::Normal)?;
+    let degraded = render(Profile::Degraded)?;
+    let wanted = config.local_ratelimit.enabled || request.local_ratelimit;
+    let envoyfilter = (wanted && request.only.is_none())
+        .then(|| {
+            trendmaster_emit::render_envoyfilter(
+                plan.entries(request.profile),
+                &config.configmap.partner_descriptor_key,
+                &config.local_ratelimit,
+                request.rollout,
+                &info,
+            )
+            .map_err(AppError::from)
+        })
+        .transpose()?;
+    Ok(Rendered {
+        normal,
+        degraded,
+        envoyfilter,
+    })
+}
+
+/// `--diff`: the deployed ratelimit file against the emitted (normal) one.
+pub fn diff(config: &ResolvedConfig, deployed: &Deployed, rendered: &Rendered) -> String {
+    let emitted = rendered
+        .normal
+        .configmap
+        .data
+        .as_ref()
+        .and_then(|data| data.get(&config.configmap.data_key))
+        .map_or("", String::as_str);
+    trendmaster_emit::unified_diff(deployed, emitted)
+}
+
+/// What the reports describe, besides the plan.
+pub struct ReportInput<'a> {
+    pub window: AnalysisWindow,
+    pub recommendations: &'a [RateRecommendation],
+    pub skipped: &'a [SkippedSeries],
+    pub changes: &'a Changes,
+}
+
+/// Draws the charts and the reports, then writes everything: charts first, the reports, the
+/// ConfigMaps and the EnvoyFilter, `latest_configmap.yaml` (the `--profile` variant) last.
+pub fn write(
+    config: &ResolvedConfig,
+    request: &RunRequest,
+    rendered: &Rendered,
+    input: &ReportInput<'_>,
+    now: DateTime<Utc>,
+) -> Result<WrittenFiles, AppError> {
+    let stamp = stamp(now);
+    let charts = if request.charts {
+        draw_charts(input.recommendations, &input.changes.plan)?
+    } else {
+        Vec::new()
+    };
+    let links: BTreeMap<SeriesKey, ChartLink<'_>> = charts
+        .iter()
+        .map(|(key, chart)| {
+            let link = ChartLink {
+                path: trendmaster_emit::plot_path(&stamp, key),
+                svg: chart.svg.as_str(),
+            };
+            (key.clone(), link)
+        })
+        .collect();
+    let source = config.source.to_string();
+    let environment_detection = config.environment.to_string();
+    let summary = RunSummary {
+        tool_version: TOOL_VERSION,
+        environment: &config.environment.name,
+        environment_detection: &environment_detection,
+        source: &source,
+        window: input.window,
+        mode: config.rate.calculation_mode,
+        config_files: config.config_files.clone(),
+        generated_at: now,
+        recommendations: input.recommendations,
+        skipped: input.skipped,
+        changes: input.changes.deployed_from.as_deref().map(|deployed_from| {
+            trendmaster_report::Changes {
+                deployed_from,
+                plan: &input.changes.plan,
+                max_change_ratio: input.changes.max_change_ratio,
+            }
+        }),
+        charts: &links,
+    };
+    let view = ReportView::new(&summary);
+    let report = trendmaster_report::markdown::render(&view);
+    let html_report = request
+        .charts
+        .then(|| trendmaster_report::html::render(&view));
+    let chart_files: Vec<ChartFiles<'_>> = charts
+        .iter()
+        .map(|(key, chart)| ChartFiles {
+            key,
+            svg: &chart.svg,
+            png: &chart.png,
+        })
+        .collect();
+    let files = OutputWriter::new(&config.output_dir).write_run(
+        &config.environment.name,
+        &stamp,
+        &RunFiles {
+            configmap: &rendered.normal.yaml,
+            degraded_configmap: &rendered.degraded.yaml,
+            report: &report,
+            envoyfilter: rendered.envoyfilter.as_ref().map(|f| f.yaml.as_str()),
+            html_report: html_report.as_deref(),
+            plots: &chart_files,
+        },
+        request.profile,
+    )?;
+    info!(
+        configmap = %files.configmap.display(),
+        report = %files.report.display(),
+        limits = input.recommendations.len(),
+        skipped = input.skipped.len(),
+        "wrote ConfigMap and report"
+    );
+    Ok(files)
+}
+
+/// The stamp in this run's file names and in its history entries.
+pub fn stamp(now: DateTime<Utc>) -> String {
+    now.format("%Y%m%d_%H%M%S").to_string()
+}
+
+/// One chart per recommendation, with the emitted and the deployed limit as lines.
+fn draw_charts(
+    recommendations: &[RateRecommendation],
+    plan: &[trendmaster_types::PlannedLimit],
+) -> Result<Vec<(SeriesKey, RenderedChart)>, AppError> {
+    let started = Instant::now();
+    let charts = trendmaster_report::render_series_charts(recommendations, plan)?;
+    debug!(
+        charts = charts.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "drew charts"
+    );
+    Ok(charts)
+}
