@@ -12,12 +12,12 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_yaml::{Mapping, Value};
 use trendmaster_types::settings::ConfigMapSettings;
-use trendmaster_types::{AnalysisWindow, PlannedLimit, Profile, RateRecommendation};
+use trendmaster_types::{AnalysisWindow, PlannedLimit, Profile};
 
 use crate::deployed::Deployed;
 use crate::error::EmitError;
 use crate::kube_rules::{KubeProblem, check_configmap, check_yaml11_strings};
-use crate::planned::{Rollout, config_from_recommendations, planned_config};
+use crate::planned::{Rollout, planned_config};
 use crate::ratelimit::{
     Descriptor, LoaderError, RateLimit, RateLimitConfig, RuleSource, validate_ratelimit_yaml,
 };
@@ -50,21 +50,10 @@ pub struct RenderedConfigMap {
     pub yaml: String,
 }
 
-/// Builds the ConfigMap for `recs` and checks it against both the ratelimit loader's rules and
-/// the API server's, reporting every problem at once.
-pub fn render_configmap(
-    recs: &[RateRecommendation],
-    settings: &ConfigMapSettings,
-    info: &GenerationInfo,
-) -> Result<RenderedConfigMap, EmitError> {
-    check_header_text(info)?;
-    let config = config_from_recommendations(recs, settings)?;
-    finish(&config, &BTreeMap::new(), settings, info)
-}
-
 /// Builds the ConfigMap for the `profile` entries of a plan against what is deployed (see
 /// [`crate::planned`]): our entries at their planned values, everything else as deployed, then
-/// checked like [`render_configmap`]. The degraded variant carries [`PROFILE_ANNOTATION`].
+/// checked against both the ratelimit loader's rules and the API server's, reporting every
+/// problem at once. The degraded variant carries [`PROFILE_ANNOTATION`].
 pub fn render_planned(
     plan: &[PlannedLimit],
     profile: Profile,
@@ -360,9 +349,28 @@ fn rfc3339(at: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::planned::tests::all_new;
+    use trendmaster_types::RateRecommendation;
     use trendmaster_types::testing::{
         configmap_settings as settings, recommendation as rec, window,
     };
+
+    /// The ConfigMap of `recs` when nothing is deployed.
+    fn render_configmap(
+        recs: &[RateRecommendation],
+        settings: &ConfigMapSettings,
+        info: &GenerationInfo,
+    ) -> Result<RenderedConfigMap, EmitError> {
+        let plan = all_new(recs);
+        render_planned(
+            &plan,
+            Profile::Normal,
+            None,
+            Rollout::Enforce,
+            settings,
+            info,
+        )
+    }
 
     fn info() -> GenerationInfo {
         GenerationInfo {

@@ -51,13 +51,13 @@ pub mod write;
 
 pub use configmap::{
     GenerationInfo, PROFILE_ANNOTATION, RenderedConfigMap, check_configmap_settings, profile_of,
-    render_configmap, render_planned,
+    render_planned,
 };
 pub use deployed::{Deployed, from_configmap, parse_deployed, unified_diff};
 pub use envoyfilter::{EnvoyFilter, RenderedEnvoyFilter, render_envoyfilter};
 pub use error::EmitError;
 pub use kube_rules::KubeProblem;
-pub use planned::{Rollout, config_from_recommendations, planned_config, requests_per_unit};
+pub use planned::{Rollout, planned_config, requests_per_unit};
 pub use ratelimit::{
     Descriptor, LoaderError, RateLimit, RateLimitConfig, Replaces, RuleSource,
     validate_ratelimit_files, validate_ratelimit_yaml,

@@ -1,9 +1,11 @@
 //! A plan rendered into the ratelimit service's file: the deployed file (when there is one)
 //! with our entries set to their planned values, and nothing else touched.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 use trendmaster_types::settings::{ConfigMapSettings, RateLimitUnit};
-use trendmaster_types::{ChangeStatus, PlannedLimit, RateRecommendation, SeriesKey};
+use trendmaster_types::{ChangeStatus, PlannedLimit, SeriesKey};
 
 use crate::deployed::Deployed;
 use crate::error::EmitError;
@@ -32,6 +34,13 @@ pub fn planned_config(
     settings: &ConfigMapSettings,
     rollout: Rollout,
 ) -> Result<RateLimitConfig, EmitError> {
+    // A plan holds each partner × API once; a second entry would silently win over the first.
+    let mut seen = BTreeSet::new();
+    if let Some(twice) = plan.iter().find(|entry| !seen.insert(&entry.key)) {
+        return Err(EmitError::DuplicateSeries {
+            series: twice.key.clone(),
+        });
+    }
     let mut config = deployed.map_or_else(
         || RateLimitConfig {
             domain: settings.domain.clone(),
@@ -109,33 +118,36 @@ pub fn requests_per_unit(
     })
 }
 
-/// Two levels, partner then API path, each path carrying its limit in `settings.unit`: the file
-/// for `recs` when nothing is deployed.
-///
-/// Partners and paths come out sorted (by [`SeriesKey`]'s order), whatever the order of `recs`,
-/// so the same recommendations always give the same file.
-pub fn config_from_recommendations(
-    recs: &[RateRecommendation],
-    settings: &ConfigMapSettings,
-) -> Result<RateLimitConfig, EmitError> {
-    let mut plan: Vec<PlannedLimit> = recs
-        .iter()
-        .map(|rec| PlannedLimit::new_entry(rec.key.clone(), rec.requests_per_minute))
-        .collect();
-    plan.sort_by(|a, b| a.key.cmp(&b.key));
-    if let Some(twice) = plan.windows(2).find(|pair| pair[0].key == pair[1].key) {
-        return Err(EmitError::DuplicateSeries {
-            series: twice[0].key.clone(),
-        });
-    }
-    planned_config(&plan, None, settings, Rollout::Enforce)
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::deployed::tests::deployed;
+    use trendmaster_types::RateRecommendation;
     use trendmaster_types::testing::{configmap_settings as settings, recommendation as rec};
+
+    /// The plan of `recs` when nothing is deployed: every entry new, in key order.
+    pub(crate) fn all_new(recs: &[RateRecommendation]) -> Vec<PlannedLimit> {
+        let mut plan: Vec<PlannedLimit> = recs
+            .iter()
+            .map(|rec| PlannedLimit {
+                key: rec.key.clone(),
+                current: None,
+                recommended: Some(rec.requests_per_minute),
+                emitted: rec.requests_per_minute,
+                status: ChangeStatus::New,
+            })
+            .collect();
+        plan.sort_by(|a, b| a.key.cmp(&b.key));
+        plan
+    }
+
+    /// Two levels, partner then API path, sorted whatever the order of `recs`.
+    fn config_from_recommendations(
+        recs: &[RateRecommendation],
+        settings: &ConfigMapSettings,
+    ) -> Result<RateLimitConfig, EmitError> {
+        planned_config(&all_new(recs), None, settings, Rollout::Enforce)
+    }
 
     fn planned(
         partner: &str,

@@ -126,8 +126,9 @@ pub struct ChartFiles<'a> {
     pub png: &'a [u8],
 }
 
-/// Where the chart of `key` goes, relative to the output directory, without extension: the
-/// reports link to it, so both sides take it from here.
+/// Where the chart of `key` goes, relative to the output directory, without extension. The
+/// writer puts the chart there and the binary gives the same path to the Markdown report's
+/// link, so both take it from here.
 pub fn plot_path(stamp: &str, key: &SeriesKey) -> String {
     let api: String = key
         .api

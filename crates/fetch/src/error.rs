@@ -1,7 +1,7 @@
 //! Why a fetch failed as a whole.
 
 /// Why traffic could not be fetched at all. Failures of single series are
-/// [`SeriesFailure`](crate::report::SeriesFailure)s.
+/// [`SeriesFailure`](crate::outcome::SeriesFailure)s.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// A problem with how the source was configured (URL, TLS files, templates…).

@@ -51,7 +51,7 @@ use trendmaster_types::{AnalysisWindow, FetchedSeries, SeriesKey, TrafficSeries,
 
 use crate::error::FetchError;
 use crate::options::FileOptions;
-use crate::report::SeriesFailure;
+use crate::outcome::SeriesFailure;
 
 const REQUIRED_COLUMNS: [&str; 4] = ["timestamp", "partner", "api", "requests"];
 const OPTIONAL_COLUMNS: [&str; 3] = ["cache_hits", "cache_total", "cache_hit_ratio"];

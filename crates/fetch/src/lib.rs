@@ -41,16 +41,16 @@ pub mod export;
 #[cfg(feature = "files")]
 pub mod file;
 mod options;
+mod outcome;
 mod prometheus;
-mod report;
 
 pub use demo::DemoTraffic;
 pub use error::FetchError;
 #[cfg(feature = "files")]
 pub use file::FileTraffic;
 pub use options::{FetchOptions, FileOptions, PrometheusOptions};
+pub use outcome::{FetchReport, FetchStats, SeriesFailure};
 pub use prometheus::{PrometheusSource, decode_range_answer};
-pub use report::{FetchReport, FetchStats, SeriesFailure};
 
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;

@@ -43,7 +43,7 @@ impl Approvals {
     }
 
     /// Whether the change of `key` is released.
-    pub fn covers(&self, key: &SeriesKey) -> bool {
+    pub(crate) fn covers(&self, key: &SeriesKey) -> bool {
         match self {
             Self::All => true,
             Self::Some(keys) => keys.contains(key),

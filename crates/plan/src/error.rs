@@ -1,3 +1,5 @@
+//! Why there is no plan: the typed refusals of the governance stage.
+
 use trendmaster_types::SeriesKey;
 
 /// Why there is no plan. Each message is one line.

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use trendmaster_types::{ChangeStatus, PlannedLimit};
 
-use crate::format::number;
+use crate::format::change_text;
 
 /// The plan as a plain-text table (for stderr): one line per entry that is not unchanged, then
 /// a count of the unchanged ones.
@@ -31,16 +31,6 @@ pub fn render_change_table(plan: &[PlannedLimit]) -> String {
     }
     let _ = writeln!(out, "({unchanged} unchanged)");
     out
-}
-
-/// `×1.25 (+50)`, or `-` without both values.
-pub(crate) fn change_text(entry: &PlannedLimit) -> String {
-    match (entry.ratio(), entry.current, entry.recommended) {
-        (Some(ratio), Some(old), Some(new)) => {
-            format!("×{} ({:+})", number(ratio), new as i64 - old as i64)
-        }
-        _ => "-".to_owned(),
-    }
 }
 
 #[cfg(test)]

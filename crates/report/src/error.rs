@@ -1,3 +1,5 @@
+//! What can stop a report from being drawn.
+
 use trendmaster_types::SeriesKey;
 
 /// What can stop a report from being drawn. Each message is one line.

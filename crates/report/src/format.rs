@@ -1,4 +1,6 @@
-//! Numbers as both reports and the change table print them.
+//! Numbers and changes as both reports and the change table print them.
+
+use trendmaster_types::PlannedLimit;
 
 /// Whole numbers without decimals, others with up to two; NaN (no data) as `n/a`.
 pub(crate) fn number(value: f64) -> String {
@@ -10,6 +12,16 @@ pub(crate) fn number(value: f64) -> String {
     }
     let text = format!("{value:.2}");
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// `×1.25 (+50)`, or `-` without both values.
+pub(crate) fn change_text(entry: &PlannedLimit) -> String {
+    match (entry.ratio(), entry.current, entry.recommended) {
+        (Some(ratio), Some(old), Some(new)) => {
+            format!("×{} ({:+})", number(ratio), new as i64 - old as i64)
+        }
+        _ => "-".to_owned(),
+    }
 }
 
 #[cfg(test)]

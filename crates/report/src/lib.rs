@@ -14,13 +14,28 @@
 //! write files: emit writes what is rendered here.
 //!
 //! ```
-//! # fn demo(summary: trendmaster_report::RunSummary<'_>) {
-//! let view = trendmaster_report::ReportView::new(&summary);
-//! let markdown = trendmaster_report::markdown::render(&view);
-//! let html = trendmaster_report::html::render(&view);
-//! assert!(markdown.starts_with("# Rate-limit recommendations for"));
-//! assert!(html.starts_with("<!DOCTYPE html>"));
-//! # }
+//! use std::collections::BTreeMap;
+//! use trendmaster_report::{ReportView, RunSummary, html, markdown};
+//! use trendmaster_types::{AnalysisWindow, CalculationMode};
+//!
+//! let charts = BTreeMap::new();
+//! let summary = RunSummary {
+//!     tool_version: "0.1.0",
+//!     environment: "testing",
+//!     environment_detection: "--env testing",
+//!     source: "demo",
+//!     window: AnalysisWindow::ending_at("2026-11-15T00:00:00Z".parse().unwrap(), 14, 60),
+//!     mode: CalculationMode::Adaptive,
+//!     config_files: Vec::new(),
+//!     generated_at: "2026-11-15T00:05:00Z".parse().unwrap(),
+//!     recommendations: &[],
+//!     skipped: &[],
+//!     changes: None,
+//!     charts: &charts,
+//! };
+//! let view = ReportView::new(&summary);
+//! assert!(markdown::render(&view).starts_with("# Rate-limit recommendations for testing"));
+//! assert!(html::render(&view).starts_with("<!DOCTYPE html>"));
 //! ```
 #![warn(missing_docs)]
 
@@ -40,7 +55,7 @@ pub use charts::{
 };
 pub use error::ReportError;
 pub use explain::render_explanation;
-pub use view::{Changes, ChartLink, ReportView, RunSummary, SeriesView};
+pub use view::{ChartLink, DeployedComparison, ReportView, RunSummary, SeriesView};
 
 #[cfg(test)]
 pub(crate) mod test_support;

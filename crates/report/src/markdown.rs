@@ -11,9 +11,8 @@ use trendmaster_types::{
     RateRecommendation, SkippedSeries, one_line,
 };
 
-use crate::changes::change_text;
-use crate::format::number;
-use crate::view::{Changes, ReportView, RunSummary, SeriesView};
+use crate::format::{change_text, number};
+use crate::view::{DeployedComparison, ReportView, RunSummary, SeriesView};
 
 /// The whole report. Recommendations appear in partner × API order whatever the input order.
 pub fn render(view: &ReportView<'_>) -> String {
@@ -46,7 +45,7 @@ pub fn render(view: &ReportView<'_>) -> String {
 
 // `fmt::Write` for `String` never fails, so the results of `writeln!` below are ignored.
 
-fn write_changes(out: &mut String, changes: &Changes<'_>, view: &ReportView<'_>) {
+fn write_changes(out: &mut String, changes: &DeployedComparison<'_>, view: &ReportView<'_>) {
     let _ = writeln!(
         out,
         "## Changes against the deployed configuration\n\nDeployed configuration: {}. Changes beyond ×{} (up or down) are held: the emitted ConfigMap keeps the deployed value until approved with `--approve PARTNER:API`.\n",

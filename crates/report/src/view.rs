@@ -31,14 +31,14 @@ pub struct RunSummary<'a> {
     /// Series without a recommendation, with their reasons.
     pub skipped: &'a [SkippedSeries],
     /// The plan against the deployed configuration, when one was read.
-    pub changes: Option<Changes<'a>>,
+    pub changes: Option<DeployedComparison<'a>>,
     /// Each drawn series' chart; series without one are left out.
     pub charts: &'a BTreeMap<SeriesKey, ChartLink<'a>>,
 }
 
 /// The plan against a deployed configuration, for the reports.
 #[derive(Debug, Clone, Copy)]
-pub struct Changes<'a> {
+pub struct DeployedComparison<'a> {
     /// Where the deployed configuration was read from.
     pub deployed_from: &'a str,
     /// Every entry of the plan, deployed ones without a recommendation included.

@@ -224,7 +224,7 @@ fn write_files(
     let chart = trendmaster_report::render_backtest_chart(&title, &bars)?;
     let json = serde_json::to_string_pretty(result)
         .map_err(|e| AppError::Output(format!("cannot render the backtest as JSON: {e}")))?;
-    let stamp = Utc::now().format("%Y%m%d_%H%M%S");
+    let stamp = crate::files::stamp(Utc::now());
     let base = config.output_dir.join(format!("backtest_{stamp}"));
     let files = [
         (base.with_extension("json"), json.into_bytes()),

@@ -160,7 +160,7 @@ pub fn rollback(
     let cluster = connect(config, &target)?;
     let current = cluster.get(namespace, name)?;
     let state = ClusterState { cluster, current };
-    let stamp = Utc::now().format("%Y%m%d_%H%M%S").to_string();
+    let stamp = crate::files::stamp(Utc::now());
     let profile = trendmaster_emit::profile_of(&saved);
     info!(path = %path.display(), "rolling back configmap {namespace}/{name} to {}", path.display());
     apply(config, request, &state, &saved, &stamp, profile, Some(path))

@@ -22,13 +22,16 @@ use crate::result::{Changes, TOOL_VERSION};
 
 /// The plan rendered for the cluster: the ConfigMap of each profile, and the local rate-limit
 /// EnvoyFilter when it is enabled.
-pub struct Rendered {
+pub struct RenderedPlan {
+    /// The normal profile's ConfigMap.
     pub normal: RenderedConfigMap,
+    /// The degraded (load-shedding) profile's ConfigMap.
     pub degraded: RenderedConfigMap,
+    /// The local rate-limit EnvoyFilter of the `--profile` variant, when enabled.
     pub envoyfilter: Option<RenderedEnvoyFilter>,
 }
 
-impl Rendered {
+impl RenderedPlan {
     /// The ConfigMap of `profile`.
     pub fn configmap(&self, profile: Profile) -> &RenderedConfigMap {
         match profile {
@@ -57,7 +60,7 @@ pub fn render(
     deployed: Option<&Deployed>,
     plan: &Plan,
     window: AnalysisWindow,
-) -> Result<Rendered, AppError> {
+) -> Result<RenderedPlan, AppError> {
     let info = generation_info(config, window);
     let render = |profile| {
         trendmaster_emit::render_planned(
@@ -85,7 +88,7 @@ pub fn render(
             .map_err(AppError::from)
         })
         .transpose()?;
-    Ok(Rendered {
+    Ok(RenderedPlan {
         normal,
         degraded,
         envoyfilter,
@@ -93,7 +96,7 @@ pub fn render(
 }
 
 /// `--diff`: the deployed ratelimit file against the emitted (normal) one.
-pub fn diff(config: &ResolvedConfig, deployed: &Deployed, rendered: &Rendered) -> String {
+pub fn diff(config: &ResolvedConfig, deployed: &Deployed, rendered: &RenderedPlan) -> String {
     let emitted = rendered
         .normal
         .configmap
@@ -104,11 +107,15 @@ pub fn diff(config: &ResolvedConfig, deployed: &Deployed, rendered: &Rendered) -
     trendmaster_emit::unified_diff(deployed, emitted)
 }
 
-/// What the reports describe, besides the plan.
+/// What the reports describe.
 pub struct ReportInput<'a> {
+    /// The analysed window.
     pub window: AnalysisWindow,
+    /// Every recommendation, sorted by key.
     pub recommendations: &'a [RateRecommendation],
+    /// Every series without one, with its reason.
     pub skipped: &'a [SkippedSeries],
+    /// The plan against what is deployed.
     pub changes: &'a Changes,
 }
 
@@ -117,7 +124,7 @@ pub struct ReportInput<'a> {
 pub fn write(
     config: &ResolvedConfig,
     request: &RunRequest,
-    rendered: &Rendered,
+    rendered: &RenderedPlan,
     input: &ReportInput<'_>,
     now: DateTime<Utc>,
 ) -> Result<WrittenFiles, AppError> {
@@ -151,7 +158,7 @@ pub fn write(
         recommendations: input.recommendations,
         skipped: input.skipped,
         changes: input.changes.deployed_from.as_deref().map(|deployed_from| {
-            trendmaster_report::Changes {
+            trendmaster_report::DeployedComparison {
                 deployed_from,
                 plan: &input.changes.plan,
                 max_change_ratio: input.changes.max_change_ratio,
@@ -195,7 +202,7 @@ pub fn write(
     Ok(files)
 }
 
-/// The stamp in this run's file names and in its history entries.
+/// The stamp in the names of a run's files, its history entries, backtests and log files.
 pub fn stamp(now: DateTime<Utc>) -> String {
     now.format("%Y%m%d_%H%M%S").to_string()
 }

@@ -60,7 +60,7 @@ pub fn init(
         None => (None, None),
         Some(path) => {
             let path = path.map(Path::to_path_buf).unwrap_or_else(|| {
-                let stamp = chrono::Utc::now().format("%Y%m%d_%H%M%S");
+                let stamp = crate::files::stamp(chrono::Utc::now());
                 PathBuf::from(format!("logs/trendmaster_{environment}_{stamp}.log"))
             });
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -1,7 +1,8 @@
 //! Flags → one resolved [`Request`] (ripgrep's low-args → high-args step): what to do, where
 //! the configuration comes from and what overrides it, and the run's own parameters. Every rule
-//! between flags is checked here, once, before any configuration is loaded; nothing downstream
-//! looks at [`Cli`].
+//! between flags is checked here, once, before any configuration is loaded; past `main`'s
+//! logging setup (which reads `-v`, `--log-format` and `--log-file` itself, before anything
+//! else can fail), nothing looks at [`Cli`].
 
 use std::path::PathBuf;
 
@@ -115,12 +116,12 @@ impl Request {
     /// Resolves `cli`, or names the first flag that does not fit.
     pub fn from_cli(cli: &Cli) -> Result<Self, AppError> {
         let (load, overrides) = config_request(cli)?;
-        let command = command(cli)?;
+        let as_of = cli.as_of.as_deref().map(parse_as_of).transpose();
+        let command = command(cli, as_of.as_ref().err())?;
         let as_of = match &command {
-            // `--show-env` does not look at the window.
-            Command::ShowEnv => None,
-            Command::Validate { .. } => cli.as_of.as_deref().and_then(|t| parse_as_of(t).ok()),
-            _ => cli.as_of.as_deref().map(parse_as_of).transpose()?,
+            // `--show-env` does not look at the window; `--validate-only` reports a bad one.
+            Command::ShowEnv | Command::Validate { .. } => as_of.unwrap_or_default(),
+            _ => as_of?,
         };
         let only = match (&command, &cli.explain) {
             (Command::Explain, Some(pair)) => Some(parse_series(pair)?),
@@ -138,15 +139,10 @@ impl Request {
 }
 
 /// The command, after the rules between flags that clap's conflicts cannot say.
-fn command(cli: &Cli) -> Result<Command, AppError> {
+/// `as_of_problem`: why `--as-of` is not a time, if it is not.
+fn command(cli: &Cli, as_of_problem: Option<&AppError>) -> Result<Command, AppError> {
     if cli.validate_only {
-        let flag_problems = cli
-            .as_of
-            .as_deref()
-            .and_then(|text| parse_as_of(text).err())
-            .map(|error| error.to_string())
-            .into_iter()
-            .collect();
+        let flag_problems = as_of_problem.map(ToString::to_string).into_iter().collect();
         return Ok(Command::Validate { flag_problems });
     }
     if cli.show_env {

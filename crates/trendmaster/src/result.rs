@@ -9,8 +9,7 @@ use trendmaster_config::{EnvironmentInfo, ResolvedConfig};
 use trendmaster_emit::WrittenFiles;
 use trendmaster_fetch::FetchStats;
 use trendmaster_types::{
-    AnalysisWindow, CalculationMode, ChangeStatus, PlannedLimit, Profile, RateRecommendation,
-    SkippedSeries,
+    AnalysisWindow, CalculationMode, Plan, PlannedLimit, Profile, RateRecommendation, SkippedSeries,
 };
 
 use crate::fleet::{Analysed, BusyTime};
@@ -113,21 +112,26 @@ fn peak_rss_bytes() -> Option<u64> {
 }
 
 impl Changes {
-    /// The `plan` (its normal entries) against the configuration read from `deployed_from`.
-    pub fn of(
-        config: &ResolvedConfig,
-        deployed_from: Option<String>,
-        plan: Vec<PlannedLimit>,
-    ) -> Self {
+    /// `plan` (its normal entries) against the configuration read from `deployed_from`.
+    pub fn of(deployed_from: Option<String>, plan: &Plan) -> Self {
         Self {
             deployed_from,
+            max_change_ratio: plan.max_change_ratio,
+            plan: plan.normal.clone(),
+            changed: plan.changed(),
+            held: plan.held(),
+            diff: None,
+        }
+    }
+
+    /// No plan: a shard run plans nothing (`merge` does).
+    pub fn none(config: &ResolvedConfig) -> Self {
+        Self {
+            deployed_from: None,
             max_change_ratio: config.governance.max_change_ratio,
-            changed: plan.iter().filter(|p| p.status.is_change()).count(),
-            held: plan
-                .iter()
-                .filter(|p| p.status == ChangeStatus::Held)
-                .count(),
-            plan,
+            plan: Vec::new(),
+            changed: 0,
+            held: 0,
             diff: None,
         }
     }
@@ -169,7 +173,7 @@ impl RunResult {
         shard_file: PathBuf,
         timings: Option<Timings>,
     ) -> Self {
-        let changes = Changes::of(config, None, Vec::new());
+        let changes = Changes::none(config);
         Self {
             shard_file: Some(shard_file),
             timings,

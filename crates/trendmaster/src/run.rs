@@ -8,7 +8,8 @@ use std::time::Instant;
 use chrono::Utc;
 use tracing::info;
 use trendmaster_config::ResolvedConfig;
-use trendmaster_plan::{Governance, Plan};
+use trendmaster_plan::Governance;
+use trendmaster_types::Plan;
 
 use crate::cluster;
 use crate::error::AppError;
@@ -107,10 +108,10 @@ fn finish(
             selection.keys.len()
         )));
     }
-    let plan = plan(config, request, &selection, &analysed)?;
+    let plan = govern(config, request, &selection, &analysed)?;
     let deployed = selection.deployed.as_ref();
     let rendered = files::render(config, request, deployed, &plan, selection.window)?;
-    let mut changes = Changes::of(config, selection.deployed_from.clone(), plan.normal);
+    let mut changes = Changes::of(selection.deployed_from.clone(), &plan);
     if request.diff
         && let Some(deployed) = deployed
     {
@@ -130,8 +131,7 @@ fn finish(
         let applied = match (request.apply, &selection.cluster) {
             (true, Some(state)) => {
                 let object = &rendered.configmap(request.profile).configmap;
-                let stamp = files::stamp(now);
-                let profile = request.profile;
+                let (stamp, profile) = (files::stamp(now), request.profile);
                 Some(cluster::apply(
                     config, request, state, object, &stamp, profile, None,
                 )?)
@@ -154,7 +154,7 @@ fn finish(
 }
 
 /// The governance stage: the plan against what is deployed, or the mass-cut refusal.
-fn plan(
+fn govern(
     config: &ResolvedConfig,
     request: &RunRequest,
     selection: &Selection,

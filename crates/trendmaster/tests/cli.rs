@@ -395,3 +395,27 @@ fn log_file_receives_the_logs() {
     let log = std::fs::read_to_string(dir.path().join("run.log")).unwrap();
     assert!(log.contains("wrote ConfigMap and report"), "{log}");
 }
+
+/// Flags are resolved before the configuration is read: a combination of flags that cannot
+/// work is reported as such, even when the configuration file is missing too.
+#[test]
+fn flag_rules_are_checked_before_the_configuration_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = trendmaster(
+        dir.path(),
+        &[],
+        &["--config", "missing.yaml", "--force-conflicts"],
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("--force-conflicts and --confirm-production only apply to --apply"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("missing.yaml"), "{stderr}");
+    // Without the flag, the missing file is what is reported.
+    let output = trendmaster(dir.path(), &[], &["--config", "missing.yaml"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("missing.yaml"), "{stderr}");
+}

@@ -60,17 +60,6 @@ pub struct PlannedLimit {
 }
 
 impl PlannedLimit {
-    /// An entry with nothing deployed: emitted as recommended.
-    pub fn new_entry(key: SeriesKey, recommended: u64) -> Self {
-        Self {
-            key,
-            current: None,
-            recommended: Some(recommended),
-            emitted: recommended,
-            status: ChangeStatus::New,
-        }
-    }
-
     /// `recommended ÷ current`, when both exist.
     pub fn ratio(&self) -> Option<f64> {
         match (self.recommended, self.current) {

@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 use trendmaster_types::{Secret, one_line};
 
 use super::cache::{self, ResponseCache};
-use crate::report::FetchStats;
+use crate::outcome::FetchStats;
 
 /// Above this many bytes of URL-encoded parameters, queries are POSTed (long partner regexes
 /// would exceed proxies' URL limits); below, GET keeps Trickster's cache effective.

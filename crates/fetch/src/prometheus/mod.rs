@@ -29,7 +29,7 @@ use trendmaster_types::{AnalysisWindow, FetchedSeries, SeriesKey, TrafficSeries}
 
 use crate::error::FetchError;
 use crate::options::{FetchOptions, PrometheusOptions};
-use crate::report::{FetchReport, FetchStats, SeriesFailure};
+use crate::outcome::{FetchReport, FetchStats, SeriesFailure};
 use client::{Politeness, PrometheusClient, QueryData, RangeSeries, Sample, Transport};
 use promql::QueryContext;
 
