@@ -1,8 +1,12 @@
 //! End-to-end: the real `trendmaster` binary on the built-in demo data, in a scratch directory,
 //! with a clean environment (no ENV/ENVIRONMENT leaking in from the machine running the tests).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::only_file;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 
@@ -40,24 +44,6 @@ fn demo_run(dir: &Path, extra: &[&str]) -> Output {
     trendmaster(dir, &[], &args)
 }
 
-fn only_file_matching(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
-    let matches: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.starts_with(prefix) && name.ends_with(suffix)
-        })
-        .collect();
-    assert_eq!(
-        matches.len(),
-        1,
-        "{prefix}*{suffix} in {}: {matches:?}",
-        dir.display()
-    );
-    matches[0].clone()
-}
-
 #[test]
 fn demo_run_writes_a_valid_configmap_and_report_and_json_on_stdout() {
     let dir = tempfile::tempdir().unwrap();
@@ -78,9 +64,9 @@ fn demo_run_writes_a_valid_configmap_and_report_and_json_on_stdout() {
 
     // The ConfigMap parses as a Kubernetes ConfigMap and its data passes the loader's rules.
     let out = dir.path().join("out");
-    let path = only_file_matching(&out, "environment_configmap_2", ".yaml");
+    let path = only_file(&out, "environment_configmap_2", ".yaml");
     // The degraded variant is written beside it and parses too.
-    let degraded = only_file_matching(&out, "environment_configmap_degraded_", ".yaml");
+    let degraded = only_file(&out, "environment_configmap_degraded_", ".yaml");
     let _: ConfigMap = serde_yaml::from_str(&std::fs::read_to_string(degraded).unwrap())
         .expect("the degraded variant is a v1 ConfigMap");
     let yaml = std::fs::read_to_string(&path).unwrap();
@@ -132,8 +118,7 @@ fn demo_run_writes_a_valid_configmap_and_report_and_json_on_stdout() {
     }
     assert_eq!(emitted, 36);
 
-    let report =
-        std::fs::read_to_string(only_file_matching(&out, "analysis_report_", ".md")).unwrap();
+    let report = std::fs::read_to_string(only_file(&out, "analysis_report_", ".md")).unwrap();
     assert!(
         report.contains("| `444` | `/api_v3/service/multirequest` |"),
         "summary row"

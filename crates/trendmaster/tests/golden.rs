@@ -79,16 +79,16 @@ fn demo_run() {
     let out = dir.path().join("out");
     let golden = Golden::new("demo");
     golden.check("stdout.txt", &text(&output.stdout));
-    golden.check("files.txt", &file_list(&out));
-    let files = RunFiles::in_dir(&out);
-    golden.check("configmap.yaml", &read(&files.latest));
+    let files = golden.check_outputs(&out);
     assert_eq!(
         read(&files.latest),
         read(&files.configmap),
         "latest_configmap.yaml is the normal profile's file"
     );
-    golden.check("configmap_degraded.yaml", &read(&files.degraded));
-    golden.check("report.md", &read(&files.report));
+    assert!(
+        !files.envoyfilter.exists(),
+        "local rate limits are off by default"
+    );
 }
 
 #[test]
@@ -101,12 +101,7 @@ fn governed_run() {
     let golden = Golden::new("governed");
     golden.check("result.json", &text(&output.stdout));
     golden.check("changes.txt", &change_table(&text(&output.stderr)));
-    golden.check("files.txt", &file_list(&out));
-    let files = RunFiles::in_dir(&out);
-    golden.check("configmap.yaml", &read(&files.latest));
-    golden.check("configmap_degraded.yaml", &read(&files.degraded));
-    golden.check("envoyfilter.yaml", &read(&files.envoyfilter));
-    golden.check("report.md", &read(&files.report));
+    let files = golden.check_outputs(&out);
     // The HTML around the charts, and two of the charts in full (the held entry's, and a new
     // partner's): every chart is drawn by the same code, and twelve would be a megabyte.
     golden.check("report.html", &without_svg_bodies(&read(&files.html)));
@@ -157,7 +152,7 @@ fn backtest() {
     let golden = Golden::new("backtest");
     golden.check("table.txt", &text(&output.stdout));
     golden.check("files.txt", &file_list(&out));
-    let json = only(&out, "backtest_", ".json");
+    let json = common::only_file(&out, "backtest_", ".json");
     golden.check("result.json", &read(&json));
     golden.check("chart.svg", &read(&json.with_extension("svg")));
 }
@@ -177,12 +172,7 @@ fn merge_of_two_shards() {
     let out = dir.path().join("out");
     let golden = Golden::new("merge");
     golden.check("result.json", &text(&output.stdout));
-    golden.check("files.txt", &file_list(&out));
-    let files = RunFiles::in_dir(&out);
-    golden.check("configmap.yaml", &read(&files.latest));
-    golden.check("configmap_degraded.yaml", &read(&files.degraded));
-    golden.check("envoyfilter.yaml", &read(&files.envoyfilter));
-    golden.check("report.md", &read(&files.report));
+    golden.check_outputs(&out);
 }
 
 /// One run's folder of golden files.
@@ -197,6 +187,20 @@ impl Golden {
                 .join("tests/golden")
                 .join(name),
         }
+    }
+
+    /// Pins what a run wrote to `out`: the list of files, both ConfigMaps, the EnvoyFilter when
+    /// one was written, and the Markdown report.
+    fn check_outputs(&self, out: &Path) -> RunFiles {
+        self.check("files.txt", &file_list(out));
+        let files = RunFiles::in_dir(out);
+        self.check("configmap.yaml", &read(&files.latest));
+        self.check("configmap_degraded.yaml", &read(&files.degraded));
+        if files.envoyfilter.exists() {
+            self.check("envoyfilter.yaml", &read(&files.envoyfilter));
+        }
+        self.check("report.md", &read(&files.report));
+        files
     }
 
     /// Compares `actual`, masked, with the golden file `name` (or writes it, with
@@ -330,7 +334,7 @@ struct RunFiles {
 
 impl RunFiles {
     fn in_dir(out: &Path) -> Self {
-        let report = only(out, "analysis_report_", ".md");
+        let report = common::only_file(out, "analysis_report_", ".md");
         let name = report.file_name().unwrap().to_string_lossy();
         let stamp = &name["analysis_report_".len()..name.len() - ".md".len()];
         Self {
@@ -343,25 +347,6 @@ impl RunFiles {
             report,
         }
     }
-}
-
-/// The one file in `dir` named `prefix…suffix`.
-fn only(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
-    let found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            let name = path.file_name().unwrap().to_string_lossy();
-            name.starts_with(prefix) && name.ends_with(suffix)
-        })
-        .collect();
-    assert_eq!(
-        found.len(),
-        1,
-        "{prefix}*{suffix} in {}: {found:?}",
-        dir.display()
-    );
-    found[0].clone()
 }
 
 fn read(path: &Path) -> String {

@@ -75,3 +75,22 @@ pub fn configmap_limit(path: &Path, partner: &str, api: &str) -> u64 {
         .as_u64()
         .unwrap()
 }
+
+/// The one file in `dir` named `prefix…suffix`.
+pub fn only_file(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            name.starts_with(prefix) && name.ends_with(suffix)
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "{prefix}*{suffix} in {}: {found:?}",
+        dir.display()
+    );
+    found[0].clone()
+}
