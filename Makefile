@@ -1,7 +1,7 @@
 # trendmaster — common tasks. `make demo` and `make test` are the two commands of the README.
 CARGO ?= cargo
 
-.PHONY: build build-prophet demo report-screenshot test bench fuzz lint fmt clean
+.PHONY: build build-prophet demo report-screenshot test bench quality fuzz lint fmt clean
 
 ## build: release binary at target/release/trendmaster
 build:
@@ -34,6 +34,12 @@ test:
 bench:
 	bash scripts/install-test-deps.sh
 	$(CARGO) bench --locked -p trendmaster --bench fleet -- $(BENCH_ARGS)
+
+## quality: the recommendation-quality benchmark (issue 16): rolling backtests (train 14 days, test
+## the next 7, weekly) of the v1 rule, the original v3 and trendmaster on the NAB Twitter series
+## and demo series with legitimate bursts; prints the tables, every window and the time taken
+quality:
+	$(CARGO) bench --locked -p trendmaster-testkit --bench quality
 
 ## fuzz: each fuzz target (config, ratelimit, prometheus_answer) for FUZZ_SECONDS (600) with
 ## libFuzzer, starting from the committed seeds in fuzz/seeds. Needs the nightly toolchain and

@@ -47,6 +47,7 @@ fn gaps(series: &TrafficSeries) -> Vec<AnomalyEvent> {
                     excluded: false,
                     peak_value: 0.0,
                     max_score: 0.0,
+                    recurring: false,
                 });
                 start = None;
             }
@@ -104,6 +105,7 @@ fn make_event(
             .filter(|v| !v.is_nan())
             .fold(0.0, f64::max),
         max_score: group.iter().map(|f| f.z.abs()).fold(0.0, f64::max),
+        recurring: false,
     }
 }
 

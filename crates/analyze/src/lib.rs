@@ -15,8 +15,12 @@
 //!    the result (method `forecast`). The robust screen stays the result (method `statistical`)
 //!    when there is no fit, or when the band is clearly wider than the robust baseline (the
 //!    model explains the series worse than hour-of-day medians do).
-//! 4. `prime`: prime-time windows detected from hourly means (or the fixed fallback), and each
+//! 4. `recurring`: upward events that recur (on several days across the window, or weekly)
+//!    are demand, summarised for the calculator's burst floor; one-off events stay anomalies.
+//! 5. `prime`: prime-time windows detected from hourly means (or the fixed fallback), and each
 //!    day's peak inside them over the points that are not excluded anomalies.
+//! 6. `growth`: a Theil–Sen line through the daily peaks, and whether its slope's 95 %
+//!    interval excludes zero: the only evidence of growth the calculator applies.
 //!
 //! Beside the steps: `baseline`, the `Baseline` every detection judges against (built by
 //! `band`, read by `detect` and `chart`, so that neither side depends on the other); `stats`,
@@ -35,11 +39,14 @@ mod detect;
 mod events;
 mod forecast;
 mod forecaster;
+mod growth;
 mod mstl;
 mod prime;
 #[cfg(feature = "prophet")]
 mod prophet;
+mod recurring;
 mod robust;
+mod saturation;
 mod stats;
 mod trend;
 
@@ -48,6 +55,8 @@ use trendmaster_types::{
     AnalysisMethod, AnalysisResult, ForecastOutcome, PointCounts, SeriesStats, Severity,
     TrafficSeries,
 };
+
+pub use saturation::saturation;
 
 /// Analyses one series. Never fails: a series with too little data yields method
 /// [`AnalysisMethod::None`], no removed points, and (possibly) no daily peaks, which the
@@ -129,6 +138,8 @@ pub fn analyze(
             }
         }
     };
+    let mut anomalies = anomalies;
+    let recurring_bursts = recurring::mark(&mut anomalies, &window, anomaly);
     let clean = events::clean_mask(series, &anomalies, |e| e.excluded);
 
     let used: Vec<f64> = series
@@ -138,6 +149,7 @@ pub fn analyze(
         .filter_map(|(v, keep)| keep.then_some(*v))
         .collect();
     let prime = prime::daily_peaks(series, &clean, &times, prime_time);
+    let trend = growth::evidence(&prime.peaks, &window, forecast_settings.horizon_days);
     let chart = drawn.map(|(baseline, z)| {
         let level = forecast_settings.interval_level;
         let z = z.unwrap_or_else(|| band::upper_z(&series.values, &clean, &baseline, level));
@@ -166,6 +178,9 @@ pub fn analyze(
         days_skipped: prime.days_skipped,
         anomalies,
         forecast,
+        recurring_bursts,
+        trend,
+        saturation: None,
         chart,
     }
 }

@@ -63,6 +63,7 @@ pub fn anomaly_settings() -> AnomalySettings {
         min_excess: 2.0,
         min_relative_excess: 0.5,
         min_points: 1440,
+        recurring_min_days: 5,
     }
 }
 

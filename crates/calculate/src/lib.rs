@@ -8,18 +8,21 @@
 //! 3. × cache factor: `1 + hit_ratio × cache_hit_weight` when a hit ratio was measured, else the
 //!    configured `cache_adjustment_factor`;
 //! 4. × traffic-pattern multiplier (very spiky / moderately spiky / variable / stable);
-//! 5. × trend multiplier: the forecast's growth over the next period, bounded to
-//!    [`trend_min`, `trend_max`] (0.95 … 1.3, as in the original);
+//! 5. × trend multiplier: the growth of a Theil–Sen line through the daily peaks from the
+//!    window's middle to the end of the horizon, **only when its slope's 95 % interval
+//!    excludes zero** (else 1), bounded to [`trend_min`, `trend_max`] (0.95 … 1.3);
 //! 6. × partner multiplier, × path multiplier (longest matching pattern);
 //! 7. × environment `safety_margin`;
 //! 8. clamp to `[min_rate_limit, max_rate_limit]`;
 //! 9. if that is below the effective peak, raise it to `below_peak_factor` × peak (a limit under
 //!    the observed peak would throttle legitimate traffic, whatever the bounds say);
-//! 10. if that is below the forecast's upper band over the next period, raise it to the band;
-//! 11. **round up** to a multiple of `rounding_step`, so the limit is never below the computed
+//! 10. if the series has recurring bursts (demand, not anomalies: see the analyze crate) and
+//!     the value is below their highest minute × `burst_headroom`, raise it there;
+//! 11. if that is below the forecast's upper band over the next period, raise it to the band;
+//! 12. **round up** to a multiple of `rounding_step`, so the limit is never below the computed
 //!     safe rate.
 //!
-//! Fixed mode is steps 1, 2, 3, 7, 8, 9, 10, 11. Confidence keeps the original's four weighted
+//! Fixed mode is steps 1, 2, 3, 7, 8, 9, 10, 11, 12. Confidence keeps the original's four weighted
 //! factors ([`confidence`]).
 //!
 //! [`originals`] keeps the Python tool's v1 and v3 rules as its code ran them, for backtests.
@@ -66,13 +69,14 @@ pub fn recommend(
     let pattern = classify_pattern(&analysis.stats, &rate.traffic_pattern);
     if adaptive {
         chain.traffic_pattern(pattern, &analysis.stats, &rate.traffic_pattern);
-        chain.trend(analysis.forecast.summary(), rate.trend_min, rate.trend_max);
+        chain.trend(analysis.trend.as_ref(), rate.trend_min, rate.trend_max);
         chain.partner_multiplier(&analysis.key.partner, &formula.multipliers);
         chain.path_multiplier(&analysis.key.api, &formula.multipliers);
     }
     chain.safety_margin(rate.safety_margin);
     chain.clamp(rate.min_rate_limit, rate.max_rate_limit);
     chain.peak_floor(effective_peak, rate.below_peak_factor);
+    chain.burst_floor(analysis.recurring_bursts.as_ref(), rate.burst_headroom);
     chain.forecast_floor(analysis.forecast.summary());
     let limit = chain.round_up(rate.rounding_step);
     // Only absurd input gets here (a peak of 10^300 req/min from a unit mix-up): say so and
@@ -134,10 +138,11 @@ fn enough_data(analysis: &AnalysisResult, rate: &RateCalculationSettings) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{analysis, forecast_summary, formula};
+    use crate::test_support::{analysis, forecast_summary, formula, trend_evidence};
+    use chrono::NaiveDate;
     use trendmaster_types::{
-        AnalysisMethod, CacheAdjustment, ConfidenceLevel, ForecastOutcome, SeriesKey, SeriesStats,
-        StepKind, TrafficPattern,
+        AnalysisMethod, CacheAdjustment, ConfidenceLevel, ForecastOutcome, RecurringBursts,
+        SeriesKey, SeriesStats, StepKind, TrafficPattern, TrendEvidence,
     };
 
     fn step(rec: &RateRecommendation, kind: StepKind) -> &trendmaster_types::FormulaStep {
@@ -157,13 +162,14 @@ mod tests {
             (StepKind::PeakMultiplier, 170.0),
             (StepKind::CacheAdjustment, 204.0),
             (StepKind::TrafficPattern, 224.4),
-            (StepKind::Trend, 233.376),
-            (StepKind::PartnerMultiplier, 233.376),
-            (StepKind::PathMultiplier, 233.376),
-            (StepKind::SafetyMargin, 350.064),
-            (StepKind::Clamp, 350.064),
-            (StepKind::PeakFloor, 350.064),
-            (StepKind::ForecastFloor, 350.064),
+            (StepKind::Trend, 224.4),
+            (StepKind::PartnerMultiplier, 224.4),
+            (StepKind::PathMultiplier, 224.4),
+            (StepKind::SafetyMargin, 336.6),
+            (StepKind::Clamp, 336.6),
+            (StepKind::PeakFloor, 336.6),
+            (StepKind::BurstFloor, 336.6),
+            (StepKind::ForecastFloor, 336.6),
             (StepKind::RoundUp, 400.0),
         ];
         assert_eq!(outputs.len(), expected.len());
@@ -181,15 +187,15 @@ mod tests {
         );
         assert_eq!(
             step(&rec, StepKind::SafetyMargin).explanation,
-            "233.38 × 1.5 (environment safety margin) = 350.06"
+            "224.4 × 1.5 (environment safety margin) = 336.6"
         );
         assert_eq!(
             step(&rec, StepKind::ForecastFloor).explanation,
-            "350.06 ≥ forecast upper band 95 for the next 7 days (95 %): unchanged"
+            "336.6 ≥ forecast upper band 95 for the next 7 days (95 %): unchanged"
         );
         assert_eq!(
             step(&rec, StepKind::RoundUp).explanation,
-            "round up to a multiple of 100: 350.06 → 400"
+            "round up to a multiple of 100: 336.6 → 400"
         );
     }
 
@@ -357,6 +363,7 @@ mod tests {
         exact.rate.traffic_pattern.multipliers.stable = 3.0;
         let mut flat = analysis(&[100.0 / 3.0 * 3.0], 1.5, 0.1);
         flat.forecast = ForecastOutcome::Disabled;
+        flat.trend = None;
         let rec = recommend(flat, None, &exact).unwrap();
         assert_eq!(rec.requests_per_minute, 300);
     }
@@ -377,6 +384,7 @@ mod tests {
                 StepKind::SafetyMargin,
                 StepKind::Clamp,
                 StepKind::PeakFloor,
+                StepKind::BurstFloor,
                 StepKind::ForecastFloor,
                 StepKind::RoundUp
             ]
@@ -389,8 +397,8 @@ mod tests {
     #[test]
     fn trend_is_bounded_and_the_forecast_band_is_a_floor() {
         let mut a = analysis(&[40.0], 1.5, 0.1);
+        a.trend = Some(trend_evidence(1.8));
         let mut summary = forecast_summary(0.1);
-        summary.trend_growth = 1.8;
         summary.peak_upper = 900.0;
         a.forecast = ForecastOutcome::Fitted(summary);
         let rec = recommend(a, None, &formula()).unwrap();
@@ -411,11 +419,75 @@ mod tests {
         assert_eq!(rec.requests_per_minute, 900);
 
         let mut shrinking = analysis(&[40.0], 1.5, 0.1);
-        let mut summary = forecast_summary(0.1);
-        summary.trend_growth = 0.5;
-        shrinking.forecast = ForecastOutcome::Fitted(summary);
+        shrinking.trend = Some(trend_evidence(0.5));
         let rec = recommend(shrinking, None, &formula()).unwrap();
         assert_eq!(step(&rec, StepKind::Trend).factor, Some(0.95));
+    }
+
+    #[test]
+    fn growth_without_evidence_is_exactly_one_whatever_the_forecast_says() {
+        let mut noisy = analysis(&[40.0], 1.5, 0.1);
+        let mut summary = forecast_summary(0.1);
+        summary.trend_growth = 1.63;
+        noisy.forecast = ForecastOutcome::Fitted(summary);
+        noisy.trend = Some(TrendEvidence {
+            slope_low: -0.4,
+            slope_high: 0.9,
+            growth: 1.0,
+            ..trend_evidence(1.0)
+        });
+        let rec = recommend(noisy.clone(), None, &formula()).unwrap();
+        let trend = step(&rec, StepKind::Trend);
+        assert_eq!(trend.factor, Some(1.0));
+        assert!(
+            trend.explanation.contains("includes 0"),
+            "{}",
+            trend.explanation
+        );
+        noisy.trend = None;
+        let rec = recommend(noisy, None, &formula()).unwrap();
+        assert_eq!(step(&rec, StepKind::Trend).factor, Some(1.0));
+    }
+
+    #[test]
+    fn recurring_bursts_raise_the_limit_to_their_peak_with_headroom() {
+        let mut bursty = analysis(&[68.0], 2.5, 0.5);
+        bursty.recurring_bursts = Some(RecurringBursts {
+            events: 6,
+            days: 5,
+            first_day: NaiveDate::from_ymd_opt(2026, 11, 3).unwrap(),
+            last_day: NaiveDate::from_ymd_opt(2026, 11, 14).unwrap(),
+            peak: 900.0,
+            demand: 700.0,
+        });
+        let rec = recommend(bursty.clone(), None, &formula()).unwrap();
+        let floor = step(&rec, StepKind::BurstFloor);
+        assert_eq!(floor.output, 1050.0, "700 × 1.5");
+        assert!(
+            floor
+                .explanation
+                .contains("6 recurring bursts on 5 days (2026-11-03 … 2026-11-14), 700 reached on two days or more"),
+            "{}",
+            floor.explanation
+        );
+        assert_eq!(rec.requests_per_minute, 1100);
+        assert_eq!(rec.plan_input().floor, 700);
+        assert!(
+            step(&rec, StepKind::EffectivePeak)
+                .explanation
+                .contains("6 recurring bursts are demand"),
+            "{}",
+            step(&rec, StepKind::EffectivePeak).explanation
+        );
+        // Low bursts leave the calm formula's limit alone.
+        bursty.recurring_bursts.as_mut().unwrap().demand = 150.0;
+        let rec = recommend(bursty, None, &formula()).unwrap();
+        assert!(
+            step(&rec, StepKind::BurstFloor)
+                .explanation
+                .ends_with("unchanged")
+        );
+        assert_eq!(rec.requests_per_minute, 400);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use trendmaster_types::settings::{CacheSettings, MultiplierSettings, TrafficPatternSettings};
 use trendmaster_types::{
-    AnalysisResult, AnomalyKind, CacheAdjustment, ForecastSummary, FormulaStep, SeriesStats,
-    StepKind, TrafficPattern,
+    AnalysisResult, AnomalyKind, CacheAdjustment, ForecastSummary, FormulaStep, RecurringBursts,
+    SeriesStats, StepKind, TrafficPattern, TrendEvidence,
 };
 
 use crate::format::{self, num};
@@ -30,7 +30,8 @@ impl Chain {
             ));
         }
         let peak = peaks.iter().map(|p| p.peak).sum::<f64>() / peaks.len() as f64;
-        let removed_events = analysis.anomalies.iter().filter(|e| e.excluded).count();
+        let one_off = |e: &&trendmaster_types::AnomalyEvent| e.excluded && !e.recurring;
+        let removed_events = analysis.anomalies.iter().filter(one_off).count();
         let mut explanation = format!(
             "effective peak {} req/min = mean of {} daily prime-time peaks ({prime_window})",
             num(peak),
@@ -43,18 +44,31 @@ impl Chain {
                     let n = analysis
                         .anomalies
                         .iter()
-                        .filter(|e| e.excluded && e.kind == kind)
+                        .filter(one_off)
+                        .filter(|e| e.kind == kind)
                         .count();
                     (n > 0).then(|| format!("{n} {}", plural(kind.as_str(), n)))
                 })
                 .collect();
             explanation.push_str(&format!(
                 " after removing {} anomalous points ({})",
-                analysis.points.removed,
+                analysis
+                    .anomalies
+                    .iter()
+                    .filter(one_off)
+                    .map(|e| e.points)
+                    .sum::<usize>(),
                 kinds.join(", ")
             ));
-        } else {
+        } else if analysis.recurring_bursts.is_none() {
             explanation.push_str(" (no anomalous points removed)");
+        }
+        if let Some(bursts) = &analysis.recurring_bursts {
+            explanation.push_str(&format!(
+                "; {} recurring {} are demand, cleared by the burst floor instead",
+                bursts.events,
+                plural("burst", bursts.events)
+            ));
         }
         if analysis.days_skipped > 0 {
             explanation.push_str(&format!(
@@ -178,12 +192,27 @@ impl Chain {
         self.multiply(StepKind::TrafficPattern, factor, why);
     }
 
-    /// The forecast's growth over the next period, bounded; 1 without a forecast.
-    pub fn trend(&mut self, forecast: Option<&ForecastSummary>, min: f64, max: f64) {
-        let (multiplier, why) = match forecast {
-            Some(f) => {
-                let bounded = f.trend_growth.clamp(min, max);
-                let note = if bounded == f.trend_growth {
+    /// The growth of the daily peaks' robust line when its slope is significant, bounded;
+    /// otherwise 1, with the evidence either way.
+    pub fn trend(&mut self, evidence: Option<&TrendEvidence>, min: f64, max: f64) {
+        let (multiplier, why) = match evidence {
+            None => (
+                1.0,
+                "trend: too few daily peaks to judge a trend (10 needed)".to_string(),
+            ),
+            Some(e) if !e.is_significant() => (
+                1.0,
+                format!(
+                    "trend: none in evidence, the daily peaks' slope {} req/min per day has a 95 % interval [{}, {}] that includes 0 ({} days)",
+                    num(e.slope_per_day),
+                    num(e.slope_low),
+                    num(e.slope_high),
+                    e.days
+                ),
+            ),
+            Some(e) => {
+                let bounded = e.growth.clamp(min, max);
+                let note = if bounded == e.growth {
                     String::new()
                 } else {
                     format!(
@@ -195,13 +224,16 @@ impl Chain {
                 (
                     bounded,
                     format!(
-                        "trend: forecast growth ×{} over the next {} days{note}",
-                        format::factor(f.trend_growth),
-                        f.horizon_days
+                        "trend: daily peaks {} req/min per day, 95 % interval [{}, {}] over {} days: ×{} by the horizon's end, {} days from the window's middle{note}",
+                        num(e.slope_per_day),
+                        num(e.slope_low),
+                        num(e.slope_high),
+                        e.days,
+                        format::factor(e.growth),
+                        num(e.days_ahead)
                     ),
                 )
             }
-            None => (1.0, "trend: no forecast".to_string()),
         };
         self.multiply(StepKind::Trend, multiplier, why);
     }
@@ -294,6 +326,52 @@ impl Chain {
                     num(effective_peak),
                     num(factor),
                     num(raised)
+                ),
+            );
+        }
+    }
+
+    /// Recurring bursts are demand: never below their highest minute × `headroom`.
+    pub fn burst_floor(&mut self, bursts: Option<&RecurringBursts>, headroom: f64) {
+        let value = self.value;
+        let Some(b) = bursts else {
+            self.set(
+                StepKind::BurstFloor,
+                value,
+                "no recurring bursts to clear".into(),
+            );
+            return;
+        };
+        let floor = b.demand * headroom;
+        let seen = format!(
+            "{} recurring {} on {} days ({} … {}), {} reached on two days or more",
+            b.events,
+            plural("burst", b.events),
+            b.days,
+            b.first_day,
+            b.last_day,
+            num(b.demand)
+        );
+        if value >= floor {
+            self.set(
+                StepKind::BurstFloor,
+                value,
+                format!(
+                    "{} ≥ {seen} × {} (burst headroom) = {}: unchanged",
+                    num(value),
+                    format::factor(headroom),
+                    num(floor)
+                ),
+            );
+        } else {
+            self.set(
+                StepKind::BurstFloor,
+                floor,
+                format!(
+                    "{} is below the demand of {seen}: raised to it × {} (burst headroom) = {}",
+                    num(value),
+                    format::factor(headroom),
+                    num(floor)
                 ),
             );
         }

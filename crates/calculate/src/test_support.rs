@@ -8,7 +8,7 @@ use trendmaster_types::settings::{
 use trendmaster_types::{
     AnalysisMethod, AnalysisResult, AnalysisWindow, AnomalyEvent, AnomalyKind, CalculationMode,
     DailyPeak, ForecastOutcome, ForecastSummary, PointCounts, PrimeTimeWindow, SeriesKey,
-    SeriesStats, Severity,
+    SeriesStats, Severity, TrendEvidence,
 };
 
 use crate::formula::Formula;
@@ -26,6 +26,7 @@ pub fn formula() -> Formula {
             below_peak_factor: 1.2,
             trend_min: 0.95,
             trend_max: 1.3,
+            burst_headroom: 1.5,
             // The shipped default is 3; the formula tests use one or two peaks.
             min_data_coverage: 0.5,
             min_daily_peaks: 1,
@@ -133,9 +134,26 @@ pub fn analysis(peaks: &[f64], peak_to_mean: f64, cv: f64) -> AnalysisResult {
             excluded: true,
             peak_value: 900.0,
             max_score: 40.0,
+            recurring: false,
         }],
         forecast: ForecastOutcome::Fitted(forecast_summary(0.12)),
+        recurring_bursts: None,
+        trend: None,
+        saturation: None,
         chart: None,
+    }
+}
+
+/// Daily peaks rising significantly: ×`growth` 14 days ahead.
+pub fn trend_evidence(growth: f64) -> TrendEvidence {
+    TrendEvidence {
+        days: 14,
+        slope_per_day: 0.2,
+        slope_low: 0.1,
+        slope_high: 0.3,
+        level: 68.0,
+        days_ahead: 14.0,
+        growth,
     }
 }
 

@@ -26,8 +26,8 @@ pub enum Rollout {
 
 /// The ratelimit file to emit: the deployed one (when there is one) with our entries set to
 /// their planned values, new partners and paths appended in key order, and everything we do
-/// not manage left as it was. Held, kept and unchanged entries keep their deployed limit
-/// exactly (unit included); kept entries (not analysed this run) are not touched at all.
+/// not manage left as it was. Held, kept, censored and unchanged entries keep their deployed
+/// limit exactly (unit included); kept entries not analysed this run are not touched at all.
 pub fn planned_config(
     plan: &[PlannedLimit],
     deployed: Option<&Deployed>,
@@ -52,9 +52,12 @@ pub fn planned_config(
         let keeps_deployed = deployed.is_some()
             && matches!(
                 entry.status,
-                ChangeStatus::Held | ChangeStatus::Kept | ChangeStatus::Unchanged
+                ChangeStatus::Held
+                    | ChangeStatus::Kept
+                    | ChangeStatus::Censored
+                    | ChangeStatus::Unchanged
             );
-        if entry.status == ChangeStatus::Kept {
+        if entry.status == ChangeStatus::Kept && entry.recommended.is_none() {
             continue;
         }
         let limit = RateLimit {

@@ -29,14 +29,31 @@
 //!
 //! The first spike of a series always lies in the 19–24h prime time, so it would inflate that
 //! day's peak if the analysis kept it. Durations are in minutes and become `max(1, round(minutes ·
-//! 60 / step))` grid points; an anomaly that cannot fit in the window is left out. Each series also
+//! 60 / step))` grid points; an anomaly that cannot fit in the window is left out, and so is one
+//! that finds no room at least 30 minutes from every legitimate burst (below). Each series also
 //! gets a cache hit ratio in 0.05..0.6 with probability 2/3, none otherwise.
+//!
+//! Legitimate bursts: about a third of the series (hash(seed, partner, api), independent of the
+//! anomalies) have one recurring burst pattern. They are **demand**, not anomalies: tied to
+//! wall-clock time, so they recur at the same times in every window, and a limit must clear
+//! them. Each occurrence that overlaps the window is labelled in
+//! [`FetchedSeries::labelled_bursts`] with its cause:
+//!
+//! | cause                  | share of series | when (UTC)                                         | duration   | rate                                 |
+//! |------------------------|-----------------|----------------------------------------------------|------------|--------------------------------------|
+//! | batch job              | 12 %            | every day, or every weekday (half each), at 01:00, 01:30, 02:00, 02:30 or 03:00 | 20–40 min | 3–5 × that day's weekday 21h level (the prime-time peak) |
+//! | push notification herd | 12 %            | every day at a fixed minute of 19:00–22:50          | 5–10 min   | 4–8 × normal                         |
+//! | weekly campaign        | 12 %            | once a week, a fixed day of the week at a whole hour of 10–19h | 2–3 h | 2–3 × normal                  |
+//!
+//! A grid step that covers a burst only in part takes the time-weighted mix of both rates, and
+//! is labelled.
 
 use rand::RngExt;
 use rand_distr::{Distribution, Poisson};
 use rand_pcg::Pcg32;
 use trendmaster_types::{
-    AnalysisWindow, AnomalyKind, FetchedSeries, LabelledAnomaly, SeriesKey, TrafficSeries,
+    AnalysisWindow, AnomalyKind, FetchedSeries, LabelledAnomaly, LabelledBurst, SeriesKey,
+    TrafficSeries,
 };
 
 /// Share of the daily peak at each whole UTC hour; linear in between.
@@ -60,6 +77,12 @@ const PCG_STREAM: u64 = 0x0a02_bdbf_7bb3_c0a7;
 const TAG_VOLUME: u64 = 0x766f_6c75_6d65; // "volume"
 const TAG_PROFILE: u64 = 0x0070_726f_6669_6c65; // "profile"
 const TAG_PLACEMENT: u64 = 0x706c_6163_6528; // "place("
+const TAG_BURST: u64 = 0x0062_7572_7374; // "burst"
+
+/// Share of series with a legitimate burst pattern, split evenly between the three causes.
+const BURST_SHARE: f64 = 0.36;
+/// The hour of the day whose weekday level is a series' prime-time peak.
+const PEAK_HOUR_SECS: i64 = 21 * 3600;
 
 /// The built-in deterministic traffic simulator (see the module documentation for its model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +100,9 @@ impl DemoTraffic {
     /// The simulated traffic of `key` over `window`: identical for the same seed and window.
     pub fn series(&self, key: &SeriesKey, window: &AnalysisWindow) -> FetchedSeries {
         let profile = Profile::new(self.seed, key);
-        let injections = profile.place(window);
-        let values = profile.render(window, &injections);
+        let bursts = profile.bursts(window);
+        let injections = profile.place(window, &bursts);
+        let values = profile.render(window, &injections, &bursts);
         FetchedSeries {
             series: TrafficSeries {
                 key: key.clone(),
@@ -86,6 +110,15 @@ impl DemoTraffic {
                 values,
             },
             cache_hit_ratio: profile.cache_hit_ratio,
+            rejected_share: None,
+            labelled_bursts: bursts
+                .iter()
+                .map(|burst| LabelledBurst {
+                    cause: burst.cause.as_str().to_owned(),
+                    start_index: burst.start,
+                    len: burst.len,
+                })
+                .collect(),
             labelled_anomalies: injections
                 .iter()
                 .map(|injection| LabelledAnomaly {
@@ -107,6 +140,75 @@ struct Profile {
     cache_hit_ratio: Option<f64>,
     /// In placement order: longest kinds first, so they find room before the short ones.
     planned: Vec<Planned>,
+    /// The series' legitimate burst pattern, if it has one.
+    burst: Option<BurstPattern>,
+}
+
+/// What causes a legitimate burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BurstCause {
+    BatchJob,
+    PushHerd,
+    Campaign,
+}
+
+impl BurstCause {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::BatchJob => "batch job",
+            Self::PushHerd => "push notification herd",
+            Self::Campaign => "weekly campaign",
+        }
+    }
+}
+
+/// Which days a burst pattern runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BurstDays {
+    Every,
+    /// Monday to Friday.
+    Weekdays,
+    /// One day of the week, Monday = 0.
+    Weekly(i64),
+}
+
+impl BurstDays {
+    fn includes(self, day: i64) -> bool {
+        let weekday = weekday(day * 86_400);
+        match self {
+            Self::Every => true,
+            Self::Weekdays => weekday < 5,
+            Self::Weekly(on) => weekday == on,
+        }
+    }
+}
+
+/// A recurring legitimate burst: on `days`, from `start_secs` after midnight UTC, for `minutes`.
+#[derive(Debug, Clone, Copy)]
+struct BurstPattern {
+    cause: BurstCause,
+    days: BurstDays,
+    start_secs: i64,
+    minutes: u32,
+    /// × the weekday 21h level (batch job) or × normal (herd, campaign).
+    factor: f64,
+}
+
+/// One occurrence of a burst pattern: its time span, and the grid points it touches.
+#[derive(Debug, Clone, Copy)]
+struct Burst {
+    cause: BurstCause,
+    from_secs: i64,
+    to_secs: i64,
+    start: usize,
+    len: usize,
+    factor: f64,
+}
+
+impl Burst {
+    fn end(&self) -> usize {
+        self.start + self.len
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -190,6 +292,7 @@ impl Profile {
             growth_per_day,
             cache_hit_ratio,
             planned,
+            burst: BurstPattern::new(hash),
         }
     }
 
@@ -204,8 +307,51 @@ impl Profile {
         self.weekday_level(t) * weekly_factor(t)
     }
 
-    /// Grid positions of the planned anomalies in `window`, sorted by start.
-    fn place(&self, window: &AnalysisWindow) -> Vec<Injection> {
+    /// The occurrences of the series' burst pattern that overlap `window`, sorted by start.
+    fn bursts(&self, window: &AnalysisWindow) -> Vec<Burst> {
+        let Some(pattern) = self.burst else {
+            return Vec::new();
+        };
+        let step = i64::from(window.step_secs.max(1));
+        let start = window.start.timestamp();
+        let len = window.len();
+        let end = start + len as i64 * step;
+        let duration = i64::from(pattern.minutes) * 60;
+        let first_day = (start - pattern.start_secs - duration).div_euclid(86_400);
+        let last_day = end.div_euclid(86_400);
+        (first_day..=last_day)
+            .filter(|day| pattern.days.includes(*day))
+            .filter_map(|day| {
+                let from_secs = day * 86_400 + pattern.start_secs;
+                let to_secs = from_secs + duration;
+                let first = (from_secs - start).div_euclid(step).max(0) as usize;
+                let last = ((to_secs - start + step - 1).div_euclid(step).max(0) as usize).min(len);
+                (first < last).then(|| Burst {
+                    cause: pattern.cause,
+                    from_secs,
+                    to_secs,
+                    start: first,
+                    len: last - first,
+                    factor: pattern.factor,
+                })
+            })
+            .collect()
+    }
+
+    /// Requests per minute of a burst at `t`.
+    fn burst_rate(&self, burst: &Burst, t: i64) -> f64 {
+        match burst.cause {
+            BurstCause::BatchJob => {
+                let peak_time = t.div_euclid(86_400) * 86_400 + PEAK_HOUR_SECS;
+                burst.factor * self.weekday_level(peak_time)
+            }
+            BurstCause::PushHerd | BurstCause::Campaign => burst.factor * self.normal_rate(t),
+        }
+    }
+
+    /// Grid positions of the planned anomalies in `window`, sorted by start: apart from each
+    /// other and from every legitimate burst.
+    fn place(&self, window: &AnalysisWindow, bursts: &[Burst]) -> Vec<Injection> {
         let len = window.len();
         let step = window.step_secs;
         let separation = points_for(SEPARATION_MINUTES, step);
@@ -227,7 +373,10 @@ impl Profile {
                 let end = start + points;
                 let clear = placed
                     .iter()
-                    .all(|o| end + separation <= o.start || o.end() + separation <= start);
+                    .all(|o| end + separation <= o.start || o.end() + separation <= start)
+                    && bursts
+                        .iter()
+                        .all(|b| end + separation <= b.start || b.end() + separation <= start);
                 if end <= len && clear {
                     placed.push(Injection {
                         kind: plan.kind,
@@ -243,20 +392,40 @@ impl Profile {
         placed
     }
 
-    fn render(&self, window: &AnalysisWindow, injections: &[Injection]) -> Vec<f64> {
+    fn render(
+        &self,
+        window: &AnalysisWindow,
+        injections: &[Injection],
+        bursts: &[Burst],
+    ) -> Vec<f64> {
         let step = i64::from(window.step_secs);
         let step_minutes = step as f64 / 60.0;
         let start = window.start.timestamp();
         let mut next = 0;
+        let mut next_burst = 0;
         (0..window.len())
             .map(|i| {
                 let t = start + i as i64 * step;
                 while next < injections.len() && injections[next].end() <= i {
                     next += 1;
                 }
+                while next_burst < bursts.len() && bursts[next_burst].end() <= i {
+                    next_burst += 1;
+                }
                 let active = injections.get(next).filter(|inj| inj.start <= i);
+                let burst = bursts.get(next_burst).filter(|b| b.start <= i);
                 let rate = match active {
-                    None => self.normal_rate(t),
+                    None => match burst {
+                        None => self.normal_rate(t),
+                        Some(burst) => {
+                            // The share of this step the burst covers.
+                            let covered = (burst.to_secs.min(t + step) - burst.from_secs.max(t))
+                                .clamp(0, step) as f64
+                                / step as f64;
+                            (1.0 - covered) * self.normal_rate(t)
+                                + covered * self.burst_rate(burst, t)
+                        }
+                    },
                     Some(inj) => match inj.kind {
                         AnomalyKind::Gap => return f64::NAN,
                         AnomalyKind::Spike => inj.factor * self.weekday_level(t).max(1.0),
@@ -312,10 +481,53 @@ fn daily_shape(t: i64) -> f64 {
     from + (to - from) * fraction
 }
 
+/// The day of the week of Unix time `t`, Monday = 0.
+fn weekday(t: i64) -> i64 {
+    // 1970-01-01 was a Thursday.
+    (t.div_euclid(86_400) + 3).rem_euclid(7)
+}
+
 fn weekly_factor(t: i64) -> f64 {
-    // 1970-01-01 was a Thursday; Monday is 0.
-    let weekday = (t.div_euclid(86_400) + 3).rem_euclid(7);
-    if weekday >= 5 { WEEKEND_FACTOR } else { 1.0 }
+    if weekday(t) >= 5 { WEEKEND_FACTOR } else { 1.0 }
+}
+
+impl BurstPattern {
+    /// The burst pattern of the series whose hash is `hash`, drawn from its own stream so
+    /// that the anomalies and volumes do not depend on it.
+    fn new(hash: u64) -> Option<Self> {
+        let mut rng = Pcg32::new(combine(hash, TAG_BURST), PCG_STREAM);
+        if !rng.random_bool(BURST_SHARE) {
+            return None;
+        }
+        Some(match rng.random_range(0..3) {
+            0 => Self {
+                cause: BurstCause::BatchJob,
+                days: if rng.random_bool(0.5) {
+                    BurstDays::Every
+                } else {
+                    BurstDays::Weekdays
+                },
+                // 01:00, 01:30, … 03:00: over before 04h, the night's low.
+                start_secs: 3600 + rng.random_range(0..=4) * 1800,
+                minutes: rng.random_range(20..=40),
+                factor: rng.random_range(3.0..=5.0),
+            },
+            1 => Self {
+                cause: BurstCause::PushHerd,
+                days: BurstDays::Every,
+                start_secs: PRIME_START_SECS + rng.random_range(0..=230) * 60,
+                minutes: rng.random_range(5..=10),
+                factor: rng.random_range(4.0..=8.0),
+            },
+            _ => Self {
+                cause: BurstCause::Campaign,
+                days: BurstDays::Weekly(rng.random_range(0..7)),
+                start_secs: rng.random_range(10..=19) * 3600,
+                minutes: rng.random_range(120..=180),
+                factor: rng.random_range(2.0..=3.0),
+            },
+        })
+    }
 }
 
 /// SplitMix64's finaliser: a fixed, well-mixing permutation of `u64`.
@@ -399,9 +611,22 @@ mod tests {
         mask
     }
 
-    /// Present, unlabelled values with their timestamps.
+    fn burst_mask(fetched: &FetchedSeries) -> Vec<bool> {
+        let mut mask = vec![false; fetched.series.values.len()];
+        for b in &fetched.labelled_bursts {
+            mask[b.start_index..b.start_index + b.len].fill(true);
+        }
+        mask
+    }
+
+    /// Present values outside labelled anomalies and legitimate bursts, with their timestamps:
+    /// the model's daily and weekly shape.
     fn clean_points(fetched: &FetchedSeries) -> Vec<(DateTime<Utc>, f64)> {
-        let mask = labelled_mask(fetched);
+        let mask: Vec<bool> = labelled_mask(fetched)
+            .into_iter()
+            .zip(burst_mask(fetched))
+            .map(|(anomaly, burst)| anomaly || burst)
+            .collect();
         fetched
             .series
             .points()
@@ -835,6 +1060,158 @@ mod tests {
             let fetched = demo.series(&key, &window);
             assert_eq!(fetched.series.values.len(), window.len());
             assert!(fetched.series.present_count() > window.len() / 2);
+        }
+    }
+
+    fn cause_of(fetched: &FetchedSeries) -> Option<&str> {
+        fetched.labelled_bursts.first().map(|b| b.cause.as_str())
+    }
+
+    #[test]
+    fn about_a_third_of_series_have_one_legitimate_burst_pattern() {
+        let causes = ["batch job", "push notification herd", "weekly campaign"];
+        // Modelled: over many seeds.
+        let (mut total, mut by_cause) = (0, [0usize; 3]);
+        for seed in 0..200 {
+            for key in demo_keys() {
+                total += 1;
+                if let Some(pattern) = Profile::new(seed, &key).burst {
+                    let i = causes.iter().position(|c| *c == pattern.cause.as_str());
+                    by_cause[i.unwrap()] += 1;
+                }
+            }
+        }
+        let share = by_cause.iter().sum::<usize>() as f64 / total as f64;
+        assert!((0.30..=0.42).contains(&share), "{share:.3}");
+        for (cause, n) in causes.iter().zip(by_cause) {
+            let share = n as f64 / total as f64;
+            assert!((0.09..=0.15).contains(&share), "{cause}: {share:.3}");
+        }
+        // The demo fleet: every cause, a single cause per series, most series without one.
+        for cause in causes {
+            assert!(
+                fleet().iter().any(|f| cause_of(f) == Some(cause)),
+                "no {cause} in the demo fleet"
+            );
+        }
+        for fetched in fleet() {
+            let first = cause_of(fetched);
+            assert!(
+                fetched
+                    .labelled_bursts
+                    .iter()
+                    .all(|b| Some(b.cause.as_str()) == first)
+            );
+        }
+        // 15 of 36 here (21 have a burst, an unlucky draw: 12 of 36 for seed 1, the README's).
+        let without = fleet()
+            .iter()
+            .filter(|f| f.labelled_bursts.is_empty())
+            .count();
+        assert!(
+            (fleet().len() / 3..=fleet().len() * 3 / 4).contains(&without),
+            "{without} of {} series without a burst",
+            fleet().len()
+        );
+    }
+
+    #[test]
+    fn bursts_recur_at_the_same_wall_clock_times_in_every_window() {
+        use chrono::Datelike;
+        let demo = DemoTraffic::new(DEMO_SEED);
+        let early = AnalysisWindow::ending_at(as_of(), 14, 60);
+        let late = AnalysisWindow::ending_at(as_of() + TimeDelta::minutes(3 * 1440 + 17), 14, 60);
+        let mut checked = 0;
+        for fetched in fleet().iter().filter(|f| !f.labelled_bursts.is_empty()) {
+            let key = &fetched.series.key;
+            let times = |f: &FetchedSeries, w: &AnalysisWindow| -> Vec<(DateTime<Utc>, usize)> {
+                f.labelled_bursts
+                    .iter()
+                    .filter(|b| b.start_index > 0 && b.start_index + b.len < w.len())
+                    .map(|b| (w.timestamp(b.start_index), b.len))
+                    .collect()
+            };
+            let (a, b) = (
+                times(fetched, &early),
+                times(&demo.series(key, &late), &late),
+            );
+            let shared: Vec<_> = a.iter().filter(|t| t.0 >= late.start).collect();
+            assert!(
+                shared.iter().all(|t| b.contains(t)),
+                "{key}: {a:?} vs {b:?}"
+            );
+            // Same time of day, same length, on the documented days.
+            let first = a[0];
+            assert!(
+                a.iter()
+                    .all(|t| t.0.time() == first.0.time() && t.1 == first.1)
+            );
+            let days = a.len();
+            let expected = match cause_of(fetched).unwrap() {
+                "weekly campaign" => 2..=2,
+                "batch job" => 9..=14,
+                _ => 13..=14,
+            };
+            assert!(
+                expected.contains(&days),
+                "{key}: {days} occurrences in 14 days"
+            );
+            if days == 2 {
+                assert_eq!(a[0].0.weekday(), a[1].0.weekday());
+            }
+            checked += 1;
+        }
+        assert!(checked > 0);
+    }
+
+    #[test]
+    fn bursts_run_at_their_documented_levels() {
+        let mut checked = [0; 3];
+        for fetched in fleet() {
+            let medians = hour_medians(fetched);
+            // Only series large enough that Poisson noise does not decide the ratio.
+            if medians[21] < 20.0 {
+                continue;
+            }
+            let window = fetched.series.window;
+            for burst in &fetched.labelled_bursts {
+                let values =
+                    &fetched.series.values[burst.start_index..burst.start_index + burst.len];
+                let hour = window.timestamp(burst.start_index).hour() as usize;
+                let (reference, range, slot) = match burst.cause.as_str() {
+                    "batch job" => (medians[21], 2.5..6.0, 0),
+                    "push notification herd" => (medians[hour], 3.0..10.0, 1),
+                    _ => (medians[hour], 1.5..4.0, 2),
+                };
+                let ratio = mean(values) / reference;
+                assert!(
+                    range.contains(&ratio),
+                    "{}: {} at {} runs at {ratio:.2} × the reference",
+                    fetched.series.key,
+                    burst.cause,
+                    window.timestamp(burst.start_index)
+                );
+                checked[slot] += 1;
+            }
+        }
+        assert!(checked.iter().all(|n| *n > 0), "{checked:?}");
+    }
+
+    #[test]
+    fn anomalies_keep_away_from_bursts() {
+        let five_minute = fleet_for(DEMO_SEED, &AnalysisWindow::ending_at(as_of(), 14, 300));
+        for fetched in fleet().iter().chain(&five_minute) {
+            let separation = points_for(SEPARATION_MINUTES, fetched.series.window.step_secs);
+            for a in &fetched.labelled_anomalies {
+                for b in &fetched.labelled_bursts {
+                    assert!(
+                        a.start_index + a.len + separation <= b.start_index
+                            || b.start_index + b.len + separation <= a.start_index,
+                        "{}: {a:?} next to {b:?}",
+                        fetched.series.key
+                    );
+                }
+            }
         }
     }
 

@@ -3,8 +3,8 @@
 //!
 //! Columns: `timestamp` (RFC 3339 UTC text such as `2026-11-15T00:00:00Z` in CSV, a UTC
 //! millisecond datetime in Parquet), `partner`, `api`, `requests` (per minute) and
-//! `cache_hit_ratio` (the series' ratio on each of its rows, empty when unknown). Missing samples
-//! are left out. CSV numbers are written in the shortest form that parses back to the same
+//! `cache_hit_ratio` (the series' ratio on each of its rows, empty when unknown), and, when any
+//! series has one, `rejected_share` (likewise). Missing samples are left out. CSV numbers are written in the shortest form that parses back to the same
 //! `f64`.
 //!
 //! The file is written to a temporary file next to the target and renamed over it, so a failed
@@ -83,6 +83,7 @@ fn frame_of(series: &[FetchedSeries], format: TableFormat) -> Result<DataFrame, 
     let mut apis = Vec::new();
     let mut requests = Vec::new();
     let mut ratios = Vec::new();
+    let mut rejected = Vec::new();
     for fetched in series {
         let key = &fetched.series.key;
         if !seen.insert(key) {
@@ -98,6 +99,11 @@ fn frame_of(series: &[FetchedSeries], format: TableFormat) -> Result<DataFrame, 
         if let Some(ratio) = fetched.cache_hit_ratio.filter(|r| !(0.0..=1.0).contains(r)) {
             return Err(format!(
                 "series {key} has a cache hit ratio of {ratio}, not between 0 and 1"
+            ));
+        }
+        if let Some(share) = fetched.rejected_share.filter(|r| !(0.0..=1.0).contains(r)) {
+            return Err(format!(
+                "series {key} has a rejected share of {share}, not between 0 and 1"
             ));
         }
         for (time, value) in fetched.series.points() {
@@ -116,6 +122,7 @@ fn frame_of(series: &[FetchedSeries], format: TableFormat) -> Result<DataFrame, 
             apis.push(key.api.as_str());
             requests.push(value);
             ratios.push(fetched.cache_hit_ratio);
+            rejected.push(fetched.rejected_share);
         }
     }
     let timestamp = match format {
@@ -134,17 +141,20 @@ fn frame_of(series: &[FetchedSeries], format: TableFormat) -> Result<DataFrame, 
             .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
             .into_column(),
     };
-    DataFrame::new(
-        requests.len(),
-        vec![
-            timestamp,
-            Column::new("partner".into(), partners),
-            Column::new("api".into(), apis),
-            Column::new("requests".into(), requests),
-            Column::new("cache_hit_ratio".into(), ratios),
-        ],
-    )
-    .map_err(|e| one_line(&e.to_string()))
+    let height = requests.len();
+    let mut columns = vec![
+        timestamp,
+        Column::new("partner".into(), partners),
+        Column::new("api".into(), apis),
+        Column::new("requests".into(), requests),
+        Column::new("cache_hit_ratio".into(), ratios),
+    ];
+    // Only sources with a rejected-requests query measure it: files of the others stay as
+    // they were.
+    if rejected.iter().any(Option::is_some) {
+        columns.push(Column::new("rejected_share".into(), rejected));
+    }
+    DataFrame::new(height, columns).map_err(|e| one_line(&e.to_string()))
 }
 
 #[cfg(test)]
@@ -192,8 +202,10 @@ mod tests {
             },
             cache_hit_ratio: ratio,
             labelled_anomalies: Vec::new(),
+            rejected_share: None,
+            labelled_bursts: Vec::new(),
         };
-        vec![
+        let mut all = vec![
             fetched(
                 "111",
                 "/api_v3/service/multirequest",
@@ -201,7 +213,10 @@ mod tests {
                 Some(0.1 + 0.7),
             ),
             fetched("007", "/a,\"quoted\"", second, None),
-        ]
+        ];
+        // One series with a measured rejected share: the column is written, empty for the other.
+        all[0].rejected_share = Some(0.1 + 0.2 - 0.3 + 1e-3);
+        all
     }
 
     fn assert_round_trip(name: &str, step_secs: u32) {
@@ -236,6 +251,10 @@ mod tests {
                 back.cache_hit_ratio.map(f64::to_bits),
                 original.cache_hit_ratio.map(f64::to_bits)
             );
+            assert_eq!(
+                back.rejected_share.map(f64::to_bits),
+                original.rejected_share.map(f64::to_bits)
+            );
         }
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "only the export itself: {leftovers:?}");
@@ -266,6 +285,8 @@ mod tests {
             },
             cache_hit_ratio: None,
             labelled_anomalies: Vec::new(),
+            rejected_share: None,
+            labelled_bursts: Vec::new(),
         };
         export(&path, &[series]).unwrap();
         assert_eq!(

@@ -16,10 +16,13 @@
 //! | `cache_hits`      | no       | requests served from cache (a count), together with `cache_total` |
 //! | `cache_total`     | no       | all requests (a count), together with `cache_hits`             |
 //! | `cache_hit_ratio` | no       | share served from cache, 0..=1, the same on every row of a series (empty = unknown) |
+//! | `rejected_share`  | no       | share of requests rejected (HTTP 429) over the window, 0..=1, the same on every row of a series (empty = unknown) |
 //!
 //! A series' cache hit ratio is either `Σ cache_hits / Σ cache_total` over its rows inside the
 //! analysis window (rows with an empty count are left out; `cache_hits` may not exceed
-//! `cache_total`), or its `cache_hit_ratio`; a file gives one or the other, not both. Any other
+//! `cache_total`), or its `cache_hit_ratio`; a file gives one or the other, not both. Its
+//! rejected share (what a Prometheus preset's `rejected_query` measures: a series with rejected
+//! requests is censored and never cut) is, like `cache_hit_ratio`, one value per series. Any other
 //! column is an error, so that a typo such as `request` cannot pass unnoticed. Rows are counted
 //! from 1, the CSV header not included.
 //!
@@ -54,7 +57,12 @@ use crate::options::FileOptions;
 use crate::outcome::SeriesFailure;
 
 const REQUIRED_COLUMNS: [&str; 4] = ["timestamp", "partner", "api", "requests"];
-const OPTIONAL_COLUMNS: [&str; 3] = ["cache_hits", "cache_total", "cache_hit_ratio"];
+const OPTIONAL_COLUMNS: [&str; 4] = [
+    "cache_hits",
+    "cache_total",
+    "cache_hit_ratio",
+    "rejected_share",
+];
 
 /// The last second of year 9999: integer timestamps beyond it are taken for milliseconds.
 const MAX_UNIX_SECONDS: i64 = 253_402_300_799;
@@ -100,6 +108,8 @@ struct FileSeries {
     cache_counts: Vec<Option<(f64, f64)>>,
     /// From the `cache_hit_ratio` column.
     cache_hit_ratio: Option<f64>,
+    /// From the `rejected_share` column.
+    rejected_share: Option<f64>,
 }
 
 impl FileTraffic {
@@ -204,6 +214,8 @@ impl FileSeries {
             },
             cache_hit_ratio,
             labelled_anomalies: Vec::new(),
+            rejected_share: self.rejected_share,
+            labelled_bursts: Vec::new(),
         }
     }
 }
@@ -262,6 +274,7 @@ struct FileColumns<'a> {
     api: &'a Column,
     requests: &'a Column,
     cache: CacheColumns<'a>,
+    rejected: Option<&'a Column>,
 }
 
 enum CacheColumns<'a> {
@@ -333,6 +346,7 @@ impl<'a> FileColumns<'a> {
             api: frame.column("api").map_err(|e| e.to_string())?,
             requests: frame.column("requests").map_err(|e| e.to_string())?,
             cache,
+            rejected: column("rejected_share"),
         })
     }
 
@@ -350,6 +364,10 @@ impl<'a> FileColumns<'a> {
             )),
             CacheColumns::Ratio(ratio) => Some((numbers(ratio, "cache_hit_ratio")?, None)),
         };
+        let rejected = self
+            .rejected
+            .map(|column| numbers(column, "rejected_share"))
+            .transpose()?;
 
         let mut index: HashMap<String, HashMap<String, usize>> = HashMap::new();
         let mut grouped: Vec<(SeriesKey, Vec<Row>)> = Vec::new();
@@ -389,6 +407,15 @@ impl<'a> FileColumns<'a> {
                     }
                 },
             };
+            let rejected = match rejected.as_ref().and_then(|shares| shares[i]) {
+                None => None,
+                Some(r) if (0.0..=1.0).contains(&r) => Some(r),
+                Some(r) => {
+                    return Err(format!(
+                        "column `rejected_share`, row {row} ({series}): {r} is not between 0 and 1"
+                    ));
+                }
+            };
             // Rows of one series usually come together (an export writes them so): compare
             // with the previous row's series before hashing two strings per row.
             let slot = match last {
@@ -411,6 +438,7 @@ impl<'a> FileColumns<'a> {
                 time_ms: timestamps[i],
                 requests,
                 cache,
+                rejected,
             });
         }
         Ok(grouped)
@@ -435,6 +463,8 @@ struct Row {
     time_ms: i64,
     requests: f64,
     cache: RowCache,
+    /// From the `rejected_share` column.
+    rejected: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -622,8 +652,23 @@ fn lay_out(
         let has_counts = rows.iter().any(|r| matches!(r.cache, RowCache::Counts(..)));
         let mut series = FileSeries::default();
         let mut ratio: Option<(f64, usize)> = None;
+        let mut rejected: Option<(f64, usize)> = None;
         let mut previous_row = 0;
         for row in &rows {
+            if let Some(share) = row.rejected {
+                match rejected {
+                    Some((first, first_row)) if first != share => {
+                        return Err(format!(
+                            "rows {first_row} and {} of {} give different rejected_share \
+                             values ({first} and {share}); a series has one",
+                            row.row,
+                            SeriesName(&key.partner, &key.api)
+                        ));
+                    }
+                    Some(_) => {}
+                    None => rejected = Some((share, row.row)),
+                }
+            }
             let start = row.time_ms.div_euclid(step_ms) * i64::from(step_secs);
             let counts = match row.cache {
                 RowCache::Counts(hits, total) => Some((hits, total)),
@@ -673,6 +718,7 @@ fn lay_out(
             previous_row = row.row;
         }
         series.cache_hit_ratio = ratio.map(|(r, _)| r);
+        series.rejected_share = rejected.map(|(r, _)| r);
         laid_out.insert(key, series);
     }
     Ok(laid_out)
@@ -939,7 +985,8 @@ mod tests {
             (
                 "timestamp,partner,api,request\n2026-11-15T12:00:00Z,1,/a,2\n".to_string(),
                 "missing column `requests`; unknown column `request` (accepted columns: \
-                 timestamp, partner, api, requests, cache_hits, cache_total, cache_hit_ratio)",
+                 timestamp, partner, api, requests, cache_hits, cache_total, cache_hit_ratio, \
+                 rejected_share)",
             ),
             (
                 format!("{header}2026-11-15T12:00:00Z,1,/a,2\n2026-11-15T12:01:00Z,1,/a,many\n"),
@@ -983,6 +1030,18 @@ mod tests {
                     .to_string(),
                 "rows 1 and 2 of partner 1, API /a give different cache_hit_ratio values",
             ),
+            (
+                "timestamp,partner,api,requests,rejected_share\n\
+                 2026-11-15T12:00:00Z,1,/a,1,0.5\n2026-11-15T12:01:00Z,1,/a,1,0.6\n"
+                    .to_string(),
+                "rows 1 and 2 of partner 1, API /a give different rejected_share values",
+            ),
+            (
+                "timestamp,partner,api,requests,rejected_share\n\
+                 2026-11-15T12:00:00Z,1,/a,1,1.5\n"
+                    .to_string(),
+                "column `rejected_share`, row 1 (partner 1, API /a): 1.5 is not between 0 and 1",
+            ),
         ];
         for (text, expected) in cases {
             let message = open_err(&dir, &text);
@@ -991,6 +1050,27 @@ mod tests {
                 "{message}\nexpected: {expected}"
             );
         }
+    }
+
+    #[test]
+    fn a_rejected_share_column_gives_each_series_its_share() {
+        let dir = tempfile::tempdir().unwrap();
+        // Empty values are unknown, and may sit beside the series' value; 222 has none.
+        let path = write(
+            &dir,
+            "traffic.csv",
+            "timestamp,partner,api,requests,rejected_share\n\
+             2026-11-15T12:00:00Z,111,/a,5,0.02\n\
+             2026-11-15T12:01:00Z,111,/a,5,\n\
+             2026-11-15T12:00:00Z,222,/a,5,\n",
+        );
+        let traffic = open(&path).unwrap();
+        let keys = [SeriesKey::new("111", "/a"), SeriesKey::new("222", "/a")];
+        let (series, failures) = traffic.series(&keys, &hour(60));
+        assert!(failures.is_empty(), "{failures:?}");
+        assert_eq!(series[0].rejected_share, Some(0.02));
+        assert_eq!(series[1].rejected_share, None);
+        assert_eq!(series[0].cache_hit_ratio, None);
     }
 
     #[test]

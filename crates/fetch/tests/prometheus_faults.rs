@@ -461,3 +461,77 @@ fn basic_auth_and_a_token_file_are_used() {
         server.requests()[0]
     );
 }
+
+/// The Istio preset: a `query_range` answer of partner 111 on two raw paths (1 and 3 req/min)
+/// and of 222 on one (1 req/min), then the rejected-requests answer: half of 111's requests on
+/// `/api/a` were rejected, its other path and 222 are not mentioned (no 429s).
+fn istio_replies(rejected: Reply) -> Vec<Reply> {
+    let w = window();
+    let track = |partner: &str, path: &str, per_step: u32| {
+        let values: Vec<String> = (1..=w.len())
+            .map(|i| format!("[{},\"{per_step}\"]", w.start.timestamp() + i as i64 * 3600))
+            .collect();
+        format!(
+            r#"{{"metric":{{"partner":"{partner}","request_path":"{path}"}},"values":[{}]}}"#,
+            values.join(",")
+        )
+    };
+    let matrix = format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{},{},{}]}}}}"#,
+        track("111", "/api/a", 60),
+        track("111", "/v2/api/a", 180),
+        track("222", "/api/a", 60)
+    );
+    vec![Reply::Send(200, vec![], matrix), rejected]
+}
+
+fn istio() -> PrometheusSettings {
+    let mut settings = settings();
+    settings.preset = "istio".into();
+    settings
+}
+
+#[test]
+fn the_rejected_query_runs_like_the_cache_query_and_is_weighted_by_path() {
+    let time = window().end.timestamp();
+    let vector = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{"partner":"111","request_path":"/api/a"}},"value":[{time},"0.5"]}}]}}}}"#
+    );
+    let server = FakePrometheus::start(istio_replies(Reply::Send(200, vec![], vector)));
+    let report = fetch_with(&server.url(), istio(), &keys());
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "one range query and one rejected query");
+    // An instant query at the window's end over the whole window, 429s over all responses.
+    let rejected = &requests[1];
+    assert!(rejected.contains("/api/v1/query?"), "{rejected}");
+    assert!(rejected.contains(&format!("time={time}")), "{rejected}");
+    assert!(
+        rejected.contains("response_code%3D%22429%22") && rejected.contains("%5B86400s%5D"),
+        "{rejected}"
+    );
+    // 111: 0.5 of 1 req/min and nothing of 3 req/min on its other path.
+    assert_eq!(report.series[0].rejected_share, Some(0.125));
+    assert_eq!(report.series[1].rejected_share, Some(0.0), "222 had none");
+    assert!(report.series.iter().all(|s| s.cache_hit_ratio.is_none()));
+}
+
+#[test]
+fn a_failed_rejected_query_only_means_no_measurement_and_nginx_has_none() {
+    let error = r#"{"status":"error","errorType":"bad_data","error":"unknown label"}"#;
+    let server = FakePrometheus::start(istio_replies(Reply::Send(400, vec![], error.to_string())));
+    let report = fetch_with(&server.url(), istio(), &keys());
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.series.len(), 2);
+    assert!(report.series.iter().all(|s| s.rejected_share.is_none()));
+    assert_eq!(
+        report.series[0].series.values[0], 4.0,
+        "the traffic is there"
+    );
+
+    // The nginx preset's rejected_query is empty: no query, no share.
+    let server = FakePrometheus::start(vec![Reply::Send(200, vec![], matrix())]);
+    let report = fetch_with(&server.url(), no_cache(settings()), &keys());
+    assert_eq!(server.requests().len(), 1);
+    assert!(report.series.iter().all(|s| s.rejected_share.is_none()));
+}

@@ -38,8 +38,7 @@ mod tests {
     use super::*;
     use crate::approvals::Approvals;
     use crate::holds::plan_entries;
-    use crate::test_support::{deployed, key};
-    use std::collections::BTreeMap;
+    use crate::test_support::{deployed, key, limits, stability};
     use trendmaster_types::settings::Tier;
 
     #[test]
@@ -66,12 +65,19 @@ mod tests {
             partner_tiers: [("111".into(), "enterprise".into())].into(),
         };
         let deployed = deployed();
-        let recommended = BTreeMap::from([
+        let recommended = limits([
             (key("111", "/api/a"), 3000), // held at 1000
+            (key("111", "/api/b"), 300),  // stepped: 600 → 500
             (key("222", "/api/a"), 1500),
             (key("222", "/api/b"), 150),
         ]);
-        let normal = plan_entries(&recommended, Some(&deployed), 1.8, &Approvals::None);
+        let normal = plan_entries(
+            &recommended,
+            Some(&deployed),
+            1.8,
+            &stability(),
+            &Approvals::None,
+        );
         let cut = degraded(&normal, &tiers, 100);
         for (n, d) in normal.iter().zip(&cut) {
             assert!(d.emitted <= n.emitted, "{d:?} vs {n:?}");
@@ -79,11 +85,16 @@ mod tests {
                 assert_eq!(d, n, "the top tier keeps everything");
             }
         }
-        let values: Vec<u64> = cut.iter().map(|p| p.emitted).collect();
+        let values: Vec<(ChangeStatus, u64)> = cut.iter().map(|p| (p.status, p.emitted)).collect();
         assert_eq!(
             values,
-            vec![1000, 600, 800, 100],
-            "222 halved, rounded up to 100"
+            vec![
+                (ChangeStatus::Held, 1000),
+                (ChangeStatus::Stepped, 500),
+                (ChangeStatus::Changed, 800),
+                (ChangeStatus::Changed, 100)
+            ],
+            "111's statuses flow through, 222 halved, rounded up to 100"
         );
     }
 }

@@ -1,14 +1,20 @@
 //! The mass-cut sanity gate: too many deployed entries cut beyond the governance ratio at once
 //! looks like broken data (a partial answer, a unit change), not like a fleet that shrank, so
 //! the plan is refused and nothing is written. Approved cuts do not count: someone looked at
+//! them. Censored entries do not count either: they are not cut, and no approval would cut
 //! them.
+//!
+//! The gate judges the recommendations against the deployed limits, not the values this run
+//! emits: stepping spreads a cut over runs (20 % a run by default), so broken data would
+//! otherwise go out a step at a time, run after run, never tripping the gate.
 
 use trendmaster_types::plan::{ChangeStatus, PlannedLimit};
 
 use crate::error::PlanError;
 
 /// Refuses `plan` when more than `max_cut_share` of its deployed entries with a recommendation
-/// would be cut by more than `max_change_ratio`.
+/// would be cut by more than `max_change_ratio` (recommended against deployed, whether this
+/// run holds, steps or emits the cut).
 pub(crate) fn check_mass_cut(
     plan: &[PlannedLimit],
     max_change_ratio: f64,
@@ -21,7 +27,8 @@ pub(crate) fn check_mass_cut(
     let cuts: Vec<&PlannedLimit> = compared
         .iter()
         .filter(|(p, old, new)| {
-            p.status != ChangeStatus::Approved && (*new as f64) * max_change_ratio < *old as f64
+            !matches!(p.status, ChangeStatus::Approved | ChangeStatus::Censored)
+                && (*new as f64) * max_change_ratio < *old as f64
         })
         .map(|(p, ..)| *p)
         .collect();
@@ -94,12 +101,18 @@ mod tests {
     }
 
     #[test]
-    fn approved_cuts_and_cuts_within_the_ratio_do_not_count() {
+    fn approved_censored_and_within_the_ratio_cuts_do_not_count_stepped_ones_do() {
         let mut approved = entry("a", Some(1000), Some(100));
         approved.status = ChangeStatus::Approved;
         let within = entry("b", Some(1000), Some(556)); // 556 × 1.8 ≥ 1000
-        let plan = [approved, within];
+        let mut censored = entry("c", Some(1000), Some(100));
+        (censored.status, censored.emitted) = (ChangeStatus::Censored, 1000);
+        let plan = [approved, within, censored];
         assert!(check_mass_cut(&plan, 1.8, 0.0).is_ok());
+        // A stepped cut counts by its recommendation, not by the 20 % this run emits.
+        let mut stepped = entry("d", Some(1000), Some(100));
+        (stepped.status, stepped.emitted) = (ChangeStatus::Stepped, 800);
+        assert!(check_mass_cut(&[stepped], 1.8, 0.0).is_err());
         // The same cut, not approved, is refused even at a share of 0.
         let plan = [entry("a", Some(1000), Some(100))];
         assert!(check_mass_cut(&plan, 1.8, 0.0).is_err());

@@ -634,6 +634,7 @@ mod tests {
             excluded: true,
             peak_value: 900.0,
             max_score: 30.0,
+            recurring: false,
         }];
         rec
     }

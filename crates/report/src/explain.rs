@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use trendmaster_types::settings::ConfigMapSettings;
-use trendmaster_types::{ChangeStatus, PlannedLimit, RateRecommendation, one_line};
+use trendmaster_types::{AnomalyKind, ChangeStatus, PlannedLimit, RateRecommendation, one_line};
 
 /// `--explain`: one entry's derivation in words, ending with the number the ConfigMap holds for
 /// it (the recommendation, or the deployed value while a change is held).
@@ -27,12 +27,27 @@ pub fn render_explanation(
     for (i, step) in rec.steps.iter().enumerate() {
         let _ = writeln!(out, "{:>width$}. {}", i + 1, one_line(&step.explanation));
     }
+    write_events(&mut out, rec);
     let emitted = planned.map_or(rec.requests_per_minute, |p| p.emitted);
     let _ = writeln!(
         out,
         "= {} requests/minute recommended",
         rec.requests_per_minute
     );
+    if let Some(saturation) = &rec.analysis.saturation {
+        let verdict = if saturation.censored {
+            "censored (observed traffic understates demand)"
+        } else {
+            "not censored"
+        };
+        let _ = writeln!(
+            out,
+            "saturation: {} ({} of {} points): {verdict}",
+            crate::format::saturation_text(saturation),
+            saturation.saturated_minutes,
+            saturation.prime_minutes
+        );
+    }
     if let Some(planned) = planned {
         match (planned.status, planned.current) {
             (ChangeStatus::Held, Some(current)) => {
@@ -40,6 +55,26 @@ pub fn render_explanation(
                     out,
                     "held: {} → {} is beyond the governance ratio; the ConfigMap keeps {current} until --approve {}:{}",
                     current, rec.requests_per_minute, rec.key.partner, rec.key.api
+                );
+            }
+            (ChangeStatus::Stepped, Some(current)) => {
+                let _ = writeln!(
+                    out,
+                    "stepped: {} → {} cuts more than GOVERNANCE.max_cut_per_run in one run; the ConfigMap holds {} this run and later runs go on (--approve {}:{} cuts in full)",
+                    current, rec.requests_per_minute, planned.emitted, rec.key.partner, rec.key.api
+                );
+            }
+            (ChangeStatus::Censored, Some(current)) => {
+                let _ = writeln!(
+                    out,
+                    "censored: traffic sat at the deployed limit or was rejected, so it understates demand; the ConfigMap keeps {current} (never cut)"
+                );
+            }
+            (ChangeStatus::Kept, Some(current)) => {
+                let _ = writeln!(
+                    out,
+                    "kept: {} → {} is within GOVERNANCE.deadband; the ConfigMap keeps {current}",
+                    current, rec.requests_per_minute
                 );
             }
             (status, Some(current)) => {
@@ -65,6 +100,39 @@ pub fn render_explanation(
         settings.unit.as_str()
     );
     out
+}
+
+/// Each upward event and what became of it: recurring demand (why), or a one-off removed.
+fn write_events(out: &mut String, rec: &RateRecommendation) {
+    let upward: Vec<_> = rec
+        .analysis
+        .anomalies
+        .iter()
+        .filter(|e| matches!(e.kind, AnomalyKind::Spike | AnomalyKind::Surge))
+        .collect();
+    if upward.is_empty() {
+        return;
+    }
+    let why = match &rec.analysis.recurring_bursts {
+        Some(b) => format!(
+            "recurring bursts: {} upward events on {} days ({} … {}) form a pattern, so they are demand (burst floor); the rest are one-offs",
+            b.events, b.days, b.first_day, b.last_day
+        ),
+        None => "no recurring pattern: upward events are one-offs".to_string(),
+    };
+    let _ = writeln!(out, "   {why}:");
+    for event in upward {
+        let _ = writeln!(
+            out,
+            "   - {} {} {} for {} points, peak {}: {}",
+            event.start.format("%Y-%m-%d %H:%M"),
+            event.severity.as_str(),
+            event.kind.as_str(),
+            event.points,
+            crate::format::number(event.peak_value),
+            event.treatment()
+        );
+    }
 }
 
 #[cfg(test)]
@@ -106,5 +174,38 @@ mod tests {
                 .ends_with("requests_per_unit 3000 per minute"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_explanation_shows_how_often_traffic_sat_at_the_deployed_limit() {
+        let mut rec = rec("111", "/a", 700);
+        let mut saturation = trendmaster_types::Saturation {
+            limit: 1000.0,
+            prime_minutes: 4200,
+            saturated_minutes: 420,
+            share: 0.1,
+            rejected_share: Some(0.02),
+            censored: true,
+        };
+        rec.analysis.saturation = Some(saturation.clone());
+        let text = render_explanation(&rec, None, &settings());
+        assert!(
+            text.contains(
+                "saturation: traffic sat at the deployed limit (1000 req/min) on 10 % of \
+                 prime-time minutes (2 % of requests rejected) (420 of 4200 points): censored \
+                 (observed traffic understates demand)\n"
+            ),
+            "{text}"
+        );
+        saturation.censored = false;
+        rec.analysis.saturation = Some(saturation);
+        let text = render_explanation(&rec, None, &settings());
+        assert!(
+            text.contains("(420 of 4200 points): not censored\n"),
+            "{text}"
+        );
+        rec.analysis.saturation = None;
+        let text = render_explanation(&rec, None, &settings());
+        assert!(!text.contains("saturation"), "{text}");
     }
 }

@@ -1,6 +1,6 @@
 //! Numbers and changes as both reports and the change table print them.
 
-use trendmaster_types::PlannedLimit;
+use trendmaster_types::{PlannedLimit, RateRecommendation, Saturation};
 
 /// Whole numbers without decimals, others with up to two; NaN (no data) as `n/a`.
 pub(crate) fn number(value: f64) -> String {
@@ -24,9 +24,80 @@ pub(crate) fn change_text(entry: &PlannedLimit) -> String {
     }
 }
 
+/// A share (0..=1) as a percentage: `7.14 %`.
+pub(crate) fn percent(share: f64) -> String {
+    format!("{} %", number(share * 100.0))
+}
+
+/// How often traffic sat at the deployed limit, and the rejected share when the source
+/// measured one: `traffic sat at the deployed limit (1000 req/min) on 7.14 % of prime-time
+/// minutes (2 % of requests rejected)`.
+pub(crate) fn saturation_text(saturation: &Saturation) -> String {
+    let rejected = saturation
+        .rejected_share
+        .map(|share| format!(" ({} of requests rejected)", percent(share)))
+        .unwrap_or_default();
+    format!(
+        "traffic sat at the deployed limit ({} req/min) on {} of prime-time minutes{rejected}",
+        number(saturation.limit),
+        percent(saturation.share)
+    )
+}
+
+/// The one-line flag of a censored series; `None` when it is not censored.
+pub(crate) fn censored_text(rec: &RateRecommendation) -> Option<String> {
+    let saturation = rec.analysis.saturation.as_ref()?;
+    saturation.censored.then(|| {
+        format!(
+            "{}: observed traffic understates demand, not cut",
+            saturation_text(saturation)
+        )
+    })
+}
+
+/// How many of `recommendations` are censored.
+pub(crate) fn censored_count<'a>(
+    recommendations: impl IntoIterator<Item = &'a RateRecommendation>,
+) -> usize {
+    recommendations
+        .into_iter()
+        .filter(|rec| censored_text(rec).is_some())
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn censored_series_are_flagged_with_their_numbers() {
+        let mut rec = crate::test_support::rec("111", "/a", 800);
+        assert_eq!(censored_text(&rec), None);
+        let mut saturation = Saturation {
+            limit: 1000.0,
+            prime_minutes: 4200,
+            saturated_minutes: 300,
+            share: 300.0 / 4200.0,
+            rejected_share: Some(0.02),
+            censored: true,
+        };
+        rec.analysis.saturation = Some(saturation.clone());
+        assert_eq!(
+            censored_text(&rec).unwrap(),
+            "traffic sat at the deployed limit (1000 req/min) on 7.14 % of prime-time minutes \
+             (2 % of requests rejected): observed traffic understates demand, not cut"
+        );
+        assert_eq!(censored_count([&rec, &rec]), 2);
+        saturation.rejected_share = None;
+        assert_eq!(
+            saturation_text(&saturation),
+            "traffic sat at the deployed limit (1000 req/min) on 7.14 % of prime-time minutes"
+        );
+        saturation.censored = false;
+        rec.analysis.saturation = Some(saturation);
+        assert_eq!(censored_text(&rec), None);
+        assert_eq!(censored_count([&rec]), 0);
+    }
 
     #[test]
     fn numbers_drop_needless_decimals() {

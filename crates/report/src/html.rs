@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use trendmaster_types::{ChangeStatus, PlannedLimit, RateRecommendation, SeriesKey};
 
-use crate::format::number;
+use crate::format::{censored_count, censored_text, number};
 use crate::view::{ReportView, SeriesView};
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1260px;color:#222;padding:0 1rem}\
@@ -65,6 +65,14 @@ pub fn render(view: &ReportView<'_>) -> String {
             ))
             .unwrap_or_default()
     );
+    let censored = censored_count(run.recommendations);
+    if censored > 0 {
+        let _ = writeln!(
+            out,
+            "<p><b>Censored demand:</b> {censored} series sat at the deployed limit or saw \
+             requests rejected; observed traffic understates their demand, so they are not cut.</p>"
+        );
+    }
 
     write_summary(&mut out, &view.series);
     for series in &view.series {
@@ -121,8 +129,10 @@ fn write_summary(out: &mut String, series: &[SeriesView<'_>]) {
             .map(|c| rec.requests_per_minute as f64 / c as f64);
         let status = planned.map_or("new", |p| p.status.as_str());
         let class = match planned.map(|p| p.status) {
-            Some(ChangeStatus::Held) => " class=\"held\"",
-            Some(ChangeStatus::Changed | ChangeStatus::Approved) => " class=\"changed\"",
+            Some(ChangeStatus::Held | ChangeStatus::Censored) => " class=\"held\"",
+            Some(ChangeStatus::Changed | ChangeStatus::Approved | ChangeStatus::Stepped) => {
+                " class=\"changed\""
+            }
             _ => "",
         };
         let _ = writeln!(
@@ -182,11 +192,26 @@ fn write_section(
                     escape(&rec.key.partner),
                     escape(&rec.key.api)
                 ),
+                (ChangeStatus::Stepped, Some(current)) => format!(
+                    " <b>Stepped:</b> deployed {current}; a cut takes at most \
+                     <code>max_cut_per_run</code> per run, so the ConfigMap holds {} this run.",
+                    p.emitted
+                ),
+                (ChangeStatus::Censored, Some(current)) => format!(
+                    " <b>Censored:</b> traffic sat at the deployed limit or was rejected, so it \
+                     understates demand; the ConfigMap keeps {current} (never cut)."
+                ),
+                (ChangeStatus::Kept, Some(current)) => {
+                    format!(" Within the deadband: the ConfigMap keeps {current}.")
+                }
                 (_, Some(current)) => format!(" Deployed now: {current}."),
                 _ => String::new(),
             })
             .unwrap_or_default()
     );
+    if let Some(censored) = censored_text(rec) {
+        let _ = writeln!(out, "<p><b>Censored demand:</b> {}.</p>", escape(&censored));
+    }
     if let Some(svg) = chart {
         let _ = writeln!(out, "<div class=\"chart\">{svg}</div>");
     }
@@ -239,7 +264,7 @@ fn write_section(
             out,
             "<h3>Anomaly events</h3><table class=\"sortable\"><thead><tr><th>Kind</th>\
              <th>Severity</th><th>Start</th><th>End</th><th>Points</th><th>Peak value</th>\
-             <th>Removed</th></tr></thead><tbody>"
+             <th>Treated as</th></tr></thead><tbody>"
         );
         for event in &analysis.anomalies {
             let _ = writeln!(
@@ -252,7 +277,7 @@ fn write_section(
                 event.end.format("%Y-%m-%d %H:%M"),
                 event.points,
                 event.peak_value,
-                if event.excluded { "yes" } else { "no" }
+                event.treatment()
             );
         }
         let _ = writeln!(out, "</tbody></table>");
@@ -279,6 +304,50 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn censored_series_are_flagged_at_the_top_and_in_their_section() {
+        use crate::test_support::{rec, window};
+        use crate::view::RunSummary;
+        let mut pinned = rec("111", "/a", 700);
+        pinned.analysis.saturation = Some(trendmaster_types::Saturation {
+            limit: 1000.0,
+            prime_minutes: 4200,
+            saturated_minutes: 420,
+            share: 0.1,
+            rejected_share: None,
+            censored: true,
+        });
+        let recs = [pinned, rec("111", "/b", 700)];
+        let charts = std::collections::BTreeMap::new();
+        let summary = RunSummary {
+            tool_version: "0.1.0",
+            environment: "testing",
+            environment_detection: "ENV=testing",
+            source: "demo",
+            window: window(),
+            mode: trendmaster_types::CalculationMode::Adaptive,
+            config_files: Vec::new(),
+            generated_at: "2026-11-15T00:05:00Z".parse().unwrap(),
+            recommendations: &recs,
+            skipped: &[],
+            changes: None,
+            charts: &charts,
+        };
+        let html = render(&ReportView::new(&summary));
+        assert!(
+            html.contains("<p><b>Censored demand:</b> 1 series sat at the deployed limit"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<p><b>Censored demand:</b> traffic sat at the deployed limit (1000 req/min) on \
+                 10 % of prime-time minutes: observed traffic understates demand, not cut.</p>"
+            ),
+            "{html}"
+        );
+        assert_eq!(html.matches("<b>Censored demand:</b>").count(), 2);
+    }
 
     #[test]
     fn text_is_escaped() {

@@ -11,7 +11,7 @@ use trendmaster_types::{
     RateRecommendation, SkippedSeries, one_line,
 };
 
-use crate::format::{change_text, number};
+use crate::format::{censored_count, censored_text, change_text, number, saturation_text};
 use crate::view::{DeployedComparison, ReportView, RunSummary, SeriesView};
 
 /// The whole report. Recommendations appear in partner × API order whatever the input order.
@@ -127,6 +127,14 @@ fn write_run_section(out: &mut String, run: &RunSummary<'_>) {
         window.step_secs
     );
     let _ = writeln!(out, "- Calculation mode: {}", run.mode.as_str());
+    let censored = censored_count(run.recommendations);
+    if censored > 0 {
+        let _ = writeln!(
+            out,
+            "- Censored demand: {censored} series sat at the deployed limit or saw requests \
+             rejected; observed traffic understates their demand, so they are not cut"
+        );
+    }
     let files = if run.config_files.is_empty() {
         "none (built-in defaults)".to_owned()
     } else {
@@ -210,6 +218,9 @@ fn write_series_section(out: &mut String, rec: &RateRecommendation, plot: Option
         rec.mode.as_str(),
         analysis.method.as_str()
     );
+    if let Some(censored) = censored_text(rec) {
+        let _ = writeln!(out, "**Censored:** {censored}.\n");
+    }
     if let Some(plot) = plot {
         let _ = writeln!(
             out,
@@ -239,6 +250,20 @@ fn write_series_section(out: &mut String, rec: &RateRecommendation, plot: Option
         prime.describe(),
         one_line(&prime.source)
     );
+    if let Some(saturation) = &analysis.saturation {
+        let _ = writeln!(
+            out,
+            "- Saturation: {} ({} of {} points){}",
+            saturation_text(saturation),
+            saturation.saturated_minutes,
+            saturation.prime_minutes,
+            if saturation.censored {
+                ": censored"
+            } else {
+                ": not censored"
+            }
+        );
+    }
     let _ = writeln!(
         out,
         "- Daily peaks used: {} (days skipped for low prime-time coverage: {})\n",
@@ -341,7 +366,7 @@ fn write_anomalies(out: &mut String, events: &[AnomalyEvent]) {
     }
     let _ = writeln!(
         out,
-        "| Kind | Severity | Start | End | Points | Peak value | Excluded |"
+        "| Kind | Severity | Start | End | Points | Peak value | Treated as |"
     );
     let _ = writeln!(out, "|---|---|---|---|---:|---:|---|");
     for event in events {
@@ -354,7 +379,7 @@ fn write_anomalies(out: &mut String, events: &[AnomalyEvent]) {
             timestamp(event.end),
             event.points,
             number(event.peak_value),
-            if event.excluded { "yes" } else { "no" }
+            event.treatment()
         );
     }
     out.push('\n');
@@ -480,6 +505,7 @@ mod tests {
             excluded: true,
             peak_value: 4200.0,
             max_score: 12.5,
+            recurring: false,
         }];
         rec
     }
@@ -547,7 +573,7 @@ mod tests {
             "- Points: 20160 expected, 20000 present, 160 missing, 45 removed as anomalous, 19955 used (9000 in prime time)",
             "- Prime time: 09:00-21:00 Europe/Berlin (configured)",
             "- Daily peaks used: 1 (days skipped for low prime-time coverage: 1)",
-            "| spike | high | 2026-11-03T10:00:00Z | 2026-11-03T10:15:00Z | 15 | 4200 | yes |",
+            "| spike | high | 2026-11-03T10:00:00Z | 2026-11-03T10:15:00Z | 15 | 4200 | removed |",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
@@ -584,6 +610,40 @@ mod tests {
             headings,
             ["## `a` × `/x`", "## `a` × `/y`", "## `b` × `/x`"]
         );
+    }
+
+    #[test]
+    fn censored_series_are_flagged_in_the_run_section_and_their_own() {
+        let saturation = |censored, rejected_share| trendmaster_types::Saturation {
+            limit: 1000.0,
+            prime_minutes: 4200,
+            saturated_minutes: if censored { 420 } else { 0 },
+            share: if censored { 0.1 } else { 0.0 },
+            rejected_share,
+            censored,
+        };
+        let mut pinned = rec("111", "/a", 700);
+        pinned.analysis.saturation = Some(saturation(true, Some(0.02)));
+        let mut calm = rec("111", "/b", 700);
+        calm.analysis.saturation = Some(saturation(false, None));
+        let text = report(&[pinned, calm, rec("111", "/c", 700)], &[]);
+        for line in [
+            "- Censored demand: 1 series sat at the deployed limit or saw requests rejected; \
+             observed traffic understates their demand, so they are not cut\n",
+            "**Censored:** traffic sat at the deployed limit (1000 req/min) on 10 % of \
+             prime-time minutes (2 % of requests rejected): observed traffic understates \
+             demand, not cut.\n",
+            "- Saturation: traffic sat at the deployed limit (1000 req/min) on 10 % of \
+             prime-time minutes (2 % of requests rejected) (420 of 4200 points): censored\n",
+            "- Saturation: traffic sat at the deployed limit (1000 req/min) on 0 % of \
+             prime-time minutes (0 of 4200 points): not censored\n",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        assert_eq!(text.matches("**Censored:**").count(), 1);
+        let without = report(&[rec("111", "/c", 700)], &[]);
+        assert!(!without.contains("Censored"), "{without}");
+        assert!(!without.contains("Saturation"), "{without}");
     }
 
     #[test]

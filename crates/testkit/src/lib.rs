@@ -36,8 +36,9 @@
 //! 127.0.0.1 and records what it received.
 //!
 //! Also here: [`fake_prometheus`], a scripted misbehaving Prometheus for the faults a real one
-//! cannot be made to produce on cue, and [`evaluation`], the labelled benchmark of the anomaly
-//! filter.
+//! cannot be made to produce on cue, [`evaluation`], the labelled benchmark of the anomaly
+//! filter, [`nab`], the Numenta Anomaly Benchmark fixtures, and [`quality`], the
+//! recommendation-quality benchmark (rolling backtests of v1, v3 and trendmaster; `make quality`).
 //!
 //! This crate is a dev-dependency only: nothing it holds ships in the binary. It states no
 //! expectations either; the tests that use it do.
@@ -47,7 +48,9 @@
 pub mod evaluation;
 pub mod fake_prometheus;
 pub mod kube_fake;
+pub mod nab;
 mod openmetrics;
+pub mod quality;
 mod server;
 
 pub use kube_fake::KubeFake;

@@ -18,7 +18,9 @@ pub enum MetricShape {
     /// the rest; one without becomes a single series without a `cache_status` label.
     Nginx,
     /// `istio_requests_total{partner, request_path, reporter="destination"}`, plus an identical
-    /// `reporter="source"` series that the preset's selector must leave out.
+    /// `reporter="source"` series that the preset's selector must leave out. A series with a
+    /// rejected share `r` becomes `response_code="429"` with `r` of the requests and
+    /// `response_code="200"` with the rest (the traffic counts both, as Istio's does).
     Istio,
 }
 
@@ -52,11 +54,20 @@ impl MetricShape {
             },
             Self::Istio => ["destination", "source"]
                 .into_iter()
-                .map(|reporter| {
+                .flat_map(|reporter| {
                     let labels = format!(
-                        r#"{{partner="{partner}",request_path="{api}",reporter="{reporter}"}}"#
+                        r#"partner="{partner}",request_path="{api}",reporter="{reporter}""#
                     );
-                    (labels, 1.0)
+                    match fetched.rejected_share {
+                        None => vec![(format!("{{{labels}}}"), 1.0)],
+                        Some(rejected) => vec![
+                            (
+                                format!(r#"{{{labels},response_code="200"}}"#),
+                                1.0 - rejected,
+                            ),
+                            (format!(r#"{{{labels},response_code="429"}}"#), rejected),
+                        ],
+                    }
                 })
                 .collect(),
         }
@@ -266,6 +277,8 @@ mod tests {
             },
             cache_hit_ratio: ratio,
             labelled_anomalies: Vec::new(),
+            rejected_share: None,
+            labelled_bursts: Vec::new(),
         }
     }
 
@@ -358,6 +371,31 @@ mod tests {
             samples("source")
         );
         assert_eq!(read(&paths), [expected]);
+    }
+
+    #[test]
+    fn istio_rejected_requests_are_a_429_share_of_each_reporter() {
+        let mut one = fetched(
+            SeriesKey::new("111", "/a"),
+            "2026-11-15T00:00:00Z",
+            vec![60.0],
+            None,
+        );
+        one.rejected_share = Some(0.25);
+        let labels = |reporter, code| {
+            format!(
+                r#"{{partner="111",request_path="/a",reporter="{reporter}",response_code="{code}"}}"#
+            )
+        };
+        assert_eq!(
+            MetricShape::Istio.tracks(&one),
+            [
+                (labels("destination", "200"), 0.75),
+                (labels("destination", "429"), 0.25),
+                (labels("source", "200"), 0.75),
+                (labels("source", "429"), 0.25),
+            ]
+        );
     }
 
     #[test]

@@ -117,7 +117,9 @@ pub fn backtest(
         .map(|fetched| FetchedSeries {
             series: part(&fetched.series, train, 0, cut),
             cache_hit_ratio: fetched.cache_hit_ratio,
+            rejected_share: fetched.rejected_share,
             labelled_anomalies: Vec::new(),
+            labelled_bursts: Vec::new(),
         })
         .collect();
     let ours = analyse_all(

@@ -16,7 +16,8 @@ use trendmaster_calculate::Formula;
 use trendmaster_config::ResolvedConfig;
 use trendmaster_fetch::{FetchStats, SeriesFailure, Source};
 use trendmaster_types::{
-    AnalysisWindow, FetchedSeries, RateRecommendation, SeriesChart, SeriesKey, SkippedSeries,
+    AnalysisResult, AnalysisWindow, FetchedSeries, RateRecommendation, SeriesChart, SeriesKey,
+    SkippedSeries,
 };
 
 use crate::error::AppError;
@@ -26,7 +27,8 @@ pub(crate) struct FleetSelection<'a> {
     pub source: &'a Source,
     pub keys: &'a [SeriesKey],
     pub window: &'a AnalysisWindow,
-    /// Deployed limits (requests per minute), to rank charts by change.
+    /// Deployed limits (requests per minute): to tell censored series (traffic that sat at its
+    /// limit), and to rank charts by change.
     pub deployed: Option<&'a BTreeMap<SeriesKey, u64>>,
     /// Series the configuration leaves out, with their reasons; reported as skipped.
     pub excluded: &'a [SkippedSeries],
@@ -62,6 +64,7 @@ pub(crate) fn analyse(
             deployed: selection.deployed,
         },
         keep_fetched: export_data.is_some(),
+        deployed: selection.deployed,
     };
     let fleet = analyse_fleet(
         config,
@@ -275,6 +278,8 @@ pub(crate) struct FleetOptions<'a> {
     pub charts: ChartPolicy<'a>,
     /// Keep the fetched series (`--export-data`).
     pub keep_fetched: bool,
+    /// Deployed limits (requests per minute): a series that sat at its limit is censored.
+    pub deployed: Option<&'a BTreeMap<SeriesKey, u64>>,
 }
 
 /// The calculator's settings of `config`.
@@ -305,6 +310,7 @@ pub(crate) fn analyse_fleet(
         total,
         options.progress,
         &options.charts,
+        options.deployed,
         |push| {
             source.fetch_each(keys, window, &mut |batch| {
                 failures.extend(batch.failures);
@@ -345,6 +351,7 @@ pub(crate) fn analyse_all(
         fetched.len(),
         progress,
         &all_charts,
+        None,
         |push| fetched.into_iter().for_each(push),
     );
     analysis.outcomes.sort_by_key(|outcome| {
@@ -362,12 +369,14 @@ pub(crate) fn analyse_all(
 /// slowed down by the analysis instead of piling series up in memory.
 ///
 /// With `progress` (stderr is a terminal), a bar on stderr counts the `total` series done.
+/// With `deployed` limits, each series with one is checked for censored demand.
 fn analyse_pool<R>(
     config: &ResolvedConfig,
     formula: &Formula,
     total: usize,
     progress: bool,
     charts: &ChartPolicy<'_>,
+    deployed: Option<&BTreeMap<SeriesKey, u64>>,
     feed: impl FnOnce(&mut dyn FnMut(FetchedSeries)) -> R,
 ) -> (FleetAnalysis, R) {
     let bar = progress.then(|| {
@@ -395,12 +404,7 @@ fn analyse_pool<R>(
                         break;
                     };
                     let started = Instant::now();
-                    let analysis = trendmaster_analyze::analyze(
-                        &item.series,
-                        &config.prime_time,
-                        &config.anomaly,
-                        &config.forecast,
-                    );
+                    let analysis = analyse_series(config, &item, deployed);
                     let analysed = Instant::now();
                     drop(item.series);
                     let mut outcome =
@@ -451,6 +455,32 @@ fn analyse_pool<R>(
         },
         fed,
     )
+}
+
+/// One series' analysis and, when it has a deployed limit, how often its prime-time traffic sat
+/// at that limit (or the source saw requests rejected): censored demand, which is never cut.
+fn analyse_series(
+    config: &ResolvedConfig,
+    fetched: &FetchedSeries,
+    deployed: Option<&BTreeMap<SeriesKey, u64>>,
+) -> AnalysisResult {
+    let series = &fetched.series;
+    let mut analysis = trendmaster_analyze::analyze(
+        series,
+        &config.prime_time,
+        &config.anomaly,
+        &config.forecast,
+    );
+    if let Some(&limit) = deployed.and_then(|limits| limits.get(&series.key)) {
+        analysis.saturation = Some(trendmaster_analyze::saturation(
+            series,
+            &analysis.prime_time,
+            limit as f64,
+            fetched.rejected_share,
+            &config.governance,
+        ));
+    }
+    analysis
 }
 
 fn add(total: &AtomicU64, elapsed: Duration) {

@@ -133,6 +133,12 @@ fn execute(
             "{}",
             trendmaster_report::render_change_table(&result.changes.plan)
         );
+        if result.changes.censored > 0 {
+            eprintln!(
+                "({} censored: traffic sat at the deployed limit or requests were rejected, so observed traffic understates demand; not cut)",
+                result.changes.censored
+            );
+        }
     }
     let code = if request.detailed_exitcode && result.changes.changed > 0 {
         exit::CHANGES

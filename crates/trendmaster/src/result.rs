@@ -112,14 +112,20 @@ fn peak_rss_bytes() -> Option<u64> {
 }
 
 impl Changes {
-    /// `plan` (its normal entries) against the configuration read from `deployed_from`.
-    pub fn of(deployed_from: Option<String>, plan: &Plan) -> Self {
+    /// `plan` (its normal entries) against the configuration read from `deployed_from`, for
+    /// `recommendations` (which say which series are censored).
+    pub fn of(
+        deployed_from: Option<String>,
+        plan: &Plan,
+        recommendations: &[RateRecommendation],
+    ) -> Self {
         Self {
             deployed_from,
             max_change_ratio: plan.max_change_ratio,
             plan: plan.normal.clone(),
             changed: plan.changed(),
             held: plan.held(),
+            censored: censored(recommendations),
             diff: None,
         }
     }
@@ -132,9 +138,19 @@ impl Changes {
             plan: Vec::new(),
             changed: 0,
             held: 0,
+            censored: 0,
             diff: None,
         }
     }
+}
+
+/// How many of `recommendations` are censored: their traffic sat at the deployed limit, or the
+/// source saw requests rejected (see `Saturation`).
+pub fn censored(recommendations: &[RateRecommendation]) -> usize {
+    recommendations
+        .iter()
+        .filter(|r| r.plan_input().censored)
+        .count()
 }
 
 impl RunResult {
@@ -209,6 +225,9 @@ pub struct Changes {
     /// Entries whose emitted limit differs from the deployed one, or that are held.
     pub changed: usize,
     pub held: usize,
+    /// Series whose observed traffic understates demand (it sat at the deployed limit, or the
+    /// source saw requests rejected): never cut, whatever the recommendation.
+    pub censored: usize,
     /// `--diff`: the deployed ratelimit file against the emitted one, unified.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,

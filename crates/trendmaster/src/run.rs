@@ -111,7 +111,11 @@ fn finish(
     let plan = govern(config, request, &selection, &analysed)?;
     let deployed = selection.deployed.as_ref();
     let rendered = files::render(config, request, deployed, &plan, selection.window)?;
-    let mut changes = Changes::of(selection.deployed_from.clone(), &plan);
+    let mut changes = Changes::of(
+        selection.deployed_from.clone(),
+        &plan,
+        &analysed.recommendations,
+    );
     if request.diff
         && let Some(deployed) = deployed
     {
@@ -163,7 +167,7 @@ fn govern(
     let recommended = analysed
         .recommendations
         .iter()
-        .map(|r| (r.key.clone(), r.requests_per_minute))
+        .map(|r| (r.key.clone(), r.plan_input()))
         .collect();
     let governance = Governance {
         // `--explain` writes nothing, so it may look at one series of a refused fleet.

@@ -101,7 +101,16 @@ fn filtered_limits_equal_ground_truth_limits(seed: u64) {
             "seed {seed}, {}: filtered {filtered} vs ground truth {on_truth}",
             item.series.key
         );
-        assert!(unfiltered >= filtered, "{}", item.series.key);
+        // Without filtering, a series with legitimate bursts (the demo's batch jobs, herds and
+        // campaigns) has them in its daily peaks and statistics, where they make it "very
+        // spiky" (multiplier 0.9 instead of 1.2): not comparable. The others only gain.
+        if item.labelled_bursts.is_empty() {
+            assert!(
+                unfiltered >= filtered,
+                "{}: unfiltered {unfiltered} < filtered {filtered}",
+                item.series.key
+            );
+        }
         inflated += usize::from(unfiltered > filtered);
     }
     assert!(
@@ -131,7 +140,12 @@ fn spikes_removed_and_normal_points_kept(seed: u64) {
             &no_forecast(&config),
         );
         let mut removed = vec![false; window.len()];
-        for event in analysis.anomalies.iter().filter(|e| e.excluded) {
+        // Recurring bursts are kept as demand (the burst floor), not removed.
+        for event in analysis
+            .anomalies
+            .iter()
+            .filter(|e| e.excluded && !e.recurring)
+        {
             let start = ((event.start - window.start).num_seconds() / step) as usize;
             removed[start..start + event.points]
                 .iter_mut()

@@ -1,11 +1,10 @@
 //! The anomaly filter on real labelled data: a subset of the Numenta Anomaly Benchmark
-//! (tests/fixtures/nab, MIT). Prints window hits and flags outside windows for each series.
+//! (numenta/NAB, MIT; crates/testkit/fixtures/nab, read with `trendmaster_testkit::nab`).
+//! Prints window hits and flags outside windows for each series.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 use trendmaster_config::{LoadOptions, Overrides, ResolvedConfig, load};
-use trendmaster_types::{
-    AnalysisWindow, AnomalyEvent, AnomalyKind, SeriesKey, Severity, TrafficSeries,
-};
+use trendmaster_testkit::nab;
+use trendmaster_types::{AnomalyEvent, AnomalyKind, Severity};
 
 fn config() -> ResolvedConfig {
     let options = LoadOptions {
@@ -19,52 +18,12 @@ fn config() -> ResolvedConfig {
     load(&options, &overrides, &|_| None).unwrap()
 }
 
-fn time(text: &str) -> DateTime<Utc> {
-    let text = text.split('.').next().unwrap();
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
-        .unwrap()
-        .and_utc()
-}
-
-/// A NAB file on a 5-minute grid (timestamps floored to it, as the file source does).
-fn series(name: &str) -> TrafficSeries {
-    let path = format!("{}/tests/fixtures/nab/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(path).unwrap();
-    let rows: Vec<(i64, f64)> = text
-        .lines()
-        .skip(1)
-        .map(|line| {
-            let (t, v) = line.split_once(',').unwrap();
-            (
-                time(t).timestamp().div_euclid(300) * 300,
-                v.parse().unwrap(),
-            )
-        })
-        .collect();
-    let start = DateTime::from_timestamp(rows[0].0, 0).unwrap();
-    let end = DateTime::from_timestamp(rows[rows.len() - 1].0 + 300, 0).unwrap();
-    let window = AnalysisWindow {
-        start,
-        end,
-        step_secs: 300,
-    };
-    let mut values = vec![f64::NAN; window.len()];
-    for (t, v) in rows {
-        values[((t - start.timestamp()) / 300) as usize] = v;
-    }
-    TrafficSeries {
-        key: SeriesKey::new("nab", name),
-        window,
-        values,
-    }
-}
-
 /// Detections: spike, surge and drop events of medium or high severity. (Only high ones are
 /// removed before the peak by default; medium ones are reported.)
 fn flagged(name: &str) -> Vec<AnomalyEvent> {
     let config = config();
     let analysis = trendmaster_analyze::analyze(
-        &series(name),
+        &nab::load(name),
         &config.prime_time,
         &config.anomaly,
         &config.forecast,
@@ -76,11 +35,10 @@ fn flagged(name: &str) -> Vec<AnomalyEvent> {
         .collect()
 }
 
-/// (windows hit, flags outside every window).
-fn score(name: &str, windows: &[(&str, &str)]) -> (usize, usize) {
+/// (windows hit, flags outside every window), against NAB's labelled windows of `name`.
+fn score(name: &str) -> (usize, usize) {
     let events = flagged(name);
-    let windows: Vec<(DateTime<Utc>, DateTime<Utc>)> =
-        windows.iter().map(|(a, b)| (time(a), time(b))).collect();
+    let windows = nab::labelled_windows(name);
     let hit = windows
         .iter()
         .filter(|(start, end)| events.iter().any(|e| e.start < *end && e.end > *start))
@@ -103,13 +61,7 @@ fn score(name: &str, windows: &[(&str, &str)]) -> (usize, usize) {
 
 #[test]
 fn the_real_load_balancer_series_hits_both_labelled_windows() {
-    let (hit, outside) = score(
-        "elb_request_count_8c0756.csv",
-        &[
-            ("2014-04-12 09:04:00", "2014-04-13 01:44:00"),
-            ("2014-04-22 11:14:00", "2014-04-23 03:54:00"),
-        ],
-    );
+    let (hit, outside) = score("elb_request_count_8c0756.csv");
     assert_eq!(hit, 2);
     // Bursty real traffic: NAB's windows are narrow against two weeks of 5-minute counts.
     assert!(outside <= 6, "{outside} flags outside the labelled windows");
@@ -119,14 +71,8 @@ fn the_real_load_balancer_series_hits_both_labelled_windows() {
 fn synthetic_anomalies_are_found() {
     // Not asserted: art_load_balancer_spikes peaks at 3.2 (median 0), inside the Poisson noise
     // floor of a count series; such a series gets the minimum limit anyway.
-    score(
-        "art_load_balancer_spikes.csv",
-        &[("2014-04-10 11:50:00", "2014-04-11 21:20:00")],
-    );
-    let (hit, _) = score(
-        "art_daily_jumpsup.csv",
-        &[("2014-04-10 16:15:00", "2014-04-12 01:45:00")],
-    );
+    score("art_load_balancer_spikes.csv");
+    let (hit, _) = score("art_daily_jumpsup.csv");
     assert_eq!(hit, 1);
 }
 
@@ -138,7 +84,8 @@ fn series_without_anomalies_raise_almost_no_flags() {
         "art_noisy.csv",
         "art_flatline.csv",
     ] {
-        let (_, outside) = score(name, &[]);
+        assert!(nab::labelled_windows(name).is_empty(), "{name}");
+        let (_, outside) = score(name);
         assert!(
             outside <= 1,
             "{name}: {outside} flags on a series without anomalies"

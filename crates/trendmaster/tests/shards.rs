@@ -57,13 +57,14 @@ fn four_shards_merged_equal_one_unsharded_run() {
     let sharded = dir.path().join("sharded");
     let (whole_s, sharded_s) = (whole.to_str().unwrap(), sharded.to_str().unwrap());
     // Deployed: the demo's golden ConfigMap (same window), with partner 222's multirequest
-    // limit cut to 2,000, so that the plan holds a 5× change and carries over the 24 entries
+    // limit (36,300) cut to 2,000, so that the plan holds an 18× change and carries over the 24 entries
     // of APIs this run does not analyse.
     let golden = read(&common::root().join("crates/trendmaster/tests/golden/demo/configmap.yaml"));
+    assert_eq!(golden.matches("requests_per_unit: 36300").count(), 1);
     let deployed = dir.path().join("deployed.yaml");
     std::fs::write(
         &deployed,
-        golden.replace("requests_per_unit: 10500", "requests_per_unit: 2000"),
+        golden.replace("requests_per_unit: 36300", "requests_per_unit: 2000"),
     )
     .unwrap();
     let current = ["--current-from", deployed.to_str().unwrap()];
@@ -122,7 +123,7 @@ fn four_shards_merged_equal_one_unsharded_run() {
     assert_eq!(read(&whole.join("latest_configmap.yaml")), latest);
     // The held entry keeps its deployed value, and the other APIs' entries are carried over.
     assert!(latest.contains("requests_per_unit: 2000"), "{latest}");
-    assert!(latest.contains("requests_per_unit: 18600"), "{latest}");
+    assert!(latest.contains("requests_per_unit: 19600"), "{latest}");
     // The merged report has the unsharded run's charts (the shard files carry them).
     let plots = |dir: &Path| -> Vec<String> {
         let mut names: Vec<String> = walk(&dir.join("plots"))

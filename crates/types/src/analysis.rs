@@ -48,6 +48,26 @@ pub struct AnomalyEvent {
     pub peak_value: f64,
     /// Robust z-score of the most extreme point (0 for gaps).
     pub max_score: f64,
+    /// An upward event of a pattern that recurs across the window (see [`RecurringBursts`]):
+    /// demand the limit must clear, so never excluded, whatever its severity.
+    #[serde(default)]
+    pub recurring: bool,
+}
+
+impl AnomalyEvent {
+    /// What became of the event, as the reports say it: `recurring demand` (kept for the burst
+    /// floor), `removed` (a one-off, left out of the peak), `no data` (a gap), or `kept`.
+    pub fn treatment(&self) -> &'static str {
+        if self.recurring {
+            "recurring demand"
+        } else if self.kind == AnomalyKind::Gap {
+            "no data"
+        } else if self.excluded {
+            "removed"
+        } else {
+            "kept"
+        }
+    }
 }
 
 /// Which technique produced the analysis. Feeds the "method" factor of confidence.
@@ -338,6 +358,16 @@ pub struct AnalysisResult {
     pub anomalies: Vec<AnomalyEvent>,
     /// The forecast, or why there is none.
     pub forecast: ForecastOutcome,
+    /// Upward events that recur on several days of the window, kept as demand; `None` when
+    /// the series has none (its upward events, if any, are one-off anomalies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recurring_bursts: Option<RecurringBursts>,
+    /// The evidence for (or against) growth in the daily peaks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trend: Option<TrendEvidence>,
+    /// How often traffic sat at the deployed limit, when one was deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturation: Option<Saturation>,
     /// What the charts draw (`None` when the series had no data to draw).
     #[serde(skip)]
     pub chart: Option<SeriesChart>,
@@ -352,6 +382,76 @@ impl AnalysisResult {
             .map(|e| e.points)
             .sum()
     }
+}
+
+/// Upward events (spikes and surges) on several distinct days, spread over the window: a
+/// partner's batch job, a notification herd, news-driven bursts. They are demand, not
+/// anomalies: one-off events are still removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecurringBursts {
+    /// Upward events kept as demand.
+    pub events: usize,
+    /// Distinct days (UTC) they fell on.
+    pub days: usize,
+    /// First and last of those days.
+    pub first_day: NaiveDate,
+    /// Last of those days.
+    pub last_day: NaiveDate,
+    /// The highest minute among them, requests per minute.
+    pub peak: f64,
+    /// The height they reached on at least two different days: the second-highest of the
+    /// days' highest burst minutes. What the burst floor clears: a single day's extreme (one
+    /// bot spike among the bursts) cannot move it further than the next day's height.
+    pub demand: f64,
+}
+
+/// A robust (Theil–Sen) line through the daily clean peaks, with the 95 % confidence interval
+/// of its slope: growth is applied only when that interval excludes zero.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrendEvidence {
+    /// Daily peaks the line was fitted to.
+    pub days: usize,
+    /// Median pairwise slope, requests per minute per day.
+    pub slope_per_day: f64,
+    /// Lower end of the slope's 95 % confidence interval.
+    pub slope_low: f64,
+    /// Upper end of the slope's 95 % confidence interval.
+    pub slope_high: f64,
+    /// The line's level in the middle of the window (where the effective peak, a mean of the
+    /// daily peaks, sits).
+    pub level: f64,
+    /// Days from the middle of the window to the end of the forecast horizon.
+    pub days_ahead: f64,
+    /// The line's level at the end of the horizon ÷ `level` when the interval excludes zero;
+    /// otherwise exactly 1 (no evidence of growth or decline).
+    pub growth: f64,
+}
+
+impl TrendEvidence {
+    /// Whether the slope's confidence interval excludes zero.
+    pub fn is_significant(&self) -> bool {
+        self.slope_low > 0.0 || self.slope_high < 0.0
+    }
+}
+
+/// How often the observed traffic sat at the deployed limit: when it did, observed traffic
+/// understates demand (the rest was rejected), and the series must not be cut.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Saturation {
+    /// The deployed limit, requests per minute.
+    pub limit: f64,
+    /// Prime-time minutes with data.
+    pub prime_minutes: usize,
+    /// Of those, minutes at or above `GOVERNANCE.saturated_level` × the limit.
+    pub saturated_minutes: usize,
+    /// `saturated_minutes ÷ prime_minutes`.
+    pub share: f64,
+    /// Share of requests the source reports as rejected (HTTP 429) over the window, when its
+    /// preset has a `rejected_query`.
+    pub rejected_share: Option<f64>,
+    /// Whether observed traffic is censored: `share` reached `GOVERNANCE.saturated_share`, or
+    /// `rejected_share` reached `GOVERNANCE.rejected_share`.
+    pub censored: bool,
 }
 
 #[cfg(test)]

@@ -31,16 +31,17 @@ pub mod text;
 
 pub use analysis::{
     AnalysisMethod, AnalysisResult, AnomalyEvent, DailyPeak, ForecastOutcome, ForecastSummary,
-    PointCounts, PrimeTimeWindow, SeriesChart, SeriesStats, Severity, hour_runs,
+    PointCounts, PrimeTimeWindow, RecurringBursts, Saturation, SeriesChart, SeriesStats, Severity,
+    TrendEvidence, hour_runs,
 };
-pub use plan::{ChangeStatus, Plan, PlannedLimit, Profile};
+pub use plan::{ChangeStatus, Plan, PlannedLimit, Profile, RecommendedLimit};
 pub use recommendation::{
     CacheAdjustment, CalculationMode, Confidence, ConfidenceFactor, ConfidenceLevel, FormulaStep,
     RateRecommendation, SkippedSeries, StepKind, TrafficPattern,
 };
 pub use secret::{Secret, redact_url, url_password};
 pub use series::{
-    AnalysisWindow, AnomalyKind, FetchedSeries, LabelledAnomaly, SeriesKey, SourceKind,
-    TrafficSeries,
+    AnalysisWindow, AnomalyKind, FetchedSeries, LabelledAnomaly, LabelledBurst, SeriesKey,
+    SourceKind, TrafficSeries,
 };
 pub use text::one_line;

@@ -18,10 +18,18 @@ pub enum ChangeStatus {
     Changed,
     /// Beyond the governance ratio: the deployed value is kept until approved.
     Held,
-    /// Beyond the ratio, released with `--approve`.
+    /// Released with `--approve`: a change beyond the ratio, or a stepped cut that then goes
+    /// out in full.
     Approved,
-    /// Deployed, but no recommendation this run: kept as deployed.
+    /// Kept as deployed: no recommendation this run, or a change smaller than
+    /// `GOVERNANCE.deadband` (limits do not flap with the noise of one week's traffic).
     Kept,
+    /// A cut larger than `GOVERNANCE.max_cut_per_run`: this run cuts by that share of the
+    /// deployed value, later runs go on (raises take effect at once, cuts are spread out).
+    Stepped,
+    /// Traffic sat at the deployed limit, or the source reports rejected requests: observed
+    /// traffic understates demand, so the deployed limit is not cut (a raise still goes out).
+    Censored,
 }
 
 impl ChangeStatus {
@@ -34,13 +42,38 @@ impl ChangeStatus {
             Self::Held => "held",
             Self::Approved => "approved",
             Self::Kept => "kept",
+            Self::Stepped => "stepped",
+            Self::Censored => "censored",
         }
     }
 
     /// Whether the emitted value differs from the deployed one (or there was none), or a change
     /// waits for approval: what `--detailed-exitcode` reports as 2.
     pub fn is_change(self) -> bool {
-        !matches!(self, Self::Unchanged | Self::Kept)
+        !matches!(self, Self::Unchanged | Self::Kept | Self::Censored)
+    }
+}
+
+/// What the plan is given for one recommended entry, all values in requests per minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RecommendedLimit {
+    /// This run's recommendation.
+    pub limit: u64,
+    /// The highest legitimate minute the analysis kept (rounded up): a deployed limit below it
+    /// throttles legitimate traffic today, so it rises whatever the deadband says.
+    pub floor: u64,
+    /// Observed traffic understates demand (see `Saturation`): never cut.
+    pub censored: bool,
+}
+
+impl RecommendedLimit {
+    /// A recommendation with no floor and no censoring (tests and fresh runs).
+    pub fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            floor: 0,
+            censored: false,
+        }
     }
 }
 

@@ -93,7 +93,8 @@ pub enum StepKind {
     CacheAdjustment,
     /// × the traffic pattern's multiplier.
     TrafficPattern,
-    /// × the forecast's growth, bounded by `trend_min` and `trend_max`.
+    /// × the growth of the daily peaks' robust line when significant (else 1), bounded by
+    /// `trend_min` and `trend_max`.
     Trend,
     /// × the partner's multiplier.
     PartnerMultiplier,
@@ -105,6 +106,8 @@ pub enum StepKind {
     Clamp,
     /// Raised to `below_peak_factor` × peak when below the effective peak.
     PeakFloor,
+    /// Raised to the recurring bursts' highest minute × `burst_headroom` when below it.
+    BurstFloor,
     /// Raised to the forecast's upper band when below it.
     ForecastFloor,
     /// Up to a multiple of `rounding_step`.
@@ -125,6 +128,7 @@ impl StepKind {
             Self::SafetyMargin => "safety margin",
             Self::Clamp => "clamp to bounds",
             Self::PeakFloor => "never below peak",
+            Self::BurstFloor => "never below recurring bursts",
             Self::ForecastFloor => "never below forecast",
             Self::RoundUp => "round up",
         }
@@ -215,6 +219,34 @@ pub struct RateRecommendation {
     /// The analysis this recommendation was computed from: window, point counts, anomalies,
     /// prime time, daily peaks.
     pub analysis: AnalysisResult,
+}
+
+impl RateRecommendation {
+    /// What governance is given for this series: the limit, the highest legitimate minute the
+    /// analysis kept or the recurring bursts' demand (a deployed limit below it must rise), and whether observed traffic was
+    /// censored by the deployed limit.
+    pub fn plan_input(&self) -> crate::plan::RecommendedLimit {
+        crate::plan::RecommendedLimit {
+            limit: self.requests_per_minute,
+            floor: self
+                .analysis
+                .stats
+                .max
+                .max(
+                    self.analysis
+                        .recurring_bursts
+                        .as_ref()
+                        .map_or(0.0, |b| b.demand),
+                )
+                .max(0.0)
+                .ceil() as u64,
+            censored: self
+                .analysis
+                .saturation
+                .as_ref()
+                .is_some_and(|saturation| saturation.censored),
+        }
+    }
 }
 
 /// A series for which no recommendation was made, and why.

@@ -155,8 +155,28 @@ pub struct FetchedSeries {
     pub series: TrafficSeries,
     /// Measured share of requests served from cache (0..=1), when the source knows it.
     pub cache_hit_ratio: Option<f64>,
+    /// Share of requests rejected with HTTP 429 over the window (0..=1), when the source knows
+    /// it (the preset's `rejected_query`).
+    #[serde(default)]
+    pub rejected_share: Option<f64>,
     /// Ground-truth anomalies (demo data only).
     pub labelled_anomalies: Vec<LabelledAnomaly>,
+    /// Ground-truth legitimate bursts (demo data only): recurring demand that a limit must
+    /// clear, unlike the anomalies.
+    #[serde(default)]
+    pub labelled_bursts: Vec<LabelledBurst>,
+}
+
+/// A legitimate burst the demo simulator put into a series (a partner's batch job, a push
+/// notification herd, a weekly campaign): demand, not an anomaly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelledBurst {
+    /// What caused it, e.g. `batch job`.
+    pub cause: String,
+    /// First grid index affected.
+    pub start_index: usize,
+    /// Number of grid points affected.
+    pub len: usize,
 }
 
 /// Where traffic comes from: `demo`, `prometheus` or `file:PATH`.

@@ -29,10 +29,13 @@ pub struct RateCalculationSettings {
     pub rounding_step: f64,
     /// If clamping leaves the limit below the effective peak, it is raised to this × peak.
     pub below_peak_factor: f64,
-    /// Lower bound of the trend multiplier (forecast growth over the horizon), as in the original.
+    /// Lower bound of the trend multiplier (the growth of the daily peaks' robust line over the
+    /// horizon, applied only when its slope is significant).
     pub trend_min: f64,
     /// Upper bound of the trend multiplier.
     pub trend_max: f64,
+    /// Recurring bursts are demand: the limit is at least their highest minute × this.
+    pub burst_headroom: f64,
     /// Below this share of the window's grid points present, no limit is recommended: the
     /// deployed one stays and the report says why ("degrade, don't guess").
     pub min_data_coverage: f64,
@@ -222,6 +225,10 @@ pub struct AnomalySettings {
     pub sustained_zscore: f64,
     /// Below this many present points, no anomaly filtering is attempted (method `none`).
     pub min_points: usize,
+    /// Upward events (spikes, surges) on at least this many distinct days, spread over at
+    /// least half the window, are a recurring pattern: demand, kept in the peak. Fewer are
+    /// one-off anomalies and are removed. 0 disables the rule.
+    pub recurring_min_days: usize,
 }
 
 /// `COMMON.ANOMALY_CONFIG.robust_zscore`: the z-score at which a point becomes anomalous with
@@ -397,6 +404,21 @@ pub struct GovernanceSettings {
     /// more than `max_change_ratio` at once: a mass cut means broken data far more often than
     /// a fleet that shrank overnight. 1 disables the gate.
     pub max_cut_share: f64,
+    /// A change smaller than this share of the deployed limit keeps the deployed value
+    /// (status `kept`): a week's noise must not move limits. 0 disables the deadband.
+    pub deadband: f64,
+    /// A cut may take at most this share of the deployed limit per run (status `stepped`);
+    /// raises take effect at once. Kubernetes' HPA stabilises scale-down the same way. 1
+    /// allows any cut.
+    pub max_cut_per_run: f64,
+    /// A prime-time minute at or above this share of the deployed limit counts as saturated.
+    pub saturated_level: f64,
+    /// When at least this share of prime-time minutes is saturated, observed traffic
+    /// understates demand: the series is not cut (status `censored`).
+    pub saturated_share: f64,
+    /// When the source reports at least this share of requests rejected (HTTP 429), the
+    /// series is censored too.
+    pub rejected_share: f64,
 }
 
 /// `COMMON.PROMETHEUS_CONFIG`: how traffic is read from Prometheus or Trickster, and how gently.
@@ -465,6 +487,10 @@ pub struct QueryPreset {
     /// Instant query returning the cache hit ratio per partner and path over the window; empty
     /// when the metric has no cache information.
     pub cache_query: String,
+    /// Instant query returning the share of requests rejected (HTTP 429) per partner and path
+    /// over the window; empty when the metric has no response code.
+    #[serde(default)]
+    pub rejected_query: String,
 }
 
 /// Which model forecasts.

@@ -66,6 +66,9 @@ pub fn recommendation(partner: &str, api: &str, requests_per_minute: u64) -> Rat
             days_skipped: 0,
             anomalies: Vec::new(),
             forecast: crate::analysis::ForecastOutcome::Disabled,
+            recurring_bursts: None,
+            trend: None,
+            saturation: None,
             chart: None,
         },
     }

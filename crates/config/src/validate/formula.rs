@@ -49,6 +49,14 @@ pub(super) fn check_rate_calculation(config: &ResolvedConfig, check: &mut Check<
         &rc("below_peak_factor"),
         format!("must be at least 1, got {}", rate.below_peak_factor),
     );
+    check(
+        rate.burst_headroom.is_finite() && rate.burst_headroom >= 1.0,
+        &rc("burst_headroom"),
+        format!(
+            "must be at least 1 (a limit below a recurring burst throttles it), got {}",
+            rate.burst_headroom
+        ),
+    );
     let tp = &rate.traffic_pattern;
     let tpp = |key: &'static str| ["COMMON", "RATE_CALCULATION", "traffic_pattern", key];
     for (key, value) in [

@@ -21,6 +21,31 @@ pub(super) fn check_governance(config: &ResolvedConfig, check: &mut Check<'_>) {
             config.governance.max_cut_share
         ),
     );
+    let governance = &config.governance;
+    check(
+        (0.0..1.0).contains(&governance.deadband),
+        &["COMMON", "GOVERNANCE", "deadband"],
+        format!(
+            "must be a share in [0, 1) (0 disables the deadband), got {}",
+            governance.deadband
+        ),
+    );
+    for (key, value, meaning) in [
+        (
+            "max_cut_per_run",
+            governance.max_cut_per_run,
+            " (1 allows any cut in one run)",
+        ),
+        ("saturated_level", governance.saturated_level, ""),
+        ("saturated_share", governance.saturated_share, ""),
+        ("rejected_share", governance.rejected_share, ""),
+    ] {
+        check(
+            value > 0.0 && value <= 1.0,
+            &["COMMON", "GOVERNANCE", key],
+            format!("must be a share in (0, 1]{meaning}, got {value}"),
+        );
+    }
 }
 
 /// The local rate limit's replicas, burst, context and partner header.

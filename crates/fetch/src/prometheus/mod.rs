@@ -64,14 +64,33 @@ enum Job {
         from: usize,
         to: usize,
     },
-    /// The cache hit ratio of the group's series over the window.
-    CacheRatio { group: usize },
+    /// A share of the group's series' requests over the window: cache hits or rejections.
+    Ratio { group: usize, kind: RatioKind },
 }
 
 impl Job {
     fn group(&self) -> usize {
         match self {
-            Job::Range { group, .. } | Job::CacheRatio { group } => *group,
+            Job::Range { group, .. } | Job::Ratio { group, .. } => *group,
+        }
+    }
+}
+
+/// The instant queries of a preset, each a share per partner and path over the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RatioKind {
+    /// `cache_query`: the share served from cache.
+    Cache,
+    /// `rejected_query`: the share rejected (HTTP 429).
+    Rejected,
+}
+
+impl RatioKind {
+    /// The preset field, for messages.
+    fn field(self) -> &'static str {
+        match self {
+            Self::Cache => "cache_query",
+            Self::Rejected => "rejected_query",
         }
     }
 }
@@ -82,6 +101,16 @@ struct Group<'a> {
     keys: Vec<&'a SeriesKey>,
     range_query: String,
     ratio_query: Option<String>,
+    rejected_query: Option<String>,
+}
+
+impl Group<'_> {
+    fn instant_query(&self, kind: RatioKind) -> Option<&String> {
+        match kind {
+            RatioKind::Cache => self.ratio_query.as_ref(),
+            RatioKind::Rejected => self.rejected_query.as_ref(),
+        }
+    }
 }
 
 /// What came back for one job.
@@ -183,27 +212,36 @@ impl PrometheusSource {
                 let range_query = context
                     .render(&self.preset.query)
                     .map_err(|e| template_error("query", e))?;
-                let ratio_query = if self.preset.cache_query.trim().is_empty() {
-                    None
-                } else {
-                    Some(
-                        context
-                            .render(&self.preset.cache_query)
-                            .map_err(|e| template_error("cache_query", e))?,
-                    )
+                // Instant queries over the whole window, when the preset has them.
+                let instant = |kind: RatioKind, template: &str| {
+                    if template.trim().is_empty() {
+                        return Ok(None);
+                    }
+                    context
+                        .render(template)
+                        .map(Some)
+                        .map_err(|e| template_error(kind.field(), e))
                 };
+                let ratio_query = instant(RatioKind::Cache, &self.preset.cache_query)?;
+                let rejected_query = instant(RatioKind::Rejected, &self.preset.rejected_query)?;
                 let group = groups.len();
                 for (from, to) in chunks(window.len(), self.max_points) {
                     jobs.push(Job::Range { group, from, to });
                 }
-                if ratio_query.is_some() {
-                    jobs.push(Job::CacheRatio { group });
+                for (kind, query) in [
+                    (RatioKind::Cache, &ratio_query),
+                    (RatioKind::Rejected, &rejected_query),
+                ] {
+                    if query.is_some() {
+                        jobs.push(Job::Ratio { group, kind });
+                    }
                 }
                 groups.push(Group {
                     api,
                     keys: group_keys.to_vec(),
                     range_query,
                     ratio_query,
+                    rejected_query,
                 });
             }
         }
@@ -229,18 +267,22 @@ impl PrometheusSource {
                 (Job::Range { from, to, .. }, Ok(Answer::Range(result))) => {
                     assembly.add_range(&result, *from..*to, &self.preset)
                 }
-                (Job::CacheRatio { .. }, Ok(Answer::Ratios(result))) => {
-                    assembly.add_ratios(&result, &self.preset)
+                (Job::Ratio { kind, .. }, Ok(Answer::Ratios(result))) => {
+                    assembly.add_ratios(*kind, &result, &self.preset)
                 }
-                // A failed range query fails the group's series; a failed cache ratio query
-                // only means no measurement (the calculator falls back and the report says so).
+                // A failed range query fails the group's series; a failed ratio query only
+                // means no measurement (the calculator falls back to its default cache factor,
+                // censoring falls back to saturation alone, and the report says so).
                 (Job::Range { from, to, .. }, Err(error)) => {
                     assembly.failed.get_or_insert(format!(
                         "not fetched from Prometheus: query_range for grid points {from}..{to}: {error}"
                     ));
                 }
-                (Job::CacheRatio { .. }, Err(error)) => {
+                (Job::Ratio { kind: RatioKind::Cache, .. }, Err(error)) => {
                     warn!(api = %group.api, "cache ratio query failed, using the fallback cache factor: {error}");
+                }
+                (Job::Ratio { kind: RatioKind::Rejected, .. }, Err(error)) => {
+                    warn!(api = %group.api, "rejected-requests query failed, judging censored demand by saturation alone: {error}");
                 }
                 _ => {}
             }
@@ -333,15 +375,15 @@ impl PrometheusSource {
                     QueryData::Matrix(result) => Ok(Answer::Range(result)),
                     other => Err(format!(
                         "expected a matrix from query_range, got {}",
-                        kind(&other)
+                        data_kind(&other)
                     )),
                 }
             }
-            Job::CacheRatio { group } => {
+            Job::Ratio { group, kind } => {
                 let query = groups[*group]
-                    .ratio_query
-                    .clone()
-                    .expect("cache jobs exist only with a cache query");
+                    .instant_query(*kind)
+                    .cloned()
+                    .expect("ratio jobs exist only with their query");
                 let params = [
                     ("query", query),
                     ("time", window.end.timestamp().to_string()),
@@ -354,8 +396,9 @@ impl PrometheusSource {
                             .collect(),
                     )),
                     other => Err(format!(
-                        "expected a vector from the cache query, got {}",
-                        kind(&other)
+                        "expected a vector from the {} query, got {}",
+                        kind.field(),
+                        data_kind(&other)
                     )),
                 }
             }
@@ -363,7 +406,7 @@ impl PrometheusSource {
     }
 }
 
-fn kind(data: &QueryData) -> &'static str {
+fn data_kind(data: &QueryData) -> &'static str {
     match data {
         QueryData::Matrix(_) => "a matrix",
         QueryData::Vector(_) => "a vector",
@@ -396,6 +439,9 @@ struct Assembly<'a> {
     /// Per partner: values (requests per step, summed over raw paths) and per raw path totals.
     partners: BTreeMap<&'a str, (Vec<f64>, BTreeMap<String, f64>)>,
     ratios: BTreeMap<(String, String), f64>,
+    /// Rejected shares by partner and raw path; `None` until the rejected query answered
+    /// (then a path it does not mention had no rejected requests).
+    rejected: Option<BTreeMap<(String, String), f64>>,
     /// Why a range query of this group failed: every series of the group then fails.
     failed: Option<String>,
 }
@@ -422,6 +468,7 @@ impl<'a> Assembly<'a> {
             window,
             partners,
             ratios: BTreeMap::new(),
+            rejected: None,
             failed: None,
         }
     }
@@ -471,19 +518,29 @@ impl<'a> Assembly<'a> {
         }
     }
 
-    fn add_ratios(&mut self, result: &[(BTreeMap<String, String>, f64)], preset: &QueryPreset) {
+    fn add_ratios(
+        &mut self,
+        kind: RatioKind,
+        result: &[(BTreeMap<String, String>, f64)],
+        preset: &QueryPreset,
+    ) {
+        let ratios = match kind {
+            RatioKind::Cache => &mut self.ratios,
+            RatioKind::Rejected => self.rejected.get_or_insert_with(BTreeMap::new),
+        };
         for (labels, ratio) in result {
             if let (Some(partner), Some(path)) = (
                 labels.get(&preset.partner_label),
                 labels.get(&preset.path_label),
             ) && ratio.is_finite()
             {
-                self.ratios.insert((partner.clone(), path.clone()), *ratio);
+                ratios.insert((partner.clone(), path.clone()), *ratio);
             }
         }
     }
 
-    /// Per-minute series, and each partner's hit ratio weighted by its paths' request totals.
+    /// Per-minute series, and each partner's hit ratio and rejected share weighted by its
+    /// paths' request totals.
     fn finish(self) -> FetchReport {
         if let Some(reason) = self.failed {
             return FetchReport {
@@ -517,15 +574,19 @@ impl<'a> Assembly<'a> {
                             .map(|ratio| (*ratio, *total))
                     })
                     .collect();
-                let weight: f64 = weighted.iter().map(|(_, w)| w).sum();
-                let cache_hit_ratio = match weighted.as_slice() {
-                    [] => None,
-                    [(ratio, _)] => Some(*ratio),
-                    _ if weight > 0.0 => {
-                        Some(weighted.iter().map(|(r, w)| r * w).sum::<f64>() / weight)
-                    }
-                    _ => None,
-                };
+                let cache_hit_ratio = weighted_mean(&weighted);
+                // A path the rejected query answered nothing for had no rejected requests
+                // (`increase` of a 429 series that does not exist is no series at all).
+                let rejected_share = self.rejected.as_ref().and_then(|rejected| {
+                    let weighted: Vec<(f64, f64)> = totals
+                        .iter()
+                        .map(|(path, total)| {
+                            let share = rejected.get(&(partner.to_string(), path.clone()));
+                            (share.copied().unwrap_or(0.0), *total)
+                        })
+                        .collect();
+                    weighted_mean(&weighted)
+                });
                 FetchedSeries {
                     series: TrafficSeries {
                         key: SeriesKey::new(partner, self.api),
@@ -534,6 +595,8 @@ impl<'a> Assembly<'a> {
                     },
                     cache_hit_ratio,
                     labelled_anomalies: Vec::new(),
+                    rejected_share,
+                    labelled_bursts: Vec::new(),
                 }
             })
             .collect();
@@ -541,6 +604,18 @@ impl<'a> Assembly<'a> {
             series,
             ..FetchReport::default()
         }
+    }
+}
+
+/// The mean of `(value, weight)` pairs: a single value as it is, several weighted (`None` when
+/// there are none, or their weights add up to nothing).
+fn weighted_mean(weighted: &[(f64, f64)]) -> Option<f64> {
+    let weight: f64 = weighted.iter().map(|(_, w)| w).sum();
+    match weighted {
+        [] => None,
+        [(value, _)] => Some(*value),
+        _ if weight > 0.0 => Some(weighted.iter().map(|(v, w)| v * w).sum::<f64>() / weight),
+        _ => None,
     }
 }
 
@@ -565,7 +640,7 @@ pub fn decode_range_answer(
     }
     let data = match client::parse(body)?.0 {
         QueryData::Matrix(result) => result,
-        other => return Err(format!("expected a matrix, got {}", kind(&other))),
+        other => return Err(format!("expected a matrix, got {}", data_kind(&other))),
     };
     let keys: Vec<&SeriesKey> = keys.iter().collect();
     let mut assembly = Assembly::new(&keys, api, apis, window);

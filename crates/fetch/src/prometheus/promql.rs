@@ -105,6 +105,7 @@ mod tests {
             selector: selector.into(),
             query: String::new(),
             cache_query: String::new(),
+            rejected_query: String::new(),
         }
     }
 
