@@ -66,6 +66,7 @@ pub(crate) fn mark(
             }
         }
     }
+    let weekly = recurring.iter().filter(|r| **r).count();
     let unexplained: Vec<usize> = upward.iter().copied().filter(|i| !recurring[*i]).collect();
     if spread_over_days(events, &unexplained, window, settings.recurring_min_days) {
         for i in unexplained {
@@ -101,6 +102,7 @@ pub(crate) fn mark(
     }
     Some(RecurringBursts {
         events: events_kept,
+        weekly,
         days: daily.len(),
         first_day,
         last_day,
@@ -215,7 +217,7 @@ mod tests {
     fn a_weekly_campaign_recurs_on_the_same_weekday_and_hour() {
         let mut events = vec![spike(2, 12, 300.0), spike(9, 12, 320.0), spike(5, 3, 900.0)];
         let bursts = mark(&mut events, &window(), &anomaly_settings()).unwrap();
-        assert_eq!(bursts.events, 2);
+        assert_eq!((bursts.events, bursts.weekly), (2, 2));
         assert!(events[0].recurring && events[1].recurring && !events[2].recurring);
     }
 

@@ -454,6 +454,7 @@ mod tests {
         let mut bursty = analysis(&[68.0], 2.5, 0.5);
         bursty.recurring_bursts = Some(RecurringBursts {
             events: 6,
+            weekly: 0,
             days: 5,
             first_day: NaiveDate::from_ymd_opt(2026, 11, 3).unwrap(),
             last_day: NaiveDate::from_ymd_opt(2026, 11, 14).unwrap(),

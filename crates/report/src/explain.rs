@@ -114,10 +114,28 @@ fn write_events(out: &mut String, rec: &RateRecommendation) {
         return;
     }
     let why = match &rec.analysis.recurring_bursts {
-        Some(b) => format!(
-            "recurring bursts: {} upward events on {} days ({} … {}) form a pattern, so they are demand (burst floor); the rest are one-offs",
-            b.events, b.days, b.first_day, b.last_day
-        ),
+        Some(b) => {
+            let mut how = Vec::new();
+            if b.weekly > 0 {
+                how.push(format!(
+                    "{} repeat weekly in the same hours at a similar height",
+                    b.weekly
+                ));
+            }
+            if b.events > b.weekly {
+                how.push(format!(
+                    "{} fall on days spread over the window (at least ANOMALY_CONFIG.recurring_min_days)",
+                    b.events - b.weekly
+                ));
+            }
+            format!(
+                "recurring bursts on {} days ({} … {}): {}; they are demand (burst floor), the rest are one-offs",
+                b.days,
+                b.first_day,
+                b.last_day,
+                how.join(", ")
+            )
+        }
         None => "no recurring pattern: upward events are one-offs".to_string(),
     };
     let _ = writeln!(out, "   {why}:");
@@ -139,6 +157,52 @@ fn write_events(out: &mut String, rec: &RateRecommendation) {
 mod tests {
     use super::*;
     use crate::test_support::{rec, settings};
+
+    #[test]
+    fn upward_events_say_whether_they_were_demand_or_removed_and_why() {
+        use trendmaster_types::{AnomalyEvent, RecurringBursts, Severity};
+        let mut rec = rec("111", "/a", 300);
+        let event = |day: u32, peak: f64, recurring: bool| AnomalyEvent {
+            kind: AnomalyKind::Surge,
+            severity: Severity::High,
+            start: format!("2026-11-{day:02}T13:00:00Z").parse().unwrap(),
+            end: format!("2026-11-{day:02}T15:00:00Z").parse().unwrap(),
+            points: 120,
+            excluded: true,
+            peak_value: peak,
+            max_score: 12.0,
+            recurring,
+        };
+        rec.analysis.anomalies = vec![
+            event(6, 101.0, true),
+            event(9, 416.0, false),
+            event(13, 97.0, true),
+        ];
+        rec.analysis.recurring_bursts = Some(RecurringBursts {
+            events: 2,
+            weekly: 2,
+            days: 2,
+            first_day: "2026-11-06".parse().unwrap(),
+            last_day: "2026-11-13".parse().unwrap(),
+            peak: 101.0,
+            demand: 97.0,
+        });
+        let text = render_explanation(&rec, None, &settings());
+        for line in [
+            "recurring bursts on 2 days (2026-11-06 … 2026-11-13): 2 repeat weekly in the same hours at a similar height; they are demand (burst floor), the rest are one-offs:",
+            "- 2026-11-06 13:00 high surge for 120 points, peak 101: recurring demand",
+            "- 2026-11-09 13:00 high surge for 120 points, peak 416: removed",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        rec.analysis.recurring_bursts = None;
+        rec.analysis.anomalies = vec![event(9, 416.0, false)];
+        let text = render_explanation(&rec, None, &settings());
+        assert!(
+            text.contains("no recurring pattern: upward events are one-offs:"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn an_explanation_ends_with_the_emitted_value_in_the_configmap_unit() {

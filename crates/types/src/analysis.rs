@@ -391,6 +391,10 @@ impl AnalysisResult {
 pub struct RecurringBursts {
     /// Upward events kept as demand.
     pub events: usize,
+    /// Of those, events that repeat a whole number of weeks apart in overlapping hours at a
+    /// similar height (the others recur on several days across the window).
+    #[serde(default)]
+    pub weekly: usize,
     /// Distinct days (UTC) they fell on.
     pub days: usize,
     /// First and last of those days.
