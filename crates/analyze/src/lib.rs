@@ -25,7 +25,8 @@
 //! Beside the steps: `baseline`, the `Baseline` every detection judges against (built by
 //! `band`, read by `detect` and `chart`, so that neither side depends on the other); `stats`,
 //! general statistics (median, MAD, quantiles, means, hour-of-day buckets); `chart`, the data
-//! behind a series' chart.
+//! behind a series' chart. Apart from [`analyze`]: [`saturation`], how often traffic sat at a
+//! deployed limit (the caller knows the deployed limits; this crate does not read them).
 //!
 //! This crate does not fetch data, read configuration or compute limits: it is given resolved
 //! settings and returns a plain result, the same type whichever model produced it.

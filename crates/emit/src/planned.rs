@@ -27,7 +27,8 @@ pub enum Rollout {
 /// The ratelimit file to emit: the deployed one (when there is one) with our entries set to
 /// their planned values, new partners and paths appended in key order, and everything we do
 /// not manage left as it was. Held, kept, censored and unchanged entries keep their deployed
-/// limit exactly (unit included); kept entries not analysed this run are not touched at all.
+/// limit exactly (unit included) unless the plan moved it (a held raise goes to its floor);
+/// kept entries not analysed this run are not touched at all.
 pub fn planned_config(
     plan: &[PlannedLimit],
     deployed: Option<&Deployed>,
@@ -49,7 +50,9 @@ pub fn planned_config(
         |d| d.config.clone(),
     );
     for entry in plan {
+        // A held change whose deployed limit was below the floor still moves (to the floor).
         let keeps_deployed = deployed.is_some()
+            && entry.current == Some(entry.emitted)
             && matches!(
                 entry.status,
                 ChangeStatus::Held
@@ -217,6 +220,17 @@ pub(crate) mod tests {
             "new partner appended"
         );
         assert_eq!(config.descriptors.len(), 3);
+
+        // A held raise whose deployed limit was below the floor goes to the floor, in our unit.
+        let mut floored = plan.clone();
+        floored[1].emitted = 1500;
+        let config =
+            planned_config(&floored, Some(&deployed), &settings(), Rollout::Enforce).unwrap();
+        let b = config.descriptors[0].descriptors[1]
+            .rate_limit
+            .as_ref()
+            .unwrap();
+        assert_eq!((b.unit.as_str(), b.requests_per_unit), ("minute", 1500));
 
         // --shadow: the changed and the new entry go out in shadow mode, the held one does not.
         let shadow = planned_config(&plan, Some(&deployed), &settings(), Rollout::Shadow).unwrap();

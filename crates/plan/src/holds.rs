@@ -48,7 +48,7 @@ pub(crate) fn plan_entries(
                         if (stepped || !within) && approvals.covers(key) {
                             (ChangeStatus::Approved, full)
                         } else if !within {
-                            (ChangeStatus::Held, old)
+                            (ChangeStatus::Held, held_at(old, new, stability))
                         } else if stepped {
                             (ChangeStatus::Stepped, emitted)
                         } else {
@@ -67,6 +67,19 @@ pub(crate) fn plan_entries(
             }
         })
         .collect()
+}
+
+/// What a held change emits: the deployed limit, unless it is below the highest legitimate
+/// minute the analysis kept. Such a limit throttles legitimate traffic today, so it rises to
+/// that floor at once (rounded up); the rest of the raise waits for approval. (Broken data
+/// that inflates the traffic — a unit mix-up — then raises a limit: it fails open, never
+/// throttling.)
+fn held_at(deployed: u64, recommended: &RecommendedLimit, stability: &Stability) -> u64 {
+    if recommended.floor > deployed {
+        stability::round_up(recommended.floor, stability.rounding_step)
+    } else {
+        deployed
+    }
 }
 
 #[cfg(test)]
@@ -241,21 +254,35 @@ mod tests {
             [(ChangeStatus::Kept, 1000), (ChangeStatus::Censored, 600)]
         );
         assert!(plan.iter().all(|p| !p.status.is_change()));
-        // A floor far above the deployed limit: the raise is held like any other until approved.
+        // A floor far above the deployed limit: the raise beyond the ratio is held, but the
+        // limit rises to the floor at once (it throttles legitimate traffic today).
         let floor = BTreeMap::from([(
             key("111", "/api/b"),
             RecommendedLimit {
-                limit: 1500,
+                limit: 3000,
                 floor: 1450,
                 censored: false,
             },
         )]);
         let held = plan_entries(&floor, Some(&deployed), 1.8, &stability(), &Approvals::None);
-        assert_eq!((held[1].status, held[1].emitted), (ChangeStatus::Held, 600));
+        assert_eq!(
+            (held[1].status, held[1].emitted),
+            (ChangeStatus::Held, 1500)
+        );
         let approved = plan_entries(&floor, Some(&deployed), 1.8, &stability(), &Approvals::All);
         assert_eq!(
             (approved[1].status, approved[1].emitted),
-            (ChangeStatus::Approved, 1500)
+            (ChangeStatus::Approved, 3000)
         );
+        // Without a floor above it, a held raise keeps the deployed limit.
+        let no_floor = limits([(key("111", "/api/b"), 3000)]);
+        let held = plan_entries(
+            &no_floor,
+            Some(&deployed),
+            1.8,
+            &stability(),
+            &Approvals::None,
+        );
+        assert_eq!((held[1].status, held[1].emitted), (ChangeStatus::Held, 600));
     }
 }

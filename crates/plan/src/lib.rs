@@ -24,7 +24,9 @@
 //!      deployed limit, never below the recommendation — status `stepped`; the next runs go
 //!      on from there. Raises take effect at once.
 //! - `holds`: a change beyond `max_change_ratio` (up or down), judged on the value this run
-//!   would emit, is **held** at the deployed value until approved. A stepped cut is therefore
+//!   would emit, is **held** at the deployed value until approved — except that a deployed
+//!   value below the recommendation's floor (the highest legitimate minute) rises to the floor
+//!   at once, since it throttles legitimate traffic today. A stepped cut is therefore
 //!   never held while `max_cut_per_run ≤ 1 − 1/max_change_ratio`. A deployed entry without a
 //!   recommendation is **kept**;
 //! - [`Approvals`]: `--approve` releases a held change and a stepped cut in full (status

@@ -117,7 +117,7 @@ pub(crate) fn target(deployed: u64, recommended: &RecommendedLimit, rules: &Stab
 }
 
 /// `value` rounded up to a multiple of `step` (≥ 1).
-fn round_up(value: u64, step: u64) -> u64 {
+pub(crate) fn round_up(value: u64, step: u64) -> u64 {
     value.div_ceil(step).saturating_mul(step)
 }
 

@@ -53,8 +53,12 @@ pub fn render_explanation(
             (ChangeStatus::Held, Some(current)) => {
                 let _ = writeln!(
                     out,
-                    "held: {} → {} is beyond the governance ratio; the ConfigMap keeps {current} until --approve {}:{}",
-                    current, rec.requests_per_minute, rec.key.partner, rec.key.api
+                    "held: {} → {} is beyond the governance ratio; the ConfigMap {} until --approve {}:{}",
+                    current,
+                    rec.requests_per_minute,
+                    crate::format::held_text(current, planned.emitted),
+                    rec.key.partner,
+                    rec.key.api
                 );
             }
             (ChangeStatus::Stepped, Some(current)) => {

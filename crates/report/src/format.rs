@@ -65,6 +65,18 @@ pub(crate) fn censored_count<'a>(
         .count()
 }
 
+/// What the ConfigMap does with a held change: `keeps 600`, or `rises to 1500 at once (…) and
+/// the rest of the raise waits` when the deployed limit was below that floor.
+pub(crate) fn held_text(current: u64, emitted: u64) -> String {
+    if emitted > current {
+        format!(
+            "rises to {emitted} at once (the highest legitimate minute) and the rest of the raise waits"
+        )
+    } else {
+        format!("keeps {current}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +109,15 @@ mod tests {
         rec.analysis.saturation = Some(saturation);
         assert_eq!(censored_text(&rec), None);
         assert_eq!(censored_count([&rec]), 0);
+    }
+
+    #[test]
+    fn a_held_change_keeps_the_deployed_limit_unless_it_is_below_the_floor() {
+        assert_eq!(held_text(600, 600), "keeps 600");
+        assert_eq!(
+            held_text(2000, 11200),
+            "rises to 11200 at once (the highest legitimate minute) and the rest of the raise waits"
+        );
     }
 
     #[test]

@@ -187,8 +187,9 @@ fn write_section(
         planned
             .map(|p| match (p.status, p.current) {
                 (ChangeStatus::Held, Some(current)) => format!(
-                    " <b>Held for approval:</b> the ConfigMap keeps {current} until \
+                    " <b>Held for approval:</b> the ConfigMap {} until \
                      <code>--approve {}:{}</code>.",
+                    crate::format::held_text(current, p.emitted),
                     escape(&rec.key.partner),
                     escape(&rec.key.api)
                 ),

@@ -48,7 +48,7 @@ pub fn render(view: &ReportView<'_>) -> String {
 fn write_changes(out: &mut String, changes: &DeployedComparison<'_>, view: &ReportView<'_>) {
     let _ = writeln!(
         out,
-        "## Changes against the deployed configuration\n\nDeployed configuration: {}. Changes beyond ×{} (up or down) are held: the emitted ConfigMap keeps the deployed value until approved with `--approve PARTNER:API`.\n",
+        "## Changes against the deployed configuration\n\nDeployed configuration: {}. Changes beyond ×{} (up or down) are held: the emitted ConfigMap keeps the deployed value (or raises it to the highest legitimate minute when it is below that) until approved with `--approve PARTNER:API`.\n",
         code(changes.deployed_from),
         number(changes.max_change_ratio)
     );

@@ -16,7 +16,8 @@ pub enum ChangeStatus {
     Unchanged,
     /// Within the governance ratio: emitted as recommended.
     Changed,
-    /// Beyond the governance ratio: the deployed value is kept until approved.
+    /// Beyond the governance ratio: the deployed value is kept until approved — or, when it
+    /// is below the highest legitimate minute, raised to that at once (the rest waits).
     Held,
     /// Released with `--approve`: a change beyond the ratio, or a stepped cut that then goes
     /// out in full.
