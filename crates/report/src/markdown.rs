@@ -303,7 +303,7 @@ fn write_forecast(out: &mut String, forecast: &ForecastOutcome) {
             let _ = writeln!(out, "- Held-out error: {error}");
             let _ = writeln!(
                 out,
-                "- Next {} days: peak {} req/min, upper band {} ({} % interval), trend growth ×{}\n",
+                "- Next {} days: peak {} req/min, upper band {} ({} % interval), model trend ×{} (not applied: the trend step reads the daily peaks)\n",
                 f.horizon_days,
                 number(f.peak),
                 number(f.peak_upper),

@@ -235,6 +235,8 @@ pub struct ForecastSummary {
     /// expected to go at `level`.
     pub peak_upper: f64,
     /// Trend growth over the horizon: fitted trend at the horizon's end ÷ at the window's end.
+    /// For the record only: the limit's trend multiplier comes from [`TrendEvidence`] (the
+    /// model's extrapolation swung ×0.35 → ×1.63 between consecutive weeks of steady traffic).
     pub trend_growth: f64,
 }
 
