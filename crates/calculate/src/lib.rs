@@ -19,8 +19,8 @@
 //! 10. if the series has recurring bursts (demand, not anomalies: see the analyze crate) and
 //!     the value is below their highest minute × `burst_headroom`, raise it there;
 //! 11. if that is below the forecast's upper band over the next period, raise it to the band;
-//! 12. **round up** to a multiple of `rounding_step`, so the limit is never below the computed
-//!     safe rate.
+//! 12. **round up** to a multiple of `rounding_step` (a smaller 1-2-5 step where that one would
+//!     add more than `max_rounding_share`), so the limit is never below the computed safe rate.
 //!
 //! Fixed mode is steps 1, 2, 3, 7, 8, 9, 10, 11, 12. Confidence keeps the original's four weighted
 //! factors ([`confidence`]).
@@ -78,7 +78,7 @@ pub fn recommend(
     chain.peak_floor(effective_peak, rate.below_peak_factor);
     chain.burst_floor(analysis.recurring_bursts.as_ref(), rate.burst_headroom);
     chain.forecast_floor(analysis.forecast.summary());
-    let limit = chain.round_up(rate.rounding_step);
+    let limit = chain.round_up(rate.rounding());
     // Only absurd input gets here (a peak of 10^300 req/min from a unit mix-up): say so and
     // keep the deployed limit rather than emit a number nobody meant.
     if chain.value().is_nan() || chain.value() > MAX_LIMIT_PER_MINUTE {
@@ -170,14 +170,14 @@ mod tests {
             (StepKind::PeakFloor, 336.6),
             (StepKind::BurstFloor, 336.6),
             (StepKind::ForecastFloor, 336.6),
-            (StepKind::RoundUp, 400.0),
+            (StepKind::RoundUp, 340.0),
         ];
         assert_eq!(outputs.len(), expected.len());
         for ((kind, value), (want_kind, want)) in outputs.iter().zip(expected) {
             assert_eq!(*kind, want_kind);
             assert!((value - want).abs() < 1e-9, "{kind:?}: {value} != {want}");
         }
-        assert_eq!(rec.requests_per_minute, 400);
+        assert_eq!(rec.requests_per_minute, 340);
         assert_eq!(rec.effective_peak, 68.0);
         assert_eq!(rec.pattern, TrafficPattern::Variable);
         assert_eq!(rec.cache, CacheAdjustment::Fallback { factor: 1.2 });
@@ -195,7 +195,7 @@ mod tests {
         );
         assert_eq!(
             step(&rec, StepKind::RoundUp).explanation,
-            "round up to a multiple of 100: 336.6 → 400"
+            "round up to a multiple of 10 (a step of 100 would add more than 5 %): 336.6 → 340"
         );
     }
 
@@ -349,12 +349,21 @@ mod tests {
             let safe = step(&rec, StepKind::PeakFloor).output;
             let limit = rec.requests_per_minute as f64;
             assert!(limit >= safe, "{limit} < {safe}");
+            // One step at most, and never more than 5 % (max_rounding_share) or the 50 step.
             assert!(
-                limit - safe < 50.0 + 1e-6,
+                limit - safe < (safe * 0.05).clamp(1.0, 50.0) + 1e-6,
                 "rounded more than one step: {safe} → {limit}"
             );
-            assert_eq!(limit % 50.0, 0.0);
+            let step_used = if safe >= 1_000.0 { 50.0 } else { 1.0 };
+            assert_eq!(limit % step_used, 0.0, "{safe} → {limit}");
         }
+        // A small series' safe rate is rounded by a small step, not the whole 50.
+        let small = recommend(analysis(&[68.0], 1.5, 0.1), None, &formula).unwrap();
+        let rounded = step(&small, StepKind::RoundUp);
+        assert!(
+            rounded.output - rounded.input <= rounded.input * 0.05,
+            "{rounded:?}"
+        );
         // Exact multiples stay put despite float noise.
         let mut exact = formula;
         exact.rate.peak_multiplier = 1.0;
@@ -390,7 +399,8 @@ mod tests {
             ]
         );
         assert!((step(&rec, StepKind::SafetyMargin).output - 306.0).abs() < 1e-9);
-        assert_eq!(rec.requests_per_minute, 400);
+        // A step of 100 would add 94 (31 %): 10 is the 1-2-5 step within 5 % of 306.
+        assert_eq!(rec.requests_per_minute, 310);
         assert_eq!(rec.mode, CalculationMode::Fixed);
     }
 
@@ -471,7 +481,8 @@ mod tests {
             "{}",
             floor.explanation
         );
-        assert_eq!(rec.requests_per_minute, 1100);
+        // 5 % of 1,050 is 52.5: a step of 50, and 1,050 is a multiple of it.
+        assert_eq!(rec.requests_per_minute, 1050);
         assert_eq!(rec.plan_input().floor, 700);
         assert!(
             step(&rec, StepKind::EffectivePeak)
@@ -488,7 +499,7 @@ mod tests {
                 .explanation
                 .ends_with("unchanged")
         );
-        assert_eq!(rec.requests_per_minute, 400);
+        assert_eq!(rec.requests_per_minute, 340);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The formula as a chain of recorded steps: each step takes the running value, records input,
 //! factor, output and a sentence saying why, and passes the output on.
 
-use trendmaster_types::settings::{CacheSettings, MultiplierSettings, TrafficPatternSettings};
+use trendmaster_types::settings::{
+    CacheSettings, MultiplierSettings, Rounding, TrafficPatternSettings,
+};
 use trendmaster_types::{
     AnalysisResult, AnomalyKind, CacheAdjustment, ForecastSummary, FormulaStep, RecurringBursts,
     SeriesStats, StepKind, TrafficPattern, TrendEvidence,
@@ -416,16 +418,25 @@ impl Chain {
         }
     }
 
-    /// Rounds up to a multiple of `step` and returns the final limit.
-    pub fn round_up(&mut self, step: f64) -> u64 {
+    /// Rounds up by `rounding` and returns the final limit.
+    pub fn round_up(&mut self, rounding: Rounding) -> u64 {
         let value = self.value;
-        // The tolerance keeps float noise (300.0000000001) from costing a whole step.
-        let rounded = ((value / step) - 1e-9).ceil().max(1.0) * step;
+        let step = rounding.step_at(value);
+        let rounded = rounding.up(value);
+        let why = if step < rounding.step {
+            format!(
+                " (a step of {} would add more than {} %)",
+                num(rounding.step),
+                num(rounding.max_share * 100.0)
+            )
+        } else {
+            String::new()
+        };
         self.set(
             StepKind::RoundUp,
             rounded,
             format!(
-                "round up to a multiple of {}: {} → {}",
+                "round up to a multiple of {}{why}: {} → {}",
                 num(step),
                 num(value),
                 num(rounded)

@@ -23,6 +23,7 @@ pub fn formula() -> Formula {
             min_rate_limit: 100.0,
             max_rate_limit: 50_000.0,
             rounding_step: 100.0,
+            max_rounding_share: 0.05,
             below_peak_factor: 1.2,
             trend_min: 0.95,
             trend_max: 1.3,

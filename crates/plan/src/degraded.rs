@@ -2,18 +2,17 @@
 //! `degraded_factor` of its limits, so lower tiers are cut hardest and the top tier is kept.
 
 use trendmaster_types::plan::{ChangeStatus, PlannedLimit};
-use trendmaster_types::settings::TierSettings;
+use trendmaster_types::settings::{Rounding, TierSettings};
 
 /// The degraded variant of `plan`: every emitted limit cut to its partner's tier
-/// `degraded_factor` (rounded up to `rounding_step`, so never above the normal limit), and
+/// `degraded_factor` (rounded up, and never above the normal limit), and
 /// marked to be written even where the normal plan keeps the deployed value. Entries of a tier
 /// that keeps everything (factor 1) stay exactly as in the normal plan.
 pub(crate) fn degraded(
     plan: &[PlannedLimit],
     tiers: &TierSettings,
-    rounding_step: u64,
+    rounding: Rounding,
 ) -> Vec<PlannedLimit> {
-    let step = rounding_step.max(1);
     plan.iter()
         .map(|entry| {
             let factor = tiers
@@ -23,7 +22,7 @@ pub(crate) fn degraded(
             if factor >= 1.0 {
                 return entry.clone();
             }
-            let cut = (entry.emitted as f64 * factor / step as f64).ceil() as u64 * step;
+            let cut = rounding.up(entry.emitted as f64 * factor) as u64;
             PlannedLimit {
                 emitted: cut.clamp(1, entry.emitted.max(1)),
                 status: ChangeStatus::Changed,
@@ -78,7 +77,7 @@ mod tests {
             &stability(),
             &Approvals::None,
         );
-        let cut = degraded(&normal, &tiers, 100);
+        let cut = degraded(&normal, &tiers, crate::test_support::STEP_100);
         for (n, d) in normal.iter().zip(&cut) {
             assert!(d.emitted <= n.emitted, "{d:?} vs {n:?}");
             if n.key.partner == "111" {

@@ -76,7 +76,7 @@ pub(crate) fn plan_entries(
 /// throttling.)
 fn held_at(deployed: u64, recommended: &RecommendedLimit, stability: &Stability) -> u64 {
     if recommended.floor > deployed {
-        stability::round_up(recommended.floor, stability.rounding_step)
+        stability.rounding.up_whole(recommended.floor)
     } else {
         deployed
     }

@@ -49,7 +49,7 @@
 //! use std::collections::BTreeMap;
 //! use trendmaster_plan::{Approvals, ChangeStatus, Governance, RecommendedLimit, plan};
 //! use trendmaster_types::SeriesKey;
-//! use trendmaster_types::settings::{GovernanceSettings, TierSettings};
+//! use trendmaster_types::settings::{GovernanceSettings, Rounding, TierSettings};
 //!
 //! let (a, b, c) = (
 //!     SeriesKey::new("111", "/api/a"),
@@ -72,7 +72,8 @@
 //!     rejected_share: 0.001,
 //! };
 //! let tiers = TierSettings::default();
-//! let governance = Governance::new(&settings, &tiers, 100);
+//! let rounding = Rounding { step: 100.0, max_share: 0.05 }; // as shipped
+//! let governance = Governance::new(&settings, &tiers, rounding);
 //! let plan = plan(&recommended, Some(&deployed), &Approvals::None, &governance).unwrap();
 //! let outcome: Vec<_> = plan.normal.iter().map(|p| (p.status, p.emitted)).collect();
 //! assert_eq!(
@@ -96,7 +97,7 @@ mod stability;
 use std::collections::BTreeMap;
 
 use trendmaster_types::SeriesKey;
-use trendmaster_types::settings::{GovernanceSettings, TierSettings};
+use trendmaster_types::settings::{GovernanceSettings, Rounding, TierSettings};
 
 pub use approvals::Approvals;
 pub use error::PlanError;
@@ -109,9 +110,9 @@ pub struct Governance<'a> {
     pub settings: &'a GovernanceSettings,
     /// `COMMON.TIERS`: each partner's tier and its degraded factor.
     pub tiers: &'a TierSettings,
-    /// Stepped cuts, limits raised to the floor and degraded limits are rounded up to this
-    /// step, as the calculator rounds normal ones.
-    pub rounding_step: u64,
+    /// Stepped cuts, limits raised to the floor and degraded limits are rounded up by this
+    /// rule, as the calculator rounds normal ones.
+    pub rounding: Rounding,
     /// Refuse a mass cut. Off only where nothing is written (`--explain` looks at one series
     /// of a fleet that may be refused).
     pub mass_cut_gate: bool,
@@ -122,12 +123,12 @@ impl<'a> Governance<'a> {
     pub fn new(
         settings: &'a GovernanceSettings,
         tiers: &'a TierSettings,
-        rounding_step: u64,
+        rounding: Rounding,
     ) -> Self {
         Self {
             settings,
             tiers,
-            rounding_step,
+            rounding,
             mass_cut_gate: true,
         }
     }
@@ -143,7 +144,7 @@ pub fn plan(
     governance: &Governance<'_>,
 ) -> Result<Plan, PlanError> {
     let max_change_ratio = governance.settings.max_change_ratio;
-    let stability = stability::Stability::new(governance.settings, governance.rounding_step);
+    let stability = stability::Stability::new(governance.settings, governance.rounding);
     let normal = holds::plan_entries(
         recommended,
         deployed,
@@ -154,7 +155,7 @@ pub fn plan(
     if governance.mass_cut_gate {
         gate::check_mass_cut(&normal, max_change_ratio, governance.settings.max_cut_share)?;
     }
-    let degraded = degraded::degraded(&normal, governance.tiers, governance.rounding_step);
+    let degraded = degraded::degraded(&normal, governance.tiers, governance.rounding);
     Ok(Plan {
         max_change_ratio,
         normal,
@@ -167,7 +168,7 @@ mod test_support {
     use std::collections::BTreeMap;
     use trendmaster_types::SeriesKey;
     use trendmaster_types::plan::RecommendedLimit;
-    use trendmaster_types::settings::GovernanceSettings;
+    use trendmaster_types::settings::{GovernanceSettings, Rounding};
 
     use crate::stability::Stability;
 
@@ -203,22 +204,28 @@ mod test_support {
         }
     }
 
-    /// The stability rules of [`settings`], rounding to 100.
+    /// Rounding to a fixed step of 100 at every size, so the rules' arithmetic reads plainly.
+    pub(crate) const STEP_100: Rounding = Rounding {
+        step: 100.0,
+        max_share: f64::INFINITY,
+    };
+
+    /// The stability rules of [`settings`], rounding to a fixed 100.
     pub(crate) fn stability() -> Stability {
-        Stability::new(&settings(), 100)
+        Stability::new(&settings(), STEP_100)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{deployed, key, limits, settings};
+    use crate::test_support::{STEP_100, deployed, key, limits, settings};
 
     #[test]
     fn a_plan_counts_its_changes_and_refuses_a_mass_cut_unless_the_gate_is_off() {
         let settings = settings();
         let tiers = TierSettings::default();
-        let mut governance = Governance::new(&settings, &tiers, 100);
+        let mut governance = Governance::new(&settings, &tiers, STEP_100);
         let deployed = deployed();
         // Both deployed entries cut to a tenth: a mass cut. This run would only step them down
         // by 20 %, but the gate judges the recommendations: broken data is refused.
@@ -263,7 +270,7 @@ mod tests {
     fn censored_cuts_are_kept_and_do_not_trip_the_gate() {
         let settings = settings();
         let tiers = TierSettings::default();
-        let governance = Governance::new(&settings, &tiers, 100);
+        let governance = Governance::new(&settings, &tiers, STEP_100);
         let deployed = deployed();
         let censored = |limit| RecommendedLimit {
             limit,

@@ -4,14 +4,14 @@
 //! at once. In order:
 //!
 //! 1. **floor**: a deployed limit below the highest legitimate minute throttles legitimate
-//!    traffic today, so it rises to `max(recommended, floor)` rounded up to the rounding step:
+//!    traffic today, so it rises to `max(recommended, floor)` rounded up (the calculator's rounding):
 //!    never kept by the deadband, never stepped, never censored (it is a raise);
 //! 2. **unchanged**: the recommendation equals the deployed limit;
 //! 3. **censored**: observed traffic understates demand, so a cut keeps the deployed limit
 //!    (status `censored`); a raise goes on through the rules below;
 //! 4. **deadband**: a change smaller than `deadband` × deployed keeps it (status `kept`);
 //! 5. **bounded cut**: a cut deeper than `max_cut_per_run` × deployed goes to
-//!    deployed × (1 − `max_cut_per_run`) rounded up to the step (status `stepped`), at least
+//!    deployed × (1 − `max_cut_per_run`) rounded up (status `stepped`), at least
 //!    one rounding step below the deployed limit and never below the recommendation; later
 //!    runs go on. Raises are not bounded.
 //!
@@ -19,7 +19,7 @@
 //! a raise, and censoring only to cuts.
 
 use trendmaster_types::plan::{ChangeStatus, RecommendedLimit};
-use trendmaster_types::settings::GovernanceSettings;
+use trendmaster_types::settings::{GovernanceSettings, Rounding};
 
 /// Absorbs the binary noise of `share × limit` so that a change exactly at the deadband or at
 /// `max_cut_per_run` counts as at it (requests per minute are whole numbers).
@@ -32,17 +32,17 @@ pub(crate) struct Stability {
     pub(crate) deadband: f64,
     /// `GOVERNANCE.max_cut_per_run`: the deepest cut of one run, as a share of the deployed limit.
     pub(crate) max_cut_per_run: f64,
-    /// Limits are rounded up to this step (at least 1).
-    pub(crate) rounding_step: u64,
+    /// How limits are rounded up.
+    pub(crate) rounding: Rounding,
 }
 
 impl Stability {
-    /// The stability rules of `settings`, rounding to `rounding_step`.
-    pub(crate) fn new(settings: &GovernanceSettings, rounding_step: u64) -> Self {
+    /// The stability rules of `settings`, rounding by `rounding`.
+    pub(crate) fn new(settings: &GovernanceSettings, rounding: Rounding) -> Self {
         Self {
             deadband: settings.deadband,
             max_cut_per_run: settings.max_cut_per_run,
-            rounding_step: rounding_step.max(1),
+            rounding,
         }
     }
 }
@@ -69,7 +69,7 @@ pub(crate) enum Target {
 pub(crate) fn target(deployed: u64, recommended: &RecommendedLimit, rules: &Stability) -> Target {
     let limit = recommended.limit;
     if deployed < recommended.floor {
-        let raised = round_up(limit.max(recommended.floor), rules.rounding_step);
+        let raised = rules.rounding.up_whole(limit.max(recommended.floor));
         return Target::Move {
             emitted: raised,
             full: raised,
@@ -87,13 +87,12 @@ pub(crate) fn target(deployed: u64, recommended: &RecommendedLimit, rules: &Stab
         return Target::Keep(ChangeStatus::Kept);
     }
     if limit < deployed && change > rules.max_cut_per_run * deployed as f64 + EPSILON {
-        let step = rules.rounding_step;
         let bounded = deployed as f64 * (1.0 - rules.max_cut_per_run);
-        let mut emitted = ((bounded / step as f64) - EPSILON).ceil().max(0.0) as u64 * step;
+        let mut emitted = rules.rounding.up(bounded) as u64;
         if emitted >= deployed {
-            // The step is coarser than the bound (400 cut by 20 % rounds back up to 400): one
-            // step down instead, or the cut would never start.
-            emitted = (deployed - 1) / step * step;
+            // The step is coarser than the bound (400 cut by 20 % rounds back up to 400 with a
+            // fixed 100 step): one step down instead, or the cut would never start.
+            emitted = rules.rounding.below(deployed);
         }
         return if emitted > limit {
             Target::Move {
@@ -116,11 +115,6 @@ pub(crate) fn target(deployed: u64, recommended: &RecommendedLimit, rules: &Stab
     }
 }
 
-/// `value` rounded up to a multiple of `step` (≥ 1).
-pub(crate) fn round_up(value: u64, step: u64) -> u64 {
-    value.div_ceil(step).saturating_mul(step)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,7 +123,10 @@ mod tests {
         Stability {
             deadband: 0.1,
             max_cut_per_run: 0.2,
-            rounding_step: step,
+            rounding: Rounding {
+                step: step as f64,
+                max_share: f64::INFINITY,
+            },
         }
     }
 

@@ -266,7 +266,7 @@ pub fn govern(
         ..Governance::new(
             &config.governance,
             &config.multipliers.tiers,
-            config.rate.rounding_step.max(1.0) as u64,
+            config.rate.rounding(),
         )
     };
     let entry = |approvals: &Approvals| {
@@ -579,14 +579,15 @@ pub struct VariantSummary {
     /// (windows ≥ 50 %, windows).
     pub abuse_stopped_without_bursts: Option<(usize, usize)>,
     /// The same, only windows whose legitimate peak is at least [`ROUNDING_FREE_PEAK`]: below
-    /// it one 100-req/min rounding step alone can decide whether the client is stopped.
+    /// it a fixed 100-req/min rounding step alone decided whether the client was stopped
+    /// (before `max_rounding_share`; kept to show the small series separately).
     pub abuse_stopped_without_bursts_above_rounding: Option<(usize, usize)>,
 }
 
 /// A legitimate peak (req/min) from which the rounding step (100) is under 10 % of the 10×
 /// client's margin (a limit stops half its excess when it is at most 5.5× the legitimate
 /// level): 100 ÷ (5.5 × 200) = 9 %. The demo's smallest series peak at 31 req/min, where the
-/// formula's ~5× lands on 155 and rounding on 200 = 6.5×.
+/// formula's ~5× lands on 155, which a fixed 100 step rounded to 200 = 6.5× (now 160).
 pub const ROUNDING_FREE_PEAK: f64 = 200.0;
 
 impl VariantSummary {
@@ -976,7 +977,7 @@ pub fn render(quality: &Quality) -> String {
             );
             row(
                 &mut out,
-                "… of those, legitimate peak ≥ 200 req/min (rounding does not decide)",
+                "… of those, legitimate peak ≥ 200 req/min",
                 &|s| match s.abuse_stopped_without_bursts_above_rounding {
                     Some((stopped, of)) => format!("{stopped} of {of}"),
                     None => "–".to_owned(),

@@ -175,7 +175,7 @@ fn govern(
         ..Governance::new(
             &config.governance,
             &config.multipliers.tiers,
-            config.rate.rounding_step.max(1.0) as u64,
+            config.rate.rounding(),
         )
     };
     let deployed = selection.deployed.as_ref().map(|d| &d.limits);

@@ -230,7 +230,7 @@ fn one_huge_spike_does_not_change_the_limit() {
             .iter_mut()
             .for_each(|v| *v = 50.0 * level);
         let with_spike = limit_of(&spiked, item.cache_hit_ratio);
-        let step = config.rate.rounding_step as u64;
+        let step = config.rate.rounding().step_at(clean as f64) as u64;
         assert!(
             with_spike.abs_diff(clean) <= step,
             "{}: {clean} without the spike, {with_spike} with it",

@@ -1,5 +1,5 @@
 //! End-to-end: the real binary against a "deployed" ConfigMap (`--current-from`): the change
-//! table, a 3× change held until `--approve`, entries we do not manage carried over, and
+//! table, a 2.5× change held until `--approve`, entries we do not manage carried over, and
 //! `--detailed-exitcode`; and the degraded (load-shedding) profile written beside the normal one.
 
 mod common;
@@ -77,15 +77,16 @@ fn limit(file: &mut Value, api: &str) -> u64 {
         .unwrap()
 }
 
-/// A deployed ConfigMap made from a run's own output: `HELD_API` at a third of its value (so
-/// the new recommendation is a 3× rise), `NUDGED_API` 10 % lower, and a descriptor of ours
+/// A deployed ConfigMap made from a run's own output: `HELD_API` at 40 % of its value (so the
+/// new recommendation is a 2.5× rise, while the deployed value stays above the highest
+/// legitimate minute — a held limit below that rises to it at once), `NUDGED_API` 10 % lower, and a descriptor of ours
 /// carrying `shadow_mode` plus an entry we do not manage, both of which must survive.
 /// Returns its path, the held entry's deployed and recommended values, and the nudged entry's
 /// recommended value.
 fn deployed_from(latest: &Path, dir: &Path) -> (PathBuf, u64, u64, u64) {
     let (mut configmap, mut file) = ratelimit_file(latest);
     let recommended_held = limit(&mut file, HELD_API);
-    let deployed_held = recommended_held / 3;
+    let deployed_held = recommended_held * 2 / 5;
     entry(&mut file, HELD_API)["rate_limit"]["requests_per_unit"] = deployed_held.into();
     let recommended_nudged = limit(&mut file, NUDGED_API);
     let nudged = recommended_nudged * 9 / 10;
@@ -108,7 +109,7 @@ fn deployed_from(latest: &Path, dir: &Path) -> (PathBuf, u64, u64, u64) {
 }
 
 #[test]
-fn a_three_fold_change_is_held_until_approved() {
+fn a_two_and_a_half_fold_change_is_held_until_approved() {
     let dir = tempfile::tempdir().unwrap();
     let first = run(dir.path(), &[]);
     assert!(first.status.success(), "{}", text(&first.stderr));
@@ -319,6 +320,12 @@ fn the_degraded_profile_cuts_lower_tiers_and_keeps_the_top_one() {
         normal.keys().collect::<Vec<_>>(),
         degraded.keys().collect::<Vec<_>>()
     );
+    // The shipped rounding: up to the 100 step, a 1-2-5 step within 5 % below 2,000.
+    let rounding = trendmaster_types::settings::Rounding {
+        step: 100.0,
+        max_share: 0.05,
+    };
+    let rounded_up = |value: f64| rounding.up(value) as u64;
     for (key, limit) in &normal {
         let cut = degraded[key];
         assert!(cut <= *limit, "{key:?}: {cut} above {limit}");
@@ -326,13 +333,13 @@ fn the_degraded_profile_cuts_lower_tiers_and_keeps_the_top_one() {
             "111" => assert_eq!(cut, *limit, "{key:?}: the top tier keeps its limit"),
             "222" => assert_eq!(
                 cut,
-                (limit / 2).div_ceil(100) * 100,
+                rounded_up(*limit as f64 / 2.0),
                 "{key:?}: free keeps half"
             ),
-            // Rounded up to the 100 step, so never above the normal limit.
+            // Rounded up, so never above the normal limit.
             _ => assert_eq!(
                 cut,
-                (limit * 3 / 4).div_ceil(100) * 100,
+                rounded_up(*limit as f64 * 0.75),
                 "{key:?}: standard keeps three quarters"
             ),
         }

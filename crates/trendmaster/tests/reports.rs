@@ -205,7 +205,7 @@ fn explain_ends_with_the_number_the_configmap_holds_and_writes_nothing() {
         "{last} vs {deployed}"
     );
     assert!(text.contains("effective peak"), "{text}");
-    assert!(text.contains("round up to a multiple of 100"), "{text}");
+    assert!(text.contains("round up to a multiple of"), "{text}");
     assert!(
         !dir.path().join("explained").exists(),
         "--explain writes nothing"

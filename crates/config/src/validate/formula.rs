@@ -50,6 +50,14 @@ pub(super) fn check_rate_calculation(config: &ResolvedConfig, check: &mut Check<
         format!("must be at least 1, got {}", rate.below_peak_factor),
     );
     check(
+        rate.max_rounding_share > 0.0 && !rate.max_rounding_share.is_nan(),
+        &rc("max_rounding_share"),
+        format!(
+            "must be a positive share (0.05: rounding adds at most 5 %), got {}",
+            rate.max_rounding_share
+        ),
+    );
+    check(
         rate.burst_headroom.is_finite() && rate.burst_headroom >= 1.0,
         &rc("burst_headroom"),
         format!(
