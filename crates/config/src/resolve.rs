@@ -360,6 +360,7 @@ fn resolve(
         configmap: file.common.configmap,
         governance: file.common.governance,
         local_ratelimit: file.common.local_ratelimit,
+        global_ratelimit: file.common.global_ratelimit,
         protected: env_section.protected,
         kube_context: env_section.kube_context.clone(),
         discover_from_deployed: env_section.discover_from_deployed

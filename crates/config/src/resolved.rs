@@ -5,8 +5,8 @@ use serde::Serialize;
 use std::path::PathBuf;
 use trendmaster_types::settings::{
     AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, ForecastSettings,
-    GovernanceSettings, LocalRateLimitSettings, MultiplierSettings, PrimeTimeSettings,
-    PrometheusSettings, RateCalculationSettings,
+    GlobalRateLimitSettings, GovernanceSettings, LocalRateLimitSettings, MultiplierSettings,
+    PrimeTimeSettings, PrometheusSettings, RateCalculationSettings,
 };
 use trendmaster_types::{Secret, SeriesKey, SkippedSeries, SourceKind};
 
@@ -76,6 +76,8 @@ pub struct ResolvedConfig {
     pub governance: GovernanceSettings,
     /// `COMMON.LOCAL_RATELIMIT`.
     pub local_ratelimit: LocalRateLimitSettings,
+    /// `COMMON.GLOBAL_RATELIMIT`.
+    pub global_ratelimit: GlobalRateLimitSettings,
 }
 
 impl ResolvedConfig {

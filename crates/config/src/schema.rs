@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use trendmaster_types::settings::{
     AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, ForecastSettings,
-    GovernanceSettings, LocalRateLimitSettings, PrimeTimeSettings, PrometheusSettings,
-    RateCalculationSettings, TierSettings,
+    GlobalRateLimitSettings, GovernanceSettings, LocalRateLimitSettings, PrimeTimeSettings,
+    PrometheusSettings, RateCalculationSettings, TierSettings,
 };
 use trendmaster_types::{Secret, SourceKind};
 
@@ -99,6 +99,8 @@ pub struct CommonSection {
     pub tiers: TierSettings,
     #[serde(rename = "LOCAL_RATELIMIT")]
     pub local_ratelimit: LocalRateLimitSettings,
+    #[serde(rename = "GLOBAL_RATELIMIT")]
+    pub global_ratelimit: GlobalRateLimitSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

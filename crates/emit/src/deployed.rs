@@ -14,7 +14,7 @@ use trendmaster_types::SeriesKey;
 use trendmaster_types::settings::ConfigMapSettings;
 
 use crate::error::EmitError;
-use crate::ratelimit::{Descriptor, RateLimit, RateLimitConfig};
+use crate::ratelimit::{Descriptor, RateLimit, RateLimitConfig, RuleSource};
 
 /// The deployed ratelimit configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +80,27 @@ fn from_file(
     settings: &ConfigMapSettings,
 ) -> Result<Deployed, EmitError> {
     let invalid = invalid_at(origin);
+    // Every data key is a file the service loads. One it would reject stops the run with the
+    // loader's own reasons, all of them: read as-is, a misspelt key (`ratelimit:` for
+    // `rate_limit:`) would be dropped and the descriptor carried on without its limit.
+    let files = std::iter::once((settings.data_key.as_str(), file.as_str())).chain(
+        other_data
+            .iter()
+            .map(|(key, text)| (key.as_str(), text.as_str())),
+    );
+    if let Err(errors) = crate::ratelimit::validate_ratelimit_files(files) {
+        let rejected: Vec<String> = errors
+            .iter()
+            .filter(|error| error.source == RuleSource::Loader)
+            .map(ToString::to_string)
+            .collect();
+        if !rejected.is_empty() {
+            return Err(invalid(format!(
+                "the ratelimit service would refuse to load it: {}",
+                rejected.join("; ")
+            )));
+        }
+    }
     let config: RateLimitConfig =
         serde_yaml::from_str(&file).map_err(|e| invalid(format!("not a ratelimit config: {e}")))?;
     if config.domain != settings.domain {
@@ -215,6 +236,35 @@ data:
 
     fn key(partner: &str, api: &str) -> SeriesKey {
         SeriesKey::new(partner, api)
+    }
+
+    #[test]
+    fn a_file_the_service_would_refuse_stops_with_every_loader_reason() {
+        // Another data key with our domain: the service refuses the ConfigMap as a whole.
+        let duplicate = DEPLOYED.replace("domain: other", "domain: global-ratelimit");
+        let error = parse_deployed(&duplicate, "deployed.yaml", &settings())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("would refuse to load it"), "{error}");
+        assert!(
+            error.contains("duplicate domain 'global-ratelimit'"),
+            "{error}"
+        );
+        // A misspelt key, which a serde read would have dropped with the limit under it.
+        let misspelt = DEPLOYED.replacen(
+            "rate_limit: {unit: minute, requests_per_unit: 1000}",
+            "ratelimit: {unit: minute, requests_per_unit: 1000}",
+            1,
+        );
+        let error = parse_deployed(&misspelt, "deployed.yaml", &settings())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("config.yaml: config error, unknown key 'ratelimit' (at descriptors[0].descriptors[0].ratelimit)"),
+            "{error}"
+        );
+        // What the service loads passes.
+        parse_deployed(DEPLOYED, "deployed.yaml", &settings()).unwrap();
     }
 
     #[test]

@@ -123,6 +123,18 @@ pub struct FilterChainMatch {
 pub struct NamedFilter {
     /// `filterChain.filter.name`: here `envoy.filters.network.http_connection_manager`.
     pub name: String,
+    /// `filterChain.filter.subFilter`: the HTTP filter an `INSERT_BEFORE` goes before (absent:
+    /// the front of the chain).
+    #[serde(rename = "subFilter", default, skip_serializing_if = "Option::is_none")]
+    pub sub_filter: Option<SubFilter>,
+}
+
+/// `filterChain.filter.subFilter`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubFilter {
+    /// The HTTP filter's name, e.g. `envoy.filters.http.router`.
+    pub name: String,
 }
 
 /// `match.routeConfiguration`.
@@ -176,10 +188,20 @@ pub enum PatchValue {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpFilter {
-    /// `name`: [`FILTER_NAME`].
+    /// `name`: [`FILTER_NAME`], or the global filter's.
     pub name: String,
-    /// `typed_config`: the filter's config, wrapped in a `TypedStruct`.
-    pub typed_config: TypedStruct,
+    /// `typed_config`: the filter's config.
+    pub typed_config: FilterConfig,
+}
+
+/// The `typed_config` of the filters we insert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FilterConfig {
+    /// The local rate-limit filter's, wrapped in a `TypedStruct` as istio.io's task writes it.
+    Local(Box<TypedStruct>),
+    /// The global rate-limit filter's (`envoy.extensions.filters.http.ratelimit.v3.RateLimit`).
+    Global(Box<crate::global_envoyfilter::RateLimitFilter>),
 }
 
 /// `udpa.type.v1.TypedStruct`: a message given as plain YAML plus its type URL, as istio.io's
@@ -278,7 +300,9 @@ pub struct DescriptorEntry {
 pub struct RoutePatch {
     /// `route`: the route action, of which we set only `rate_limits`.
     pub route: RouteRateLimits,
-    /// `typed_per_filter_config`: per-route filter config, keyed by filter name.
+    /// `typed_per_filter_config`: per-route filter config, keyed by filter name (the local
+    /// filter's buckets; the global filter has none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub typed_per_filter_config: BTreeMap<String, TypedStruct>,
 }
 
@@ -294,16 +318,58 @@ pub struct RouteRateLimits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteRateLimit {
+    /// `stage`: only filters of the same stage evaluate this entry (absent: 0, the local
+    /// filter's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<u32>,
     /// `actions`: each adds one descriptor entry, in order; if one yields nothing, no descriptor.
     pub actions: Vec<RateLimitAction>,
 }
 
-/// One `rate_limits[].actions[]` entry; we only use `request_headers`.
+/// One `rate_limits[].actions[]` entry: exactly one of its fields is set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitAction {
     /// `request_headers`: a descriptor entry from a request header's value.
-    pub request_headers: RequestHeadersAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_headers: Option<RequestHeadersAction>,
+    /// `header_value_match`: a fixed descriptor entry when the request's headers match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_value_match: Option<HeaderValueMatchAction>,
+}
+
+/// `RateLimit.Action.HeaderValueMatch`: `(descriptor_key, descriptor_value)` when every header
+/// matcher matches, else nothing (and no descriptor from its `rate_limits` entry).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderValueMatchAction {
+    /// `descriptor_key`: the entry's key.
+    pub descriptor_key: String,
+    /// `descriptor_value`: the entry's value.
+    pub descriptor_value: String,
+    /// `headers`: all must match (AND).
+    pub headers: Vec<HeaderMatcher>,
+}
+
+/// `envoy.config.route.v3.HeaderMatcher`, the fields we set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderMatcher {
+    /// `name`: the header, here the pseudo-header `:path`.
+    pub name: String,
+    /// `string_match`: how its value must look.
+    pub string_match: StringMatcher,
+    /// `invert_match`: match when the value does **not** match.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invert_match: bool,
+}
+
+/// `envoy.type.matcher.v3.StringMatcher`: we only match prefixes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StringMatcher {
+    /// `prefix`: the value starts with this.
+    pub prefix: String,
 }
 
 /// `RateLimit.Action.RequestHeaders`: `(descriptor_key, <header value>)`.
@@ -352,26 +418,13 @@ pub fn render_envoyfilter(
     };
     let filter_patch = filter_patch(settings);
     let route_patch = route_patch(settings, partner_descriptor_key, route_config);
-    let filter = EnvoyFilter {
-        api_version: API_VERSION.into(),
-        kind: "EnvoyFilter".into(),
-        metadata: ObjectMeta {
-            name: Some(settings.name.clone()),
-            namespace: Some(settings.namespace.clone()),
-            labels: Some(BTreeMap::from([(
-                "app.kubernetes.io/managed-by".to_owned(),
-                "trendmaster".to_owned(),
-            )])),
-            annotations: Some(generation_annotations(info).into_iter().collect()),
-            ..ObjectMeta::default()
-        },
-        spec: EnvoyFilterSpec {
-            workload_selector: WorkloadSelector {
-                labels: settings.workload_labels.clone(),
-            },
-            config_patches: vec![filter_patch, route_patch],
-        },
-    };
+    let filter = envoyfilter_object(
+        &settings.name,
+        &settings.namespace,
+        &settings.workload_labels,
+        vec![filter_patch, route_patch],
+        info,
+    );
     let problems = check_names(settings);
     if !problems.is_empty() {
         return Err(EmitError::EnvoyFilter {
@@ -442,6 +495,7 @@ fn filter_patch(settings: &LocalRateLimitSettings) -> ConfigPatch {
                 filter_chain: FilterChainMatch {
                     filter: NamedFilter {
                         name: "envoy.filters.network.http_connection_manager".into(),
+                        sub_filter: None,
                     },
                 },
             }),
@@ -451,14 +505,14 @@ fn filter_patch(settings: &LocalRateLimitSettings) -> ConfigPatch {
             operation: "INSERT_BEFORE".into(),
             value: PatchValue::Filter(Box::new(HttpFilter {
                 name: FILTER_NAME.into(),
-                typed_config: typed(LocalRateLimit {
+                typed_config: FilterConfig::Local(Box::new(typed(LocalRateLimit {
                     stat_prefix: STAT_PREFIX.into(),
                     token_bucket: None,
                     filter_enabled: None,
                     filter_enforced: None,
                     always_consume_default_token_bucket: None,
                     descriptors: Vec::new(),
-                }),
+                }))),
             })),
         },
     }
@@ -489,11 +543,13 @@ fn route_patch(
             value: PatchValue::Route(RoutePatch {
                 route: RouteRateLimits {
                     rate_limits: vec![RouteRateLimit {
+                        stage: None,
                         actions: vec![RateLimitAction {
-                            request_headers: RequestHeadersAction {
+                            request_headers: Some(RequestHeadersAction {
                                 header_name: settings.partner_header.clone(),
                                 descriptor_key: partner_descriptor_key.to_owned(),
-                            },
+                            }),
+                            header_value_match: None,
                         }],
                     }],
                 },
@@ -508,19 +564,65 @@ fn route_patch(
 
 /// The API server's naming rules for the EnvoyFilter's metadata and selector.
 pub fn check_names(settings: &LocalRateLimitSettings) -> Vec<String> {
+    check_object_names(
+        "LOCAL_RATELIMIT",
+        &settings.name,
+        &settings.namespace,
+        &settings.workload_labels,
+    )
+}
+
+/// The API server's naming rules for an EnvoyFilter configured under `section`.
+pub(crate) fn check_object_names(
+    section: &str,
+    name: &str,
+    namespace: &str,
+    workload_labels: &BTreeMap<String, String>,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let mut check = |field: &str, value: &str, rule: fn(&str) -> Result<(), String>| {
         if let Err(message) = rule(value) {
-            problems.push(format!("LOCAL_RATELIMIT.{field} `{value}`: {message}"));
+            problems.push(format!("{section}.{field} `{value}`: {message}"));
         }
     };
-    check("name", &settings.name, kube_rules::dns1123_subdomain);
-    check("namespace", &settings.namespace, kube_rules::dns1123_label);
-    for (key, value) in &settings.workload_labels {
+    check("name", name, kube_rules::dns1123_subdomain);
+    check("namespace", namespace, kube_rules::dns1123_label);
+    for (key, value) in workload_labels {
         check("workload_labels", key, kube_rules::qualified_name);
         check("workload_labels", value, kube_rules::label_value);
     }
     problems
+}
+
+/// An `EnvoyFilter` object named `name` in `namespace`, labelled as ours and annotated with
+/// the run, patching the proxies `workload_labels` select.
+pub(crate) fn envoyfilter_object(
+    name: &str,
+    namespace: &str,
+    workload_labels: &BTreeMap<String, String>,
+    config_patches: Vec<ConfigPatch>,
+    info: &GenerationInfo,
+) -> EnvoyFilter {
+    EnvoyFilter {
+        api_version: API_VERSION.into(),
+        kind: "EnvoyFilter".into(),
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(BTreeMap::from([(
+                "app.kubernetes.io/managed-by".to_owned(),
+                "trendmaster".to_owned(),
+            )])),
+            annotations: Some(generation_annotations(info).into_iter().collect()),
+            ..ObjectMeta::default()
+        },
+        spec: EnvoyFilterSpec {
+            workload_selector: WorkloadSelector {
+                labels: workload_labels.clone(),
+            },
+            config_patches,
+        },
+    }
 }
 
 fn bucket(max_tokens: u32, tokens_per_fill: u32) -> TokenBucket {

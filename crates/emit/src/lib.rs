@@ -11,7 +11,10 @@
 //! - [`planned`]: a plan rendered into that model, everything we do not manage carried over;
 //! - [`configmap`]: the Kubernetes ConfigMap carrying it, built from `k8s-openapi` types and
 //!   checked against the API server's validation rules ([`kube_rules`]);
-//! - [`envoyfilter`]: the optional Istio `EnvoyFilter` with per-pod local rate limits;
+//! - [`envoyfilter`]: the optional Istio `EnvoyFilter` with per-pod local rate limits (and the
+//!   EnvoyFilter object model both filters share);
+//! - [`global_envoyfilter`]: the Istio `EnvoyFilter` that wires Envoy to the ratelimit service
+//!   for exactly the ConfigMap's descriptors;
 //! - [`write`](mod@write): atomic writing of the output files.
 //!
 //! It does not compute limits or decide what changes (the calculator and the plan stage do),
@@ -32,6 +35,7 @@
 //!     degraded_configmap: &degraded.yaml,
 //!     report: "# report\n",
 //!     envoyfilter: None,
+//!     global_envoyfilter: None,
 //!     html_report: None,
 //!     plots: &[],
 //! };
@@ -44,6 +48,7 @@ pub mod configmap;
 pub mod deployed;
 pub mod envoyfilter;
 mod error;
+pub mod global_envoyfilter;
 pub mod kube_rules;
 pub mod planned;
 pub mod ratelimit;
@@ -56,6 +61,7 @@ pub use configmap::{
 pub use deployed::{Deployed, from_configmap, parse_deployed, unified_diff};
 pub use envoyfilter::{EnvoyFilter, RenderedEnvoyFilter, render_envoyfilter};
 pub use error::EmitError;
+pub use global_envoyfilter::{RenderedGlobalEnvoyFilter, render_global_envoyfilter};
 pub use kube_rules::KubeProblem;
 pub use planned::{Rollout, planned_config, requests_per_unit};
 pub use ratelimit::{

@@ -90,6 +90,9 @@ pub struct WrittenFiles {
     /// `<environment>_envoyfilter_<stamp>.yaml`, when local rate limits are enabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub envoyfilter: Option<PathBuf>,
+    /// `<environment>_global_envoyfilter_<stamp>.yaml`, when the global wiring is enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_envoyfilter: Option<PathBuf>,
     /// `analysis_report_<stamp>.html`, when written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub html_report: Option<PathBuf>,
@@ -109,6 +112,8 @@ pub struct RunFiles<'a> {
     pub report: &'a str,
     /// The local rate-limit EnvoyFilter, when enabled.
     pub envoyfilter: Option<&'a str>,
+    /// The global rate-limit wiring EnvoyFilter, when enabled.
+    pub global_envoyfilter: Option<&'a str>,
     /// The HTML report, when written.
     pub html_report: Option<&'a str>,
     /// Charts, each under [`plot_path`].
@@ -195,6 +200,10 @@ impl OutputWriter {
                 self.dir
                     .join(format!("{environment}_envoyfilter_{stamp}.yaml"))
             }),
+            global_envoyfilter: run.global_envoyfilter.map(|_| {
+                self.dir
+                    .join(format!("{environment}_global_envoyfilter_{stamp}.yaml"))
+            }),
             html_report: run
                 .html_report
                 .map(|_| self.dir.join(format!("analysis_report_{stamp}.html"))),
@@ -215,6 +224,9 @@ impl OutputWriter {
         write_atomic(&files.configmap, run.configmap.as_bytes())?;
         write_atomic(&files.degraded_configmap, run.degraded_configmap.as_bytes())?;
         if let (Some(path), Some(yaml)) = (&files.envoyfilter, run.envoyfilter) {
+            write_atomic(path, yaml.as_bytes())?;
+        }
+        if let (Some(path), Some(yaml)) = (&files.global_envoyfilter, run.global_envoyfilter) {
             write_atomic(path, yaml.as_bytes())?;
         }
         let latest_bytes = match latest {
@@ -366,6 +378,7 @@ mod tests {
             degraded_configmap: "kind: ConfigMap # degraded\n",
             report,
             envoyfilter: None,
+            global_envoyfilter: None,
             html_report: None,
             plots: &[],
         };
@@ -442,6 +455,7 @@ mod tests {
                 degraded_configmap: "x",
                 report: "y",
                 envoyfilter: None,
+                global_envoyfilter: None,
                 html_report: None,
                 plots: &[],
             };

@@ -35,6 +35,10 @@
 //! (GET, server-side apply with `fieldManager`, `force` and `dryRun`, 404, 409 conflicts) on
 //! 127.0.0.1 and records what it received.
 //!
+//! [`envoy`] does the same for Envoy: it turns the EnvoyFilters trendmaster emits into an Envoy
+//! bootstrap (applying their patches as Istio would), has `envoy --mode validate` check it, and
+//! runs it on 127.0.0.1 in front of a stub upstream, so tests see real token buckets at work.
+//!
 //! Also here: [`fake_prometheus`], a scripted misbehaving Prometheus for the faults a real one
 //! cannot be made to produce on cue, [`evaluation`], the labelled benchmark of the anomaly
 //! filter, [`nab`], the Numenta Anomaly Benchmark fixtures, and [`quality`], the
@@ -45,6 +49,7 @@
 
 #![warn(missing_docs)]
 
+pub mod envoy;
 pub mod evaluation;
 pub mod fake_prometheus;
 pub mod kube_fake;

@@ -9,7 +9,7 @@ use tracing::{debug, info};
 use trendmaster_config::ResolvedConfig;
 use trendmaster_emit::{
     ChartFiles, Deployed, GenerationInfo, OutputWriter, RenderedConfigMap, RenderedEnvoyFilter,
-    RunFiles, WrittenFiles,
+    RenderedGlobalEnvoyFilter, RunFiles, WrittenFiles,
 };
 use trendmaster_report::{ChartLink, RenderedChart, ReportView, RunSummary};
 use trendmaster_types::{
@@ -20,8 +20,8 @@ use crate::error::AppError;
 use crate::request::RunRequest;
 use crate::result::{Changes, TOOL_VERSION};
 
-/// The plan rendered for the cluster: the ConfigMap of each profile, and the local rate-limit
-/// EnvoyFilter when it is enabled.
+/// The plan rendered for the cluster: the ConfigMap of each profile, the global wiring
+/// EnvoyFilter and the local rate-limit EnvoyFilter when they are enabled.
 pub struct RenderedPlan {
     /// The normal profile's ConfigMap.
     pub normal: RenderedConfigMap,
@@ -29,6 +29,9 @@ pub struct RenderedPlan {
     pub degraded: RenderedConfigMap,
     /// The local rate-limit EnvoyFilter of the `--profile` variant, when enabled.
     pub envoyfilter: Option<RenderedEnvoyFilter>,
+    /// The EnvoyFilter wiring Envoy to the ratelimit service for the ConfigMap's descriptors,
+    /// when enabled (the same for both profiles: only the limits differ).
+    pub global_envoyfilter: Option<RenderedGlobalEnvoyFilter>,
 }
 
 impl RenderedPlan {
@@ -88,10 +91,22 @@ pub fn render(
             .map_err(AppError::from)
         })
         .transpose()?;
+    let global_envoyfilter = (config.global_ratelimit.enabled && request.only.is_none())
+        .then(|| {
+            trendmaster_emit::render_global_envoyfilter(
+                plan.entries(Profile::Normal),
+                &config.configmap,
+                &config.global_ratelimit,
+                &info,
+            )
+            .map_err(AppError::from)
+        })
+        .transpose()?;
     Ok(RenderedPlan {
         normal,
         degraded,
         envoyfilter,
+        global_envoyfilter,
     })
 }
 
@@ -187,6 +202,10 @@ pub fn write(
             degraded_configmap: &rendered.degraded.yaml,
             report: &report,
             envoyfilter: rendered.envoyfilter.as_ref().map(|f| f.yaml.as_str()),
+            global_envoyfilter: rendered
+                .global_envoyfilter
+                .as_ref()
+                .map(|f| f.yaml.as_str()),
             html_report: html_report.as_deref(),
             plots: &chart_files,
         },

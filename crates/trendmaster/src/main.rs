@@ -178,6 +178,17 @@ fn validate(
         problems.extend(trendmaster_emit::check_configmap_settings(
             &config.configmap,
         ));
+        // `--current-from`: the deployed file must be one the ratelimit service would load.
+        if let Some(path) = &request.run.current_from {
+            let read = std::fs::read_to_string(path)
+                .map_err(|e| format!("--current-from {}: {e}", path.display()))
+                .and_then(|text| {
+                    let origin = path.display().to_string();
+                    trendmaster_emit::parse_deployed(&text, &origin, &config.configmap)
+                        .map_err(|e| e.to_string())
+                });
+            problems.extend(read.err());
+        }
     }
     problems.extend(flag_problems.iter().cloned());
     let validation = Validation {

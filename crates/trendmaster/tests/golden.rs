@@ -189,8 +189,8 @@ impl Golden {
         }
     }
 
-    /// Pins what a run wrote to `out`: the list of files, both ConfigMaps, the EnvoyFilter when
-    /// one was written, and the Markdown report.
+    /// Pins what a run wrote to `out`: the list of files, both ConfigMaps, the EnvoyFilters
+    /// when they were written, and the Markdown report.
     fn check_outputs(&self, out: &Path) -> RunFiles {
         self.check("files.txt", &file_list(out));
         let files = RunFiles::in_dir(out);
@@ -198,6 +198,9 @@ impl Golden {
         self.check("configmap_degraded.yaml", &read(&files.degraded));
         if files.envoyfilter.exists() {
             self.check("envoyfilter.yaml", &read(&files.envoyfilter));
+        }
+        if files.global_envoyfilter.exists() {
+            self.check("global_envoyfilter.yaml", &read(&files.global_envoyfilter));
         }
         self.check("report.md", &read(&files.report));
         files
@@ -327,6 +330,7 @@ struct RunFiles {
     configmap: PathBuf,
     degraded: PathBuf,
     envoyfilter: PathBuf,
+    global_envoyfilter: PathBuf,
     report: PathBuf,
     html: PathBuf,
     plots: PathBuf,
@@ -342,6 +346,7 @@ impl RunFiles {
             configmap: out.join(format!("environment_configmap_{stamp}.yaml")),
             degraded: out.join(format!("environment_configmap_degraded_{stamp}.yaml")),
             envoyfilter: out.join(format!("environment_envoyfilter_{stamp}.yaml")),
+            global_envoyfilter: out.join(format!("environment_global_envoyfilter_{stamp}.yaml")),
             html: report.with_extension("html"),
             plots: out.join("plots").join(stamp),
             report,

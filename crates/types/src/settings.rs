@@ -465,6 +465,38 @@ pub struct LocalRateLimitSettings {
     pub burst_factor: f64,
 }
 
+/// `COMMON.GLOBAL_RATELIMIT`: the Istio `EnvoyFilter` that wires Envoy to the ratelimit service
+/// for the ConfigMap's descriptors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlobalRateLimitSettings {
+    /// Write `<env>_global_envoyfilter_<timestamp>.yaml` next to the ConfigMap.
+    pub enabled: bool,
+    /// The EnvoyFilter's name.
+    pub name: String,
+    /// The namespace it lives in.
+    pub namespace: String,
+    /// `workloadSelector.labels` of the proxies that call the service.
+    pub workload_labels: BTreeMap<String, String>,
+    /// Istio patch context: `GATEWAY`, `SIDECAR_INBOUND` or `SIDECAR_OUTBOUND`.
+    pub context: String,
+    /// Virtual host whose routes get the actions (e.g. `*:8080`); empty: every virtual host.
+    pub vhost: String,
+    /// Request header that carries the partner id (the local filter's `partner_header` must
+    /// agree when both are enabled).
+    pub partner_header: String,
+    /// The Envoy cluster of the ratelimit service's gRPC port, as Istio names it
+    /// (`outbound|8081||ratelimit.ratelimit.svc.cluster.local`).
+    pub service_cluster: String,
+    /// `:authority` of the gRPC calls; empty: Envoy's default (the cluster name).
+    pub service_authority: String,
+    /// How long a request waits for the service's answer (`100ms`, `1s`).
+    pub timeout: String,
+    /// Reject requests when the service cannot be reached (false: let them through).
+    pub failure_mode_deny: bool,
+    /// Add the `X-RateLimit-*` headers (draft 03) to responses.
+    pub rate_limit_headers: bool,
+}
+
 /// `COMMON.GOVERNANCE`: how far a limit may move in one run without a person approving it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GovernanceSettings {

@@ -49,5 +49,6 @@ pub fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut Config
     selection::check_tiers(config, &mut check);
     rollout::check_governance(config, &mut check);
     rollout::check_local_ratelimit(config, &mut check);
+    rollout::check_global_ratelimit(config, &mut check);
     detection::check_anomaly_thresholds(config, &mut check);
 }

@@ -1,4 +1,5 @@
-//! What may change and how it is enforced: `COMMON.GOVERNANCE` and `COMMON.LOCAL_RATELIMIT`.
+//! What may change and how it is enforced: `COMMON.GOVERNANCE`, `COMMON.LOCAL_RATELIMIT` and
+//! `COMMON.GLOBAL_RATELIMIT`.
 
 use super::check::Check;
 use crate::resolved::ResolvedConfig;
@@ -76,5 +77,50 @@ pub(super) fn check_local_ratelimit(config: &ResolvedConfig, check: &mut Check<'
         !local.partner_header.trim().is_empty(),
         &["COMMON", "LOCAL_RATELIMIT", "partner_header"],
         "must name the request header that carries the partner id".to_string(),
+    );
+}
+
+/// The global wiring's context, header, service and timeout, and its agreement with the local
+/// filter on the partner header.
+pub(super) fn check_global_ratelimit(config: &ResolvedConfig, check: &mut Check<'_>) {
+    let global = &config.global_ratelimit;
+    let gr = |key: &'static str| ["COMMON", "GLOBAL_RATELIMIT", key];
+    check(
+        ["GATEWAY", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND"].contains(&global.context.as_str()),
+        &gr("context"),
+        format!(
+            "must be GATEWAY, SIDECAR_INBOUND or SIDECAR_OUTBOUND, got `{}`",
+            global.context
+        ),
+    );
+    check(
+        !global.partner_header.trim().is_empty(),
+        &gr("partner_header"),
+        "must name the request header that carries the partner id".to_string(),
+    );
+    check(
+        !global.service_cluster.trim().is_empty(),
+        &gr("service_cluster"),
+        "must name the Envoy cluster of the ratelimit service's gRPC port".to_string(),
+    );
+    check(
+        humantime::parse_duration(global.timeout.trim()).is_ok_and(|d| !d.is_zero()),
+        &gr("timeout"),
+        format!(
+            "`{}` is not a positive duration such as 100ms",
+            global.timeout
+        ),
+    );
+    let local = &config.local_ratelimit;
+    check(
+        !(global.enabled && local.enabled)
+            || global
+                .partner_header
+                .eq_ignore_ascii_case(&local.partner_header),
+        &gr("partner_header"),
+        format!(
+            "`{}` differs from COMMON.LOCAL_RATELIMIT.partner_header `{}`: both filters must read the partner from the same header",
+            global.partner_header, local.partner_header
+        ),
     );
 }

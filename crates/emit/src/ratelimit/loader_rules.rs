@@ -143,15 +143,29 @@ pub fn validate_ratelimit_files<'a>(
     let mut errors = Vec::new();
     let mut domains = HashSet::new();
     for (file_key, text) in files {
-        match validate_ratelimit_yaml(text, file_key) {
-            Ok(config) if !domains.insert(config.domain.clone()) => errors.push(LoaderError {
+        let domain = match validate_ratelimit_yaml(text, file_key) {
+            Ok(config) => {
+                let domain = config.domain.clone();
+                configs.push(config);
+                Some(domain)
+            }
+            Err(mut problems) => {
+                // A file only trendmaster objects to is still loaded by the service, so its
+                // domain still collides with another file's.
+                let loaded = problems.iter().all(|p| p.source == RuleSource::Trendmaster);
+                errors.append(&mut problems);
+                loaded.then(|| domain_of(text)).flatten()
+            }
+        };
+        if let Some(domain) = domain
+            && !domains.insert(domain.clone())
+        {
+            errors.push(LoaderError {
                 file_key: file_key.to_owned(),
-                message: format!("duplicate domain '{}' in config file", config.domain),
+                message: format!("duplicate domain '{domain}' in config file"),
                 location: "domain".to_owned(),
                 source: RuleSource::Loader,
-            }),
-            Ok(config) => configs.push(config),
-            Err(mut problems) => errors.append(&mut problems),
+            });
         }
     }
     if errors.is_empty() {
@@ -159,6 +173,12 @@ pub fn validate_ratelimit_files<'a>(
     } else {
         Err(errors)
     }
+}
+
+/// The `domain` of a file that parses.
+fn domain_of(text: &str) -> Option<String> {
+    let value: Value = serde_yaml::from_str(text).ok()?;
+    value.get("domain")?.as_str().map(str::to_owned)
 }
 
 struct Checker<'a> {
