@@ -44,6 +44,11 @@
 //! filter, [`nab`], the Numenta Anomaly Benchmark fixtures, and [`quality`], the
 //! recommendation-quality benchmark (rolling backtests of v1, v3 and trendmaster; `make quality`).
 //!
+//! [`ratelimit_service`] is a test ratelimit service: the real gRPC API
+//! (`envoy.service.ratelimit.v3`) on 127.0.0.1, recording what Envoy asks, and the service's
+//! descriptor lookup rules; the envoyproxy/ratelimit service itself (Go, with Redis) cannot be
+//! had here.
+//!
 //! This crate is a dev-dependency only: nothing it holds ships in the binary. It states no
 //! expectations either; the tests that use it do.
 
@@ -56,6 +61,7 @@ pub mod kube_fake;
 pub mod nab;
 mod openmetrics;
 pub mod quality;
+pub mod ratelimit_service;
 mod server;
 
 pub use kube_fake::KubeFake;
