@@ -36,8 +36,8 @@ use crate::planned::Rollout;
 pub const API_VERSION: &str = "networking.istio.io/v1alpha3";
 /// Envoy's name for the local rate-limit HTTP filter, also the key of its per-route config.
 pub const FILTER_NAME: &str = "envoy.filters.http.local_ratelimit";
-const TYPED_STRUCT: &str = "type.googleapis.com/udpa.type.v1.TypedStruct";
-const LOCAL_RATE_LIMIT: &str =
+pub(crate) const TYPED_STRUCT: &str = "type.googleapis.com/udpa.type.v1.TypedStruct";
+pub(crate) const LOCAL_RATE_LIMIT: &str =
     "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
 const STAT_PREFIX: &str = "http_local_rate_limiter";
 const FILL_INTERVAL: &str = "60s";
@@ -484,38 +484,24 @@ fn partner_buckets(
     Ok((budgets, descriptors))
 }
 
-/// Inserts the local rate-limit filter, unconfigured, before the HTTP connection manager's
-/// router; the routes configure it.
+/// Inserts the local rate-limit filter, unconfigured, at the front of the HTTP connection
+/// manager's filters; the routes configure it.
 fn filter_patch(settings: &LocalRateLimitSettings) -> ConfigPatch {
-    ConfigPatch {
-        apply_to: "HTTP_FILTER".into(),
-        match_: PatchMatch {
-            context: settings.context.clone(),
-            listener: Some(ListenerMatch {
-                filter_chain: FilterChainMatch {
-                    filter: NamedFilter {
-                        name: "envoy.filters.network.http_connection_manager".into(),
-                        sub_filter: None,
-                    },
-                },
-            }),
-            route_configuration: None,
+    insert_filter_patch(
+        &settings.context,
+        None,
+        HttpFilter {
+            name: FILTER_NAME.into(),
+            typed_config: FilterConfig::Local(Box::new(typed(LocalRateLimit {
+                stat_prefix: STAT_PREFIX.into(),
+                token_bucket: None,
+                filter_enabled: None,
+                filter_enforced: None,
+                always_consume_default_token_bucket: None,
+                descriptors: Vec::new(),
+            }))),
         },
-        patch: Patch {
-            operation: "INSERT_BEFORE".into(),
-            value: PatchValue::Filter(Box::new(HttpFilter {
-                name: FILTER_NAME.into(),
-                typed_config: FilterConfig::Local(Box::new(typed(LocalRateLimit {
-                    stat_prefix: STAT_PREFIX.into(),
-                    token_bucket: None,
-                    filter_enabled: None,
-                    filter_enforced: None,
-                    always_consume_default_token_bucket: None,
-                    descriptors: Vec::new(),
-                }))),
-            })),
-        },
-    }
+    )
 }
 
 /// Every route of the matched virtual host: the partner header as descriptor, and the buckets.
@@ -524,14 +510,71 @@ fn route_patch(
     partner_descriptor_key: &str,
     route_config: LocalRateLimit,
 ) -> ConfigPatch {
+    merge_route_patch(
+        &settings.context,
+        &settings.vhost,
+        RoutePatch {
+            route: RouteRateLimits {
+                rate_limits: vec![RouteRateLimit {
+                    stage: None,
+                    actions: vec![RateLimitAction {
+                        request_headers: Some(RequestHeadersAction {
+                            header_name: settings.partner_header.clone(),
+                            descriptor_key: partner_descriptor_key.to_owned(),
+                        }),
+                        header_value_match: None,
+                    }],
+                }],
+            },
+            typed_per_filter_config: BTreeMap::from([(
+                FILTER_NAME.to_owned(),
+                typed(route_config),
+            )]),
+        },
+    )
+}
+
+/// An `HTTP_FILTER` patch in `context` inserting `filter` into the HTTP connection manager's
+/// filters: right before the HTTP filter named `before`, or at the front.
+pub(crate) fn insert_filter_patch(
+    context: &str,
+    before: Option<&str>,
+    filter: HttpFilter,
+) -> ConfigPatch {
+    ConfigPatch {
+        apply_to: "HTTP_FILTER".into(),
+        match_: PatchMatch {
+            context: context.to_owned(),
+            listener: Some(ListenerMatch {
+                filter_chain: FilterChainMatch {
+                    filter: NamedFilter {
+                        name: "envoy.filters.network.http_connection_manager".into(),
+                        sub_filter: before.map(|name| SubFilter {
+                            name: name.to_owned(),
+                        }),
+                    },
+                },
+            }),
+            route_configuration: None,
+        },
+        patch: Patch {
+            operation: "INSERT_BEFORE".into(),
+            value: PatchValue::Filter(Box::new(filter)),
+        },
+    }
+}
+
+/// An `HTTP_ROUTE` patch in `context` merging `route` into every route of the virtual host
+/// `vhost` (empty: of every virtual host).
+pub(crate) fn merge_route_patch(context: &str, vhost: &str, route: RoutePatch) -> ConfigPatch {
     ConfigPatch {
         apply_to: "HTTP_ROUTE".into(),
         match_: PatchMatch {
-            context: settings.context.clone(),
+            context: context.to_owned(),
             listener: None,
             route_configuration: Some(RouteConfigurationMatch {
                 vhost: VirtualHostMatch {
-                    name: Some(settings.vhost.clone()).filter(|name| !name.is_empty()),
+                    name: Some(vhost.to_owned()).filter(|name| !name.is_empty()),
                     route: RouteMatch {
                         action: "ANY".into(),
                     },
@@ -540,24 +583,7 @@ fn route_patch(
         },
         patch: Patch {
             operation: "MERGE".into(),
-            value: PatchValue::Route(RoutePatch {
-                route: RouteRateLimits {
-                    rate_limits: vec![RouteRateLimit {
-                        stage: None,
-                        actions: vec![RateLimitAction {
-                            request_headers: Some(RequestHeadersAction {
-                                header_name: settings.partner_header.clone(),
-                                descriptor_key: partner_descriptor_key.to_owned(),
-                            }),
-                            header_value_match: None,
-                        }],
-                    }],
-                },
-                typed_per_filter_config: BTreeMap::from([(
-                    FILTER_NAME.to_owned(),
-                    typed(route_config),
-                )]),
-            }),
+            value: PatchValue::Route(route),
         },
     }
 }

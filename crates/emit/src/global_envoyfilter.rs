@@ -39,17 +39,15 @@ use trendmaster_types::settings::{ConfigMapSettings, GlobalRateLimitSettings};
 
 use crate::configmap::GenerationInfo;
 use crate::envoyfilter::{
-    ConfigPatch, EnvoyFilter, FilterChainMatch, FilterConfig, HeaderMatcher,
-    HeaderValueMatchAction, HttpFilter, ListenerMatch, NamedFilter, Patch, PatchMatch, PatchValue,
-    RateLimitAction, RequestHeadersAction, RouteConfigurationMatch, RouteMatch, RoutePatch,
-    RouteRateLimit, RouteRateLimits, StringMatcher, SubFilter, VirtualHostMatch,
-    check_object_names, envoyfilter_object,
+    EnvoyFilter, FilterConfig, HeaderMatcher, HeaderValueMatchAction, HttpFilter, PatchValue,
+    RateLimitAction, RequestHeadersAction, RoutePatch, RouteRateLimit, RouteRateLimits,
+    StringMatcher, check_object_names, envoyfilter_object, insert_filter_patch, merge_route_patch,
 };
 use crate::error::EmitError;
 
 /// Envoy's name for the global rate-limit HTTP filter.
 pub const GLOBAL_FILTER_NAME: &str = "envoy.filters.http.ratelimit";
-const RATE_LIMIT: &str = "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit";
+pub(crate) const RATE_LIMIT: &str = "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit";
 const ROUTER: &str = "envoy.filters.http.router";
 /// The stage of the filter and of its actions: not the local filter's 0 (see the module docs).
 pub const STAGE: u32 = 1;
@@ -150,49 +148,33 @@ pub fn render_global_envoyfilter(
             reason: problems.join("; "),
         });
     }
-    let filter_patch = ConfigPatch {
-        apply_to: "HTTP_FILTER".into(),
-        match_: PatchMatch {
-            context: settings.context.clone(),
-            listener: Some(ListenerMatch {
-                filter_chain: FilterChainMatch {
-                    filter: NamedFilter {
-                        name: "envoy.filters.network.http_connection_manager".into(),
-                        sub_filter: Some(SubFilter {
-                            name: ROUTER.into(),
-                        }),
-                    },
-                },
-            }),
-            route_configuration: None,
-        },
-        patch: Patch {
-            operation: "INSERT_BEFORE".into(),
-            value: PatchValue::Filter(Box::new(HttpFilter {
-                name: GLOBAL_FILTER_NAME.into(),
-                typed_config: FilterConfig::Global(Box::new(RateLimitFilter {
-                    type_: RATE_LIMIT.into(),
-                    domain: configmap.domain.clone(),
-                    stage: STAGE,
-                    failure_mode_deny: settings.failure_mode_deny,
-                    timeout,
-                    enable_x_ratelimit_headers: settings
-                        .rate_limit_headers
-                        .then(|| "DRAFT_VERSION_03".to_owned()),
-                    rate_limit_service: RateLimitServiceConfig {
-                        grpc_service: GrpcService {
-                            envoy_grpc: EnvoyGrpc {
-                                cluster_name: settings.service_cluster.clone(),
-                                authority: Some(settings.service_authority.clone())
-                                    .filter(|a| !a.is_empty()),
-                            },
+    let filter_patch = insert_filter_patch(
+        &settings.context,
+        Some(ROUTER),
+        HttpFilter {
+            name: GLOBAL_FILTER_NAME.into(),
+            typed_config: FilterConfig::Global(Box::new(RateLimitFilter {
+                type_: RATE_LIMIT.into(),
+                domain: configmap.domain.clone(),
+                stage: STAGE,
+                failure_mode_deny: settings.failure_mode_deny,
+                timeout,
+                enable_x_ratelimit_headers: settings
+                    .rate_limit_headers
+                    .then(|| "DRAFT_VERSION_03".to_owned()),
+                rate_limit_service: RateLimitServiceConfig {
+                    grpc_service: GrpcService {
+                        envoy_grpc: EnvoyGrpc {
+                            cluster_name: settings.service_cluster.clone(),
+                            authority: Some(settings.service_authority.clone())
+                                .filter(|a| !a.is_empty()),
                         },
-                        transport_api_version: "V3".into(),
                     },
-                })),
+                    transport_api_version: "V3".into(),
+                },
             })),
         },
-    };
+    );
     let rate_limits = apis
         .iter()
         .map(|api| RouteRateLimit {
@@ -216,28 +198,14 @@ pub fn render_global_envoyfilter(
             ],
         })
         .collect();
-    let route_patch = ConfigPatch {
-        apply_to: "HTTP_ROUTE".into(),
-        match_: PatchMatch {
-            context: settings.context.clone(),
-            listener: None,
-            route_configuration: Some(RouteConfigurationMatch {
-                vhost: VirtualHostMatch {
-                    name: Some(settings.vhost.clone()).filter(|name| !name.is_empty()),
-                    route: RouteMatch {
-                        action: "ANY".into(),
-                    },
-                },
-            }),
+    let route_patch = merge_route_patch(
+        &settings.context,
+        &settings.vhost,
+        RoutePatch {
+            route: RouteRateLimits { rate_limits },
+            typed_per_filter_config: Default::default(),
         },
-        patch: Patch {
-            operation: "MERGE".into(),
-            value: PatchValue::Route(RoutePatch {
-                route: RouteRateLimits { rate_limits },
-                typed_per_filter_config: Default::default(),
-            }),
-        },
-    };
+    );
     let filter = envoyfilter_object(
         &settings.name,
         &settings.namespace,

@@ -20,7 +20,6 @@ use std::path::Path;
 use serde_json::{Value, json};
 use trendmaster_testkit::envoy::{self, BootstrapOptions};
 
-const AS_OF: &str = "2026-11-15T00:00:00Z";
 const GLOBAL: &str = "envoy.filters.http.ratelimit";
 const LOCAL: &str = "envoy.filters.http.local_ratelimit";
 const SERVICE_CLUSTER: &str = "outbound|8081||ratelimit.ratelimit.svc.cluster.local";
@@ -29,24 +28,7 @@ const PARTNER_HEADER: &str = "x-partner-id";
 /// A run of the shipped configuration on three days of demo traffic with `extra` flags, in
 /// `dir/<out>`.
 fn run(dir: &Path, out: &str, extra: &[&str]) {
-    let mut args = vec![
-        "--as-of",
-        AS_OF,
-        "--forecaster",
-        "none",
-        "--no-charts",
-        "--days",
-        "3",
-        "--output-dir",
-        out,
-    ];
-    args.extend_from_slice(extra);
-    let output = common::trendmaster(dir, &args);
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::quick_demo_run(dir, out, extra);
 }
 
 fn parse(path: &Path) -> Value {

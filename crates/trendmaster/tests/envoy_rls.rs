@@ -55,25 +55,7 @@ fn descriptor(partner: &str, api: &str) -> Vec<(String, String)> {
 #[test]
 fn envoy_asks_the_service_for_exactly_the_configmap_entry_of_every_request() {
     let dir = tempfile::tempdir().unwrap();
-    let output = common::trendmaster(
-        dir.path(),
-        &[
-            "--as-of",
-            "2026-11-15T00:00:00Z",
-            "--forecaster",
-            "none",
-            "--no-charts",
-            "--days",
-            "3",
-            "--output-dir",
-            "out",
-        ],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::quick_demo_run(dir.path(), "out", &[]);
     let out = dir.path().join("out");
     let filter = parse(&common::only_file(
         &out,

@@ -36,6 +36,30 @@ pub fn trendmaster_json(dir: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("JSON on stdout")
 }
 
+/// A quick run of the shipped configuration on the demo traffic into `dir/<out>` — three days
+/// to 2026-11-15, no forecast, no charts: the same files with other numbers, in a third of the
+/// time — with `extra` flags, asserting success.
+pub fn quick_demo_run(dir: &Path, out: &str, extra: &[&str]) {
+    let mut args = vec![
+        "--as-of",
+        "2026-11-15T00:00:00Z",
+        "--forecaster",
+        "none",
+        "--no-charts",
+        "--days",
+        "3",
+        "--output-dir",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    let output = trendmaster(dir, &args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Every file under `dir` with its bytes, and every directory as `None`, by relative path: two
 /// equal snapshots mean the tree did not change at all.
 pub fn files_under(dir: &Path) -> std::collections::BTreeMap<PathBuf, Option<Vec<u8>>> {
