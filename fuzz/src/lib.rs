@@ -87,9 +87,10 @@ pub fn config(data: &[u8]) {
     }
 }
 
-/// A ratelimit config file: the loader-rules validator and the deployed-ConfigMap reader never
-/// panic and give one-line messages; a file the validator accepts is also readable as the
-/// deployed configuration, with limits the service can hold.
+/// A ratelimit config file: the loader-rules validator, the deployed-ConfigMap reader and
+/// `check` never panic (nor hang) and give one-line messages; a file the validator accepts is
+/// also readable as the deployed configuration, with limits the service can hold, and passes
+/// `check`.
 pub fn ratelimit(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -111,6 +112,15 @@ pub fn ratelimit(data: &[u8]) {
             }
         }
         Err(error) => assert_one_line(&error.to_string(), "deployed ConfigMap"),
+    }
+    // `trendmaster check` on the same text: every problem one line, and a file the validator
+    // accepts passes it.
+    let problems = trendmaster_emit::check_file("fuzz.yaml", text);
+    for problem in &problems {
+        assert_one_line(&problem.to_string(), "check");
+    }
+    if validated.is_ok() {
+        assert!(problems.is_empty(), "{problems:?}");
     }
 }
 

@@ -115,17 +115,12 @@ fn finish(
             data.entry(key.clone()).or_insert_with(|| value.clone());
         }
     }
-    // Top-level descriptors that are not partners were carried over from the deployed file:
-    // the loader's rules still apply to them (the service would refuse the file), but not
-    // trendmaster's stricter ones (an operator's `remote_address` is theirs to name).
-    let carried_over: Vec<usize> = config
-        .descriptors
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| d.key != settings.partner_descriptor_key)
-        .map(|(i, _)| i)
-        .collect();
-    validate(&configmap, settings, &carried_over)?;
+    // What is not ours was carried over from the deployed file: the loader's rules still apply
+    // to it (the service would refuse the file), but not trendmaster's stricter ones (an
+    // operator's `remote_address` or `HTTP_METHOD` is theirs to name).
+    validate(&configmap, settings, |location| {
+        is_managed_location(config, settings, location)
+    })?;
     let yaml = format!("{}{}", file_header(info), to_manifest_yaml(&configmap)?);
     Ok(RenderedConfigMap { configmap, yaml })
 }
@@ -229,17 +224,15 @@ pub(crate) fn generation_annotations(info: &GenerationInfo) -> [(String, String)
     .map(|(key, value)| (key.to_owned(), value))
 }
 
-/// Everything the API server and the ratelimit loader would refuse, gathered into one error.
+/// Everything the API server and the ratelimit loader would refuse, gathered into one error;
+/// trendmaster's own rules only where `managed` says a location is ours.
 fn validate(
     configmap: &ConfigMap,
     settings: &ConfigMapSettings,
-    carried_over: &[usize],
+    managed: impl Fn(&str) -> bool,
 ) -> Result<(), EmitError> {
     let (mut ratelimit, kube) = find_problems(configmap, &settings.data_key);
-    ratelimit.retain(|problem| {
-        problem.source == RuleSource::Loader
-            || !top_level_index(&problem.location).is_some_and(|i| carried_over.contains(&i))
-    });
+    ratelimit.retain(|problem| problem.source == RuleSource::Loader || managed(&problem.location));
     if ratelimit.is_empty() && kube.is_empty() {
         return Ok(());
     }
@@ -252,6 +245,43 @@ fn validate(
     })
 }
 
+/// Whether a problem at `location` of `config` concerns what trendmaster manages: the file
+/// itself and its domain, a partner entry (`descriptors[i]` with the partner key), and the
+/// path entries under it (`descriptors[i].descriptors[j]` with the path key, and everything
+/// below). Not another top-level entry, another key under a partner, or a partner's own
+/// settings (a partner-wide `rate_limit`): those were carried over as deployed.
+fn is_managed_location(
+    config: &RateLimitConfig,
+    settings: &ConfigMapSettings,
+    location: &str,
+) -> bool {
+    let Some((i, rest)) = indexed(location, "descriptors[") else {
+        return true;
+    };
+    let Some(partner) = config.descriptors.get(i) else {
+        return true;
+    };
+    if partner.key != settings.partner_descriptor_key {
+        return false;
+    }
+    if rest.is_empty() {
+        return true;
+    }
+    match indexed(rest, ".descriptors[") {
+        Some((j, _)) => partner
+            .descriptors
+            .get(j)
+            .is_none_or(|path| path.key == settings.path_descriptor_key),
+        None => false,
+    }
+}
+
+/// `N` and what follows `]` in a location starting `{prefix}N]`.
+fn indexed<'a>(location: &'a str, prefix: &str) -> Option<(usize, &'a str)> {
+    let (index, rest) = location.strip_prefix(prefix)?.split_once(']')?;
+    Some((index.parse().ok()?, rest))
+}
+
 fn find_problems(configmap: &ConfigMap, data_key: &str) -> (Vec<LoaderError>, Vec<KubeProblem>) {
     let data = configmap.data.as_ref().and_then(|data| data.get(data_key));
     let ratelimit = match data.map(|text| validate_ratelimit_yaml(text, data_key)) {
@@ -261,16 +291,6 @@ fn find_problems(configmap: &ConfigMap, data_key: &str) -> (Vec<LoaderError>, Ve
     let mut kube = check_configmap(configmap);
     kube.extend(check_yaml11_strings(configmap));
     (ratelimit, kube)
-}
-
-/// `N` of a location starting `descriptors[N]`.
-fn top_level_index(location: &str) -> Option<usize> {
-    location
-        .strip_prefix("descriptors[")?
-        .split(']')
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// The first line of both the ratelimit file and the manifest.
@@ -574,6 +594,57 @@ mod tests {
         );
         assert!(message.contains("(at descriptors[0])"), "{message}");
         assert!(!message.contains('\n'));
+    }
+
+    #[test]
+    fn stricter_rules_spare_what_is_carried_over_but_not_our_entries() {
+        // An operator's entries, under a partner and at the top, that only trendmaster's own
+        // rules object to: the service loads them, so they are carried over as they are.
+        let deployed = crate::deployed::parse_deployed(
+            r#"domain: global-ratelimit
+descriptors:
+- key: PARTNER
+  value: '111'
+  rate_limit: {unit: minute, requests_per_unit: 0}
+  descriptors:
+  - key: HTTP_METHOD
+    value: POST
+    rate_limit: {unit: minute, requests_per_unit: 7}
+  - key: PATH
+    value: /api/a
+    rate_limit: {unit: minute, requests_per_unit: 400}
+- key: remote_address
+  value: 10.0.0.1
+  rate_limit: {unit: second, requests_per_unit: 0}
+"#,
+            "deployed.yaml",
+            &settings(),
+        )
+        .unwrap();
+        let render = |recs: &[RateRecommendation]| {
+            render_planned(
+                &all_new(recs),
+                Profile::Normal,
+                Some(&deployed),
+                Rollout::Enforce,
+                &settings(),
+                &info(),
+            )
+        };
+        let rendered = render(&[rec("111", "/api/a", 500)]).unwrap();
+        let file = &rendered.configmap.data.as_ref().unwrap()["config.yaml"];
+        assert!(file.contains("key: HTTP_METHOD"), "{file}");
+        assert!(file.contains("value: 10.0.0.1"), "{file}");
+        // Our own entries still answer to every rule.
+        let error = render(&[rec("111", "/api/a.json", 500)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("descriptor value '/api/a.json' contains '.'")
+                && error.contains("(at descriptors[0].descriptors[2])"),
+            "{error}"
+        );
+        assert!(!error.contains("HTTP_METHOD"), "{error}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ConfigMap;
+use serde::Deserialize;
 use trendmaster_types::SeriesKey;
 use trendmaster_types::settings::ConfigMapSettings;
 
@@ -38,15 +39,35 @@ pub fn parse_deployed(
     settings: &ConfigMapSettings,
 ) -> Result<Deployed, EmitError> {
     let invalid = invalid_at(origin);
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(text).map_err(|e| invalid(format!("not YAML: {e}")))?;
-    let is_configmap = value.get("kind").and_then(|k| k.as_str()) == Some("ConfigMap");
-    if is_configmap {
-        let configmap: ConfigMap =
-            serde_yaml::from_value(value).map_err(|e| invalid(format!("not a ConfigMap: {e}")))?;
-        return from_configmap(configmap, origin, settings);
+    let mut documents = serde_yaml::Deserializer::from_str(text);
+    let value = match documents.next().map(serde_yaml::Value::deserialize) {
+        None => serde_yaml::Value::Null,
+        Some(Ok(value)) => value,
+        // A manifest that is not YAML is kubectl's business; a ratelimit file, the loader's,
+        // whose own message says why it would refuse it.
+        Some(Err(error)) if text.lines().any(|line| line.starts_with("kind:")) => {
+            return Err(invalid(format!("not YAML: {error}")));
+        }
+        Some(Err(_)) => return from_file(text.to_owned(), BTreeMap::new(), origin, settings),
+    };
+    let kind = value.get("kind").and_then(|k| k.as_str());
+    match kind {
+        Some("ConfigMap") => {
+            if documents.next().is_some() {
+                return Err(invalid(
+                    "the file holds more than one YAML document; give the ConfigMap alone".into(),
+                ));
+            }
+            let configmap: ConfigMap = serde_yaml::from_value(value)
+                .map_err(|e| invalid(format!("not a ConfigMap: {e}")))?;
+            from_configmap(configmap, origin, settings)
+        }
+        Some(kind) => Err(invalid(format!(
+            "kind {kind}: not a ConfigMap or a ratelimit file"
+        ))),
+        // A bare ratelimit file: a second document is the loader's business (it drops it).
+        None => from_file(text.to_owned(), BTreeMap::new(), origin, settings),
     }
-    from_file(text.to_owned(), BTreeMap::new(), origin, settings)
 }
 
 /// Reads a ConfigMap as the API server returned it (`origin` names it in messages).
@@ -89,20 +110,42 @@ fn from_file(
             .map(|(key, text)| (key.as_str(), text.as_str())),
     );
     if let Err(errors) = crate::ratelimit::validate_ratelimit_files(files) {
-        let rejected: Vec<String> = errors
-            .iter()
-            .filter(|error| error.source == RuleSource::Loader)
-            .map(ToString::to_string)
-            .collect();
-        if !rejected.is_empty() {
-            return Err(invalid(format!(
+        let reasons = |source: RuleSource| -> Vec<String> {
+            errors
+                .iter()
+                .filter(|error| error.source == source)
+                .map(ToString::to_string)
+                .collect()
+        };
+        let (refused, misread) = (
+            reasons(RuleSource::Loader),
+            reasons(RuleSource::ReadDifferently),
+        );
+        // Text the service does not read as written (a second document, a key where it is
+        // never read, `yes` for true) cannot be carried over: the rewritten file would lose or
+        // change it, so the run stops and says where.
+        let mut parts = Vec::new();
+        if !refused.is_empty() {
+            parts.push(format!(
                 "the ratelimit service would refuse to load it: {}",
-                rejected.join("; ")
-            )));
+                refused.join("; ")
+            ));
+        }
+        if !misread.is_empty() {
+            parts.push(format!(
+                "the ratelimit service would not read it as written, so trendmaster cannot carry \
+                 it over (fix the file): {}",
+                misread.join("; ")
+            ));
+        }
+        if !parts.is_empty() {
+            return Err(invalid(parts.join("; ")));
         }
     }
-    let config: RateLimitConfig =
-        serde_yaml::from_str(&file).map_err(|e| invalid(format!("not a ratelimit config: {e}")))?;
+    // The file as the service reads it (an unquoted `value: 111` is the string "111").
+    let config = crate::ratelimit::read_ratelimit_yaml(&file, &settings.data_key)
+        .0
+        .ok_or_else(|| invalid("not a ratelimit config".into()))?;
     if config.domain != settings.domain {
         return Err(invalid(format!(
             "its domain is `{}`, but CONFIGMAP.domain is `{}`",
@@ -176,7 +219,8 @@ fn per_minute(limit: &RateLimit) -> Option<u64> {
         return None;
     }
     let n = u64::from(limit.requests_per_unit);
-    match limit.unit.as_str() {
+    // The loader upper-cases the unit before looking it up: `Minute` is a minute.
+    match limit.unit.to_ascii_lowercase().as_str() {
         "second" => Some(n * 60),
         "minute" => Some(n),
         "hour" => Some(n.div_ceil(60)),
@@ -268,6 +312,48 @@ data:
     }
 
     #[test]
+    fn the_file_is_read_as_the_service_reads_it() {
+        // An unquoted partner id is the string "111" to the loader, and a unit is
+        // case-insensitive to it.
+        let file = "domain: global-ratelimit\ndescriptors:\n- key: PARTNER\n  value: 111\n  descriptors:\n  - key: PATH\n    value: /api/a\n    rate_limit: {unit: Minute, requests_per_unit: 7}\n  - key: PATH\n    value: /api/b\n    rate_limit: {unit: SECOND, requests_per_unit: 2}\n";
+        let deployed = parse_deployed(file, "f.yaml", &settings()).unwrap();
+        assert_eq!(
+            deployed.limits,
+            BTreeMap::from([(key("111", "/api/a"), 7), (key("111", "/api/b"), 120)])
+        );
+    }
+
+    #[test]
+    fn text_the_service_does_not_read_as_written_is_not_carried_over() {
+        let refused = |text: &str| {
+            parse_deployed(text, "deployed.yaml", &settings())
+                .unwrap_err()
+                .to_string()
+        };
+        let error = refused("domain: global-ratelimit\n---\ndomain: other\n");
+        assert!(
+            error.contains("would not read it as written")
+                && error.contains("more than one YAML document"),
+            "{error}"
+        );
+        let error = refused(
+            "domain: global-ratelimit\ndescriptors:\n- key: remote_address\n  unit: minute\n",
+        );
+        assert!(
+            error.contains("key 'unit' is not read at this level")
+                && error.contains("(at descriptors[0].unit)"),
+            "{error}"
+        );
+        let error = refused("apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\n");
+        assert!(
+            error.contains("kind EnvoyFilter: not a ConfigMap or a ratelimit file"),
+            "{error}"
+        );
+        let error = refused(&format!("{DEPLOYED}---\n{DEPLOYED}"));
+        assert!(error.contains("more than one YAML document"), "{error}");
+    }
+
+    #[test]
     fn empty_values_are_catch_alls_not_entries() {
         let file = "domain: global-ratelimit\ndescriptors:\n- key: PARTNER\n  value: '111'\n  descriptors:\n  - key: PATH\n    value: ''\n    rate_limit: {unit: minute, requests_per_unit: 5}\n  - key: PATH\n    value: /api/a\n    rate_limit: {unit: minute, requests_per_unit: 7}\n- key: PARTNER\n  value: ''\n  descriptors:\n  - key: PATH\n    value: /api/a\n    rate_limit: {unit: minute, requests_per_unit: 9}\n";
         let deployed = parse_deployed(file, "f.yaml", &settings()).unwrap();
@@ -317,6 +403,13 @@ data:
             "{error}"
         );
         let error = parse_deployed("a: [", "x.yaml", &settings())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("x.yaml: the ratelimit service would refuse to load it: config.yaml: error loading config file: "),
+            "{error}"
+        );
+        let error = parse_deployed("kind: ConfigMap\ndata: [", "x.yaml", &settings())
             .unwrap_err()
             .to_string();
         assert!(

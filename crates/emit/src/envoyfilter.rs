@@ -435,10 +435,24 @@ pub fn render_envoyfilter(
         what: "EnvoyFilter".into(),
         source,
     })?;
+    check_written("the local rate-limit EnvoyFilter", &yaml)?;
     Ok(RenderedEnvoyFilter {
         filter,
         yaml,
         budgets,
+    })
+}
+
+/// `yaml`, an EnvoyFilter we are about to write, through the same checks as `trendmaster check`
+/// (Istio's and Envoy's rules, and the model we emit): validated on write like the ConfigMap.
+pub(crate) fn check_written(what: &str, yaml: &str) -> Result<(), EmitError> {
+    let report = crate::check::check_files([(what, yaml)]);
+    if report.valid() {
+        return Ok(());
+    }
+    let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+    Err(EmitError::EnvoyFilter {
+        reason: problems.join("; "),
     })
 }
 

@@ -47,7 +47,8 @@ use crate::error::EmitError;
 
 /// Envoy's name for the global rate-limit HTTP filter.
 pub const GLOBAL_FILTER_NAME: &str = "envoy.filters.http.ratelimit";
-pub(crate) const RATE_LIMIT: &str = "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit";
+pub(crate) const RATE_LIMIT: &str =
+    "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit";
 const ROUTER: &str = "envoy.filters.http.router";
 /// The stage of the filter and of its actions: not the local filter's 0 (see the module docs).
 pub const STAGE: u32 = 1;
@@ -217,6 +218,7 @@ pub fn render_global_envoyfilter(
         what: "global EnvoyFilter".into(),
         source,
     })?;
+    crate::envoyfilter::check_written("the global wiring EnvoyFilter", &yaml)?;
     Ok(RenderedGlobalEnvoyFilter { filter, yaml })
 }
 
@@ -451,6 +453,17 @@ mod tests {
             protobuf_duration(std::time::Duration::from_millis(100)),
             "0.1s"
         );
+    }
+
+    #[test]
+    fn what_it_writes_goes_through_the_same_checks_as_trendmaster_check() {
+        let mut no_domain = configmap();
+        no_domain.domain = String::new();
+        let error = render_global_envoyfilter(&plan(), &no_domain, &settings(), &info())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("the global wiring EnvoyFilter"), "{error}");
+        assert!(error.contains("domain"), "{error}");
     }
 
     #[test]

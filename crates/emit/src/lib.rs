@@ -15,7 +15,9 @@
 //!   EnvoyFilter object model both filters share);
 //! - [`global_envoyfilter`]: the Istio `EnvoyFilter` that wires Envoy to the ratelimit service
 //!   for exactly the ConfigMap's descriptors;
-//! - [`write`](mod@write): atomic writing of the output files.
+//! - [`write`](mod@write): atomic writing of the output files;
+//! - [`check`]: offline validation of ratelimit files, ConfigMaps holding them and our
+//!   EnvoyFilters (`trendmaster check`), every problem with its file and path.
 //!
 //! It does not compute limits or decide what changes (the calculator and the plan stage do),
 //! it does not draw reports (the report crate does), and it never talks to a cluster: output
@@ -44,6 +46,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod configmap;
 pub mod deployed;
 pub mod envoyfilter;
@@ -54,6 +57,9 @@ pub mod planned;
 pub mod ratelimit;
 pub mod write;
 
+pub use check::{
+    CheckProblem, CheckReport, CheckSource, CheckedFile, DocumentKind, check_file, check_files,
+};
 pub use configmap::{
     GenerationInfo, PROFILE_ANNOTATION, RenderedConfigMap, check_configmap_settings, profile_of,
     render_planned,
@@ -65,7 +71,7 @@ pub use global_envoyfilter::{RenderedGlobalEnvoyFilter, render_global_envoyfilte
 pub use kube_rules::KubeProblem;
 pub use planned::{Rollout, planned_config, requests_per_unit};
 pub use ratelimit::{
-    Descriptor, LoaderError, RateLimit, RateLimitConfig, Replaces, RuleSource,
+    Descriptor, LoaderError, RateLimit, RateLimitConfig, Replaces, RuleSource, read_ratelimit_yaml,
     validate_ratelimit_files, validate_ratelimit_yaml,
 };
 pub use write::{ChartFiles, OutputWriter, RunFiles, WrittenFiles, plot_path, write_atomic};

@@ -10,6 +10,6 @@ mod loader_rules;
 mod model;
 
 pub use loader_rules::{
-    LoaderError, RuleSource, validate_ratelimit_files, validate_ratelimit_yaml,
+    LoaderError, RuleSource, read_ratelimit_yaml, validate_ratelimit_files, validate_ratelimit_yaml,
 };
 pub use model::{Descriptor, RateLimit, RateLimitConfig, Replaces};

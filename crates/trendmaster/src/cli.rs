@@ -216,11 +216,11 @@ pub struct Cli {
     pub seed: Option<u64>,
 
     /// Format of the result on stdout
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, global = true)]
     pub output_format: OutputFormat,
 
     /// More logging on stderr (-v debug, -vv trace); overrides LOG_LEVEL and RUST_LOG
-    #[arg(short, long, action = clap::ArgAction::Count)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
     /// Format of log lines
@@ -241,6 +241,17 @@ pub enum Command {
     Merge {
         /// Shard files [default: all of OUTPUT/shards/<--as-of window end>/]
         #[arg(value_name = "SHARD_FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Check deployed files offline, as a pre-merge CI step: bare ratelimit config files,
+    /// ConfigMaps holding them and trendmaster's EnvoyFilters. Reports every problem on
+    /// stderr, one line each with its file and where in it, and a verdict on stdout
+    /// (--output-format json|yaml for programs); exit 0 when every file passes, 3 otherwise.
+    /// Reads no configuration and writes nothing
+    Check {
+        /// Files to check; bare ratelimit files given together are checked as one config
+        /// directory (a domain in two of them is refused)
+        #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
 }

@@ -6,9 +6,11 @@
 //! [`run`] (the pipeline: [`select`] decides what is analysed, [`fleet`] streams the analysis,
 //! [`shard`] splits and merges a fleet, [`cluster`] reads what is deployed and applies, [`files`]
 //! renders and writes the output files), [`backtest`],
-//! [`result`] and [`stdout`] (what is printed), [`error`] (exit codes).
+//! [`result`] and [`stdout`] (what is printed), [`error`] (exit codes); [`check`] is the
+//! offline `check` subcommand, which reads no configuration.
 
 mod backtest;
+mod check;
 mod cli;
 mod cluster;
 mod error;
@@ -85,6 +87,15 @@ fn execute(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(String, u8), AppError> {
     let format = request.output_format;
+    if let Command::Check { files } = &request.command {
+        let (verdict, problems) = check::check(files, format)?;
+        if problems.is_empty() {
+            return Ok((verdict, exit::SUCCESS));
+        }
+        // As `--validate-only`: the verdict on stdout for programs, the problems on stderr.
+        print!("{verdict}");
+        return Err(AppError::Invalid(problems));
+    }
     if let Command::Validate { flag_problems } = &request.command {
         let loaded =
             trendmaster_config::load_for_validation(&request.load, &request.overrides, lookup);
@@ -110,7 +121,9 @@ fn execute(
         .then(|| lock::OutputLock::acquire(&config.output_dir))
         .transpose()?;
     let result = match &request.command {
-        Command::Validate { .. } | Command::ShowEnv => unreachable!("answered above"),
+        Command::Validate { .. } | Command::ShowEnv | Command::Check { .. } => {
+            unreachable!("answered above")
+        }
         Command::Explain => {
             let result = run::run(&config, &request.run)?;
             let out = stdout::render_explanation(&result, &config, format)?;

@@ -49,6 +49,8 @@ pub enum Command {
     Rollback(usize),
     /// `trendmaster merge [SHARD_FILE…]`.
     Merge { files: Vec<PathBuf> },
+    /// `trendmaster check FILE…`: no configuration, no output directory.
+    Check { files: Vec<PathBuf> },
     /// Analyse and emit (or, with `--shard`, analyse a part of the fleet).
     Run,
 }
@@ -58,7 +60,7 @@ impl Command {
     /// writes only its own shard file (see [`crate::lock`]).
     pub fn writes_output(&self, run: &RunRequest) -> bool {
         match self {
-            Self::Validate { .. } | Self::ShowEnv | Self::Explain => false,
+            Self::Validate { .. } | Self::ShowEnv | Self::Explain | Self::Check { .. } => false,
             Self::Run => run.shard.is_none(),
             Self::Backtest { .. } | Self::Rollback(_) | Self::Merge { .. } => true,
         }
@@ -141,6 +143,19 @@ impl Request {
 /// The command, after the rules between flags that clap's conflicts cannot say.
 /// `as_of_problem`: why `--as-of` is not a time, if it is not.
 fn command(cli: &Cli, as_of_problem: Option<&AppError>) -> Result<Command, AppError> {
+    if let Some(CliCommand::Check { files }) = &cli.command {
+        let given = run_flags(cli);
+        if !given.is_empty() {
+            return Err(AppError::Usage(format!(
+                "check takes no {}: it reads no configuration and writes nothing (only \
+                 --output-format, -v and the log flags apply)",
+                given.join(", ")
+            )));
+        }
+        return Ok(Command::Check {
+            files: files.clone(),
+        });
+    }
     if cli.validate_only {
         let flag_problems = as_of_problem.map(ToString::to_string).into_iter().collect();
         return Ok(Command::Validate { flag_problems });
@@ -181,6 +196,56 @@ fn command(cli: &Cli, as_of_problem: Option<&AppError>) -> Result<Command, AppEr
         return Ok(Command::Rollback(n));
     }
     Ok(Command::Run)
+}
+
+/// The flags of a run that were given, by name: none of them means anything to `check`.
+fn run_flags(cli: &Cli) -> Vec<&'static str> {
+    [
+        ("--config", cli.config.is_some()),
+        ("--env", cli.environment.is_some()),
+        ("--show-env", cli.show_env),
+        ("--validate-only", cli.validate_only),
+        ("--partners", cli.partners.is_some()),
+        ("--apis", cli.apis.is_some()),
+        ("--mode", cli.mode.is_some()),
+        ("--forecaster", cli.forecaster.is_some()),
+        ("--source", cli.source.is_some()),
+        ("--days", cli.days.is_some()),
+        ("--step", cli.step.is_some()),
+        ("--as-of", cli.as_of.is_some()),
+        ("--output-dir", cli.output_dir.is_some()),
+        ("--prometheus-url", cli.prometheus_url.is_some()),
+        ("--header", !cli.headers.is_empty()),
+        ("--query-preset", cli.query_preset.is_some()),
+        ("--prometheus-timeout", cli.prometheus_timeout.is_some()),
+        ("--cache-dir", cli.cache_dir.is_some()),
+        ("--offline", cli.offline),
+        ("--export-data", cli.export_data.is_some()),
+        ("--sum-duplicates", cli.sum_duplicates),
+        ("--current-from", cli.current_from.is_some()),
+        ("--cluster", cli.cluster),
+        ("--apply", cli.apply),
+        ("--rollback", cli.rollback.is_some()),
+        ("--kubeconfig", cli.kubeconfig.is_some()),
+        ("--context", cli.context.is_some()),
+        ("--force-conflicts", cli.force_conflicts),
+        ("--confirm-production", cli.confirm_production),
+        ("--local-ratelimit", cli.local_ratelimit),
+        ("--approve", !cli.approve.is_empty()),
+        ("--diff", cli.diff),
+        ("--detailed-exitcode", cli.detailed_exitcode),
+        ("--shadow", cli.shadow),
+        ("--profile", cli.profile != crate::cli::ProfileArg::Normal),
+        ("--explain", cli.explain.is_some()),
+        ("--backtest", cli.backtest),
+        ("--no-charts", cli.no_charts),
+        ("--shard", cli.shard.is_some()),
+        ("--timings", cli.timings),
+        ("--seed", cli.seed.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect()
 }
 
 /// `--explain PARTNER:API`.
@@ -334,6 +399,12 @@ mod tests {
         );
         assert_eq!(command(&["--rollback", "2"]), Command::Rollback(2));
         assert_eq!(
+            command(&["check", "a.yaml", "--output-format", "json", "b.yaml"]),
+            Command::Check {
+                files: vec![PathBuf::from("a.yaml"), PathBuf::from("b.yaml")]
+            }
+        );
+        assert_eq!(
             command(&["merge", "a.json"]),
             Command::Merge {
                 files: vec![PathBuf::from("a.json")]
@@ -366,6 +437,10 @@ mod tests {
                 "do not apply to a merge",
             ),
             (&["-H", "no colon"], "expected 'Name: value'"),
+            (
+                &["--partners", "111", "--no-charts", "check", "a.yaml"],
+                "check takes no --partners, --no-charts: it reads no configuration",
+            ),
         ] {
             let error = request(args).unwrap_err();
             assert!(error.contains(expected), "{args:?}: {error}");

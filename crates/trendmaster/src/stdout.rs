@@ -11,7 +11,7 @@ use crate::error::AppError;
 use crate::result::{Applied, RunResult};
 
 /// Serialises `value` in the machine formats; `None` for text (the caller renders its table).
-fn machine(value: &impl Serialize, format: OutputFormat) -> Result<Option<String>, AppError> {
+pub fn machine(value: &impl Serialize, format: OutputFormat) -> Result<Option<String>, AppError> {
     let text = match format {
         OutputFormat::Text => return Ok(None),
         OutputFormat::Json => serde_json::to_string_pretty(value)

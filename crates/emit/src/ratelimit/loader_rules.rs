@@ -7,11 +7,15 @@
 //! panics at the first problem, all problems are collected.
 //!
 //! On top of the loader's own checks come those the reference says it skips but a generator
-//! must not get wrong; they are marked [`RuleSource::Trendmaster`].
+//! must not get wrong; they are marked [`RuleSource::Trendmaster`]. Text the loader accepts but
+//! does not read as written (a second YAML document, a key at a level where it is never read, a
+//! YAML 1.1 boolean or number) is marked [`RuleSource::ReadDifferently`].
 //!
 //! Known, deliberate differences: the YAML is read with YAML 1.2 rules (serde_yaml) while the
-//! loader uses YAML 1.1 (gopkg.in/yaml.v2), so `yes`/`on` are strings here and duplicate
-//! mapping keys are a syntax error here (the loader keeps the last); both make us stricter.
+//! loader uses YAML 1.1 (gopkg.in/yaml.v2). Where a field wants a boolean or a number, a YAML
+//! 1.1-only spelling (`yes`, `on`, `1_000`) is reported as read differently rather than as the
+//! type error the loader does not raise; duplicate mapping keys are a syntax error here (the
+//! loader keeps the last). Both make us stricter, never more lenient.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
@@ -59,6 +63,18 @@ const DESCRIPTOR_KEYS: &[&str] = &[
 const RATE_LIMIT_KEYS: &[&str] = &["unit", "requests_per_unit", "unlimited", "name", "replaces"];
 const REPLACES_KEYS: &[&str] = &["name"];
 
+/// Descriptor keys Envoy's rate-limit actions send by themselves, or by default when no
+/// `descriptor_key` is given (`envoy/config/route/v3/route_components.proto`).
+const ENVOY_ACTION_KEYS: &[&str] = &[
+    "remote_address",
+    "masked_remote_address",
+    "source_cluster",
+    "destination_cluster",
+    "generic_key",
+    "header_match",
+    "query_match",
+];
+
 /// The `Unit` enum of `rls.proto` minus `UNKNOWN`; the loader upper-cases before looking up.
 const UNITS: &[&str] = &["SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "YEAR"];
 
@@ -71,6 +87,12 @@ pub enum RuleSource {
     /// The service loads the file, but it would not do what a generator means; trendmaster
     /// refuses it.
     Trendmaster,
+    /// The service loads the file, but does not read this part as it is written: it drops a
+    /// second YAML document and any key at a level where the typed load never looks (`unit:`
+    /// beside `key:`), and its YAML 1.1 reader takes `yes` for `true` and `1_000` for `1000`,
+    /// which YAML 1.2 readers (trendmaster's) take for strings. trendmaster refuses it, and
+    /// cannot carry it over from a deployed file: the rewritten file would lose or change it.
+    ReadDifferently,
 }
 
 /// One problem in a ratelimit config file.
@@ -115,6 +137,20 @@ pub fn validate_ratelimit_yaml(
     text: &str,
     file_key: &str,
 ) -> Result<RateLimitConfig, Vec<LoaderError>> {
+    match read_ratelimit_yaml(text, file_key) {
+        (Some(config), errors) if errors.is_empty() => Ok(config),
+        (_, errors) => Err(errors),
+    }
+}
+
+/// The file as the service's loader reads it, with every problem [`validate_ratelimit_yaml`]
+/// finds: the config is `None` only when the text is not YAML or not a map. With problems of
+/// [`RuleSource::Trendmaster`] alone, it is exactly what the service loads (scalars in string
+/// fields as their text, `requests_per_unit` 0 when absent); with others it is partial.
+pub fn read_ratelimit_yaml(
+    text: &str,
+    file_key: &str,
+) -> (Option<RateLimitConfig>, Vec<LoaderError>) {
     let mut check = Checker {
         file_key,
         errors: Vec::new(),
@@ -122,16 +158,12 @@ pub fn validate_ratelimit_yaml(
         replaced: Vec::new(),
     };
     let Some(root) = check.parse(text) else {
-        return Err(check.errors);
+        return (None, check.errors);
     };
     check.check_keys(&root, "");
     let config = check.load_root(&root);
     check.check_replaces_targets();
-    if check.errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(check.errors)
-    }
+    (Some(config), check.errors)
 }
 
 /// Checks several files loaded side by side, as the service does with one config directory
@@ -152,7 +184,7 @@ pub fn validate_ratelimit_files<'a>(
             Err(mut problems) => {
                 // A file only trendmaster objects to is still loaded by the service, so its
                 // domain still collides with another file's.
-                let loaded = problems.iter().all(|p| p.source == RuleSource::Trendmaster);
+                let loaded = problems.iter().all(|p| p.source != RuleSource::Loader);
                 errors.append(&mut problems);
                 loaded.then(|| domain_of(text)).flatten()
             }
@@ -175,9 +207,10 @@ pub fn validate_ratelimit_files<'a>(
     }
 }
 
-/// The `domain` of a file that parses.
+/// The `domain` of a file that parses (of its first document, the one the loader reads).
 fn domain_of(text: &str) -> Option<String> {
-    let value: Value = serde_yaml::from_str(text).ok()?;
+    let first = serde_yaml::Deserializer::from_str(text).next()?;
+    let value = Value::deserialize(first).ok()?;
     value.get("domain")?.as_str().map(str::to_owned)
 }
 
@@ -197,6 +230,10 @@ impl Checker<'_> {
 
     fn trendmaster(&mut self, location: &str, message: impl Into<String>) {
         self.push(RuleSource::Trendmaster, location, message.into());
+    }
+
+    fn read_differently(&mut self, location: &str, message: impl Into<String>) {
+        self.push(RuleSource::ReadDifferently, location, message.into());
     }
 
     fn push(&mut self, source: RuleSource, location: &str, message: String) {
@@ -220,7 +257,7 @@ impl Checker<'_> {
             }
         };
         if documents.next().is_some() {
-            self.trendmaster(
+            self.read_differently(
                 "",
                 "the file holds more than one YAML document; the loader reads the first and \
                  silently drops the rest",
@@ -388,18 +425,22 @@ impl Checker<'_> {
         }
     }
 
-    /// Empty key (loader), plus the characters that make keys ambiguous (trendmaster).
+    /// Empty key (loader), plus the characters that make keys ambiguous (trendmaster). Keys
+    /// that Envoy's actions fix (`remote_address`, …) are exempt: nobody can rename them, and
+    /// an address's dots are not a name one could choose either.
     fn check_identity(&mut self, at: &str, key: &str, value: Option<&str>) {
+        let envoy_key = ENVOY_ACTION_KEYS.contains(&key);
         if key.is_empty() {
             self.loader(at, "descriptor has empty key");
-        } else if key.contains('_') {
+        } else if key.contains('_') && !envoy_key {
             let message = format!(
                 "descriptor key '{key}' contains '_', the separator of composite keys, so it can \
                  collide with another key and value"
             );
             self.trendmaster(at, message);
         }
-        if let Some(value) = value.filter(|v| v.contains('.')) {
+        let address = matches!(key, "remote_address" | "masked_remote_address");
+        if let Some(value) = value.filter(|v| v.contains('.') && !address) {
             let message = format!(
                 "descriptor value '{value}' contains '.', which scrambles the Prometheus labels of \
                  its stats"
@@ -463,6 +504,15 @@ impl Checker<'_> {
             None | Some(Value::Null) => 0,
             // Floats and integers past i64 were reported by the first pass.
             Some(Value::Number(n)) if !n.is_i64() => return 0,
+            Some(Value::String(text)) if yaml11_int(text).is_some() => {
+                let number = yaml11_int(text).unwrap_or_default();
+                let message = format!(
+                    "'{text}' is the number {number} to the service's YAML 1.1 reader but a string \
+                     to YAML 1.2 readers; write {number}"
+                );
+                self.read_differently(&at, message);
+                return u32::try_from(number).unwrap_or_default();
+            }
             Some(value @ Value::Number(n)) => match n.as_u64().map(u32::try_from) {
                 Some(Ok(count)) => count,
                 _ => {
@@ -559,7 +609,7 @@ impl Checker<'_> {
                 let message = format!(
                     "key '{name}' is not read at this level, so the loader silently ignores it"
                 );
-                self.trendmaster(&join(path, name), message);
+                self.read_differently(&join(path, name), message);
             }
         }
     }
@@ -584,6 +634,15 @@ impl Checker<'_> {
         match map.get(name)? {
             Value::Null => None,
             Value::Bool(flag) => Some(*flag),
+            Value::String(text) if yaml11_bool(text).is_some() => {
+                let message = format!(
+                    "'{text}' is a boolean to the service's YAML 1.1 reader but a string to YAML \
+                     1.2 readers; write {}",
+                    yaml11_bool(text).unwrap_or_default()
+                );
+                self.read_differently(&join(path, name), message);
+                yaml11_bool(text)
+            }
             other => {
                 self.type_error(&join(path, name), other, "bool");
                 None
@@ -603,6 +662,24 @@ impl Checker<'_> {
         );
         self.loader(at, message);
     }
+}
+
+/// What yaml.v2 (YAML 1.1) resolves a plain scalar to when YAML 1.2 reads it as a string:
+/// `y`, `yes`, `on`, … (`true`/`false` are booleans to both).
+fn yaml11_bool(text: &str) -> Option<bool> {
+    match text {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
+        _ => None,
+    }
+}
+
+/// yaml.v2 drops `_` from integers (`1_000`), which YAML 1.2 reads as a string.
+fn yaml11_int(text: &str) -> Option<u64> {
+    let digits = text.starts_with(|c: char| c.is_ascii_digit())
+        && text.contains('_')
+        && text.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    digits.then(|| text.replace('_', "").parse().ok()).flatten()
 }
 
 fn join(path: &str, name: &str) -> String {

@@ -197,6 +197,17 @@ fn rule_7_duplicate_domain_across_files() {
         ["b.yaml: duplicate domain 'rl' in config file (at domain)"]
     );
 
+    // A file the service loads without its second document still holds its domain.
+    let two_documents = "domain: rl\n---\ndomain: other\n";
+    let errors =
+        validate_ratelimit_files([("a.yaml", file), ("b.yaml", two_documents)]).unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message == "duplicate domain 'rl' in config file"),
+        "{errors:?}"
+    );
+
     let other = "domain: other\ndescriptors: []\n";
     let configs = validate_ratelimit_files([("a.yaml", file), ("b.yaml", other)]).unwrap();
     assert_eq!(configs.len(), 2);
@@ -330,6 +341,14 @@ fn underscore_in_a_descriptor_key() {
 }
 
 #[test]
+fn keys_and_addresses_envoy_fixes_are_not_ours_to_refuse() {
+    let yaml = "domain: rl\ndescriptors:\n  - key: remote_address\n    value: 10.0.0.1\n    rate_limit: {unit: second, requests_per_unit: 5}\n  - key: generic_key\n    value: slow_path\n    rate_limit: {unit: second, requests_per_unit: 5}\n";
+    assert!(validate_ratelimit_yaml(yaml, "k").is_ok());
+    // An operator's own key with `_` is still ambiguous.
+    assert!(validate_ratelimit_yaml(&yaml.replace("generic_key", "generic_keys"), "k").is_err());
+}
+
+#[test]
 fn dot_in_the_domain() {
     assert_single(
         "domain: partner.api\n",
@@ -382,4 +401,86 @@ fn problems_are_tagged_with_who_would_object() {
     let errors = validate_ratelimit_yaml("domain: a.b\nfoo: 1\n", "k").unwrap_err();
     let sources: Vec<RuleSource> = errors.iter().map(|e| e.source).collect();
     assert_eq!(sources, [RuleSource::Loader, RuleSource::Trendmaster]);
+}
+
+// ---- what the loader reads differently from the text ---------------------------------------
+
+#[test]
+fn text_the_loader_drops_or_reads_differently_is_marked_so() {
+    let sources = |yaml: &str| -> Vec<(RuleSource, String)> {
+        validate_ratelimit_yaml(yaml, "k")
+            .unwrap_err()
+            .into_iter()
+            .map(|e| (e.source, e.location))
+            .collect()
+    };
+    assert_eq!(
+        sources("domain: rl\n---\ndomain: other\n"),
+        [(RuleSource::ReadDifferently, String::new())]
+    );
+    assert_eq!(
+        sources("domain: rl\ndescriptors:\n  - key: PATH\n    unit: minute\n"),
+        [(
+            RuleSource::ReadDifferently,
+            "descriptors[0].unit".to_owned()
+        )]
+    );
+}
+
+#[test]
+fn yaml_1_1_booleans_and_numbers_are_not_reported_as_loader_type_errors() {
+    // yaml.v2 reads `yes` as true and `1_000` as 1000, so the service loads these; a YAML 1.2
+    // reader sees strings. Not a loader error, but not what trendmaster can read either.
+    assert_single(
+        "domain: rl\ndescriptors:\n  - key: PATH\n    shadow_mode: yes\n",
+        "config.yaml: 'yes' is a boolean to the service's YAML 1.1 reader but a string to YAML \
+         1.2 readers; write true (at descriptors[0].shadow_mode)",
+    );
+    let errors = validate_ratelimit_yaml(
+        &with_limit("      unit: minute\n      requests_per_unit: 1_000\n"),
+        "config.yaml",
+    )
+    .unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].source, RuleSource::ReadDifferently);
+    assert_eq!(
+        errors[0].message,
+        "'1_000' is the number 1000 to the service's YAML 1.1 reader but a string to YAML 1.2 \
+         readers; write 1000"
+    );
+    // YAML 1.2's own spellings are booleans to both readers.
+    for flag in ["true", "True", "TRUE", "false"] {
+        let yaml = format!("domain: rl\ndescriptors:\n  - key: PATH\n    shadow_mode: {flag}\n");
+        assert!(validate_ratelimit_yaml(&yaml, "k").is_ok(), "{flag}");
+    }
+    // A string the loader cannot take for a boolean stays the loader's type error.
+    assert_eq!(
+        validate_ratelimit_yaml(
+            "domain: rl\ndescriptors:\n  - key: PATH\n    shadow_mode: maybe\n",
+            "k"
+        )
+        .unwrap_err()[0]
+            .source,
+        RuleSource::Loader
+    );
+}
+
+#[test]
+fn the_read_config_is_the_loaders_view_even_with_trendmaster_only_problems() {
+    // Unquoted numbers in string fields are read as their text, as yaml.v2 does.
+    let yaml = "domain: rl\ndescriptors:\n  - key: PARTNER\n    value: 111\n    rate_limit: {unit: minute}\n";
+    let (config, errors) = read_ratelimit_yaml(yaml, "k");
+    let config = config.unwrap();
+    assert_eq!(config.descriptors[0].value.as_deref(), Some("111"));
+    assert_eq!(
+        config.descriptors[0]
+            .rate_limit
+            .as_ref()
+            .unwrap()
+            .requests_per_unit,
+        0
+    );
+    let sources: Vec<RuleSource> = errors.iter().map(|e| e.source).collect();
+    assert_eq!(sources, [RuleSource::Trendmaster]);
+    assert_eq!(read_ratelimit_yaml("a: [", "k").0, None);
 }
