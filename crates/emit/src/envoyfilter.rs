@@ -697,17 +697,7 @@ mod tests {
     use trendmaster_types::{AnalysisWindow, ChangeStatus, SeriesKey};
 
     fn settings() -> LocalRateLimitSettings {
-        LocalRateLimitSettings {
-            enabled: true,
-            name: "trendmaster-local-ratelimit".into(),
-            namespace: "istio-system".into(),
-            workload_labels: BTreeMap::from([("istio".into(), "ingressgateway".into())]),
-            context: "GATEWAY".into(),
-            vhost: String::new(),
-            partner_header: "x-partner-id".into(),
-            replicas: 3,
-            burst_factor: 1.5,
-        }
+        trendmaster_types::testing::local_ratelimit_settings()
     }
 
     fn info() -> GenerationInfo {

@@ -319,20 +319,7 @@ mod tests {
     use trendmaster_types::{AnalysisWindow, ChangeStatus, SeriesKey};
 
     fn settings() -> GlobalRateLimitSettings {
-        GlobalRateLimitSettings {
-            enabled: true,
-            name: "trendmaster-global-ratelimit".into(),
-            namespace: "istio-system".into(),
-            workload_labels: [("istio".to_owned(), "ingressgateway".to_owned())].into(),
-            context: "GATEWAY".into(),
-            vhost: String::new(),
-            partner_header: "x-partner-id".into(),
-            service_cluster: "outbound|8081||ratelimit.ratelimit.svc.cluster.local".into(),
-            service_authority: "ratelimit.ratelimit.svc.cluster.local".into(),
-            timeout: "100ms".into(),
-            failure_mode_deny: false,
-            rate_limit_headers: false,
-        }
+        trendmaster_types::testing::global_ratelimit_settings()
     }
 
     fn configmap() -> ConfigMapSettings {

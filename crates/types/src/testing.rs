@@ -11,7 +11,9 @@ use crate::recommendation::{
     TrafficPattern,
 };
 use crate::series::{AnalysisWindow, SeriesKey};
-use crate::settings::{ConfigMapSettings, RateLimitUnit};
+use crate::settings::{
+    ConfigMapSettings, GlobalRateLimitSettings, LocalRateLimitSettings, RateLimitUnit,
+};
 
 /// The ConfigMap settings of the shipped configuration (`PARTNER` → `PATH`, per minute), with
 /// one label.
@@ -30,6 +32,39 @@ pub fn configmap_settings() -> ConfigMapSettings {
         )]
         .into(),
         annotations: BTreeMap::new(),
+    }
+}
+
+/// The shipped `LOCAL_RATELIMIT`, enabled, with 3 replicas and a burst factor of 1.5.
+pub fn local_ratelimit_settings() -> LocalRateLimitSettings {
+    LocalRateLimitSettings {
+        enabled: true,
+        name: "trendmaster-local-ratelimit".into(),
+        namespace: "istio-system".into(),
+        workload_labels: [("istio".to_owned(), "ingressgateway".to_owned())].into(),
+        context: "GATEWAY".into(),
+        vhost: String::new(),
+        partner_header: "x-partner-id".into(),
+        replicas: 3,
+        burst_factor: 1.5,
+    }
+}
+
+/// The shipped `GLOBAL_RATELIMIT`.
+pub fn global_ratelimit_settings() -> GlobalRateLimitSettings {
+    GlobalRateLimitSettings {
+        enabled: true,
+        name: "trendmaster-global-ratelimit".into(),
+        namespace: "istio-system".into(),
+        workload_labels: [("istio".to_owned(), "ingressgateway".to_owned())].into(),
+        context: "GATEWAY".into(),
+        vhost: String::new(),
+        partner_header: "x-partner-id".into(),
+        service_cluster: "outbound|8081||ratelimit.ratelimit.svc.cluster.local".into(),
+        service_authority: "ratelimit.ratelimit.svc.cluster.local".into(),
+        timeout: "100ms".into(),
+        failure_mode_deny: false,
+        rate_limit_headers: false,
     }
 }
 

@@ -34,32 +34,15 @@ fn plan() -> Vec<PlannedLimit> {
 
 fn local_settings() -> LocalRateLimitSettings {
     LocalRateLimitSettings {
-        enabled: true,
-        name: "trendmaster-local-ratelimit".into(),
-        namespace: "istio-system".into(),
-        workload_labels: [("istio".to_owned(), "ingressgateway".to_owned())].into(),
-        context: "GATEWAY".into(),
-        vhost: String::new(),
-        partner_header: "x-partner-id".into(),
         replicas: 2,
-        burst_factor: 1.5,
+        ..trendmaster_types::testing::local_ratelimit_settings()
     }
 }
 
 fn global_settings() -> GlobalRateLimitSettings {
     GlobalRateLimitSettings {
-        enabled: true,
-        name: "trendmaster-global-ratelimit".into(),
-        namespace: "istio-system".into(),
-        workload_labels: [("istio".to_owned(), "ingressgateway".to_owned())].into(),
-        context: "GATEWAY".into(),
-        vhost: String::new(),
-        partner_header: "x-partner-id".into(),
-        service_cluster: "outbound|8081||ratelimit.ratelimit.svc.cluster.local".into(),
-        service_authority: "ratelimit.ratelimit.svc.cluster.local".into(),
-        timeout: "100ms".into(),
-        failure_mode_deny: false,
         rate_limit_headers: true,
+        ..trendmaster_types::testing::global_ratelimit_settings()
     }
 }
 
