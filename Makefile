@@ -20,10 +20,13 @@ demo:
 report-screenshot:
 	bash scripts/screenshot-report.sh "$$(ls -1t output/analysis_report_*.html | head -n 1)" output/report-screenshot.png
 
-## test: the whole test suite (unit, end-to-end on the real binary and a real Prometheus, doc
-## tests, and the Prophet forecaster); installs Prometheus first when it is missing
+## test: the whole test suite (unit, end-to-end on the real binary, a real Prometheus and a
+## real Envoy, doc tests, and the Prophet forecaster); installs Prometheus, Chromium and Envoy
+## first when they are missing, and removes superseded test executables from the target
+## directory (scripts/prune-target.sh: a reused one otherwise fills the disk)
 test:
 	bash scripts/install-test-deps.sh
+	bash scripts/prune-target.sh
 	$(CARGO) test --workspace --locked
 	$(CARGO) test --locked -p trendmaster-analyze --features prophet
 
