@@ -8,12 +8,14 @@
 //! `f64`.
 //!
 //! The file is written to a temporary file next to the target and renamed over it, so a failed
-//! export leaves no partial file and any previous file as it was.
+//! export leaves no partial file and any previous file as it was. [`Exporter`] writes it a batch
+//! of series at a time, so that a fleet is never held whole; [`export`] writes series in memory.
 
 use polars::prelude::*;
 use std::collections::HashSet;
-use std::path::Path;
-use trendmaster_types::FetchedSeries;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use trendmaster_types::{FetchedSeries, SeriesKey};
 
 use crate::error::FetchError;
 use crate::file::{TableFormat, rfc3339};
@@ -21,44 +23,159 @@ use trendmaster_types::one_line;
 
 /// Writes `series` to `path` (CSV or Parquet by extension), atomically.
 pub fn export(path: &Path, series: &[FetchedSeries]) -> Result<(), FetchError> {
-    write_export(path, series).map_err(|message| FetchError::Export {
-        path: path.display().to_string(),
-        message,
-    })
+    let rejected_share = series.iter().any(|s| s.rejected_share.is_some());
+    let mut exporter = Exporter::create(path, rejected_share)?;
+    for batch in series.chunks(crate::LOCAL_BATCH) {
+        exporter.write(batch)?;
+    }
+    exporter.finish()
 }
 
-fn write_export(path: &Path, series: &[FetchedSeries]) -> Result<(), String> {
-    let format = TableFormat::of(path)?;
-    let mut frame = frame_of(series, format)?;
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut temporary = temporary_builder()
-        .tempfile_in(directory)
-        .map_err(|e| format!("cannot create a file in {}: {e}", directory.display()))?;
-    let written = match format {
-        TableFormat::Csv => CsvWriter::new(temporary.as_file_mut())
-            .include_header(true)
-            .finish(&mut frame),
-        TableFormat::Parquet => ParquetWriter::new(temporary.as_file_mut())
-            .finish(&mut frame)
-            .map(|_| ()),
-    };
-    written.map_err(|e| format!("cannot write: {}", one_line(&e.to_string())))?;
-    temporary
-        .as_file()
-        .sync_all()
-        .map_err(|e| format!("cannot write: {e}"))?;
-    // On failure the temporary file is dropped, which deletes it.
-    temporary.persist(path).map_err(|e| {
-        if path.is_dir() {
-            "is a directory, not a file".to_string()
-        } else {
-            format!("cannot replace the file: {}", e.error)
+/// Rows per Parquet row group, as polars writes a whole frame.
+const ROW_GROUP_ROWS: usize = 512 * 512;
+
+/// An export written a batch of series at a time, so that a fleet is never held whole: into a
+/// temporary file beside `path`, renamed over it by [`Exporter::finish`]. Dropped unfinished,
+/// it deletes the temporary file and leaves `path` as it was.
+pub struct Exporter {
+    path: PathBuf,
+    format: TableFormat,
+    rejected_share: bool,
+    temporary: tempfile::NamedTempFile,
+    writer: BatchWriter,
+    seen: HashSet<SeriesKey>,
+    step_secs: Option<u32>,
+}
+
+enum BatchWriter {
+    Csv(polars::io::csv::write::BatchedWriter<File>),
+    Parquet(Box<polars::io::parquet::write::BatchedWriter<File>>),
+}
+
+impl Exporter {
+    /// Starts an export to `path`, with a `rejected_share` column or without.
+    pub fn create(path: &Path, rejected_share: bool) -> Result<Exporter, FetchError> {
+        Self::start(path, rejected_share).map_err(|message| export_error(path, message))
+    }
+
+    fn start(path: &Path, rejected_share: bool) -> Result<Exporter, String> {
+        let format = TableFormat::of(path)?;
+        let directory = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let temporary = temporary_builder()
+            .tempfile_in(directory)
+            .map_err(|e| format!("cannot create a file in {}: {e}", directory.display()))?;
+        let file = temporary
+            .as_file()
+            .try_clone()
+            .map_err(|e| format!("cannot write: {e}"))?;
+        let schema = schema(format, rejected_share);
+        let writer = match format {
+            TableFormat::Csv => CsvWriter::new(file)
+                .include_header(true)
+                .batched(&schema)
+                .map(BatchWriter::Csv),
+            TableFormat::Parquet => ParquetWriter::new(file)
+                .batched(&schema)
+                .map(|writer| BatchWriter::Parquet(Box::new(writer))),
         }
-    })?;
-    Ok(())
+        .map_err(write_error)?;
+        Ok(Exporter {
+            path: path.to_path_buf(),
+            format,
+            rejected_share,
+            temporary,
+            writer,
+            seen: HashSet::new(),
+            step_secs: None,
+        })
+    }
+
+    /// Appends `series`; refuses what the file source would not read back the same.
+    pub fn write(&mut self, series: &[FetchedSeries]) -> Result<(), FetchError> {
+        self.append(series)
+            .map_err(|message| export_error(&self.path, message))
+    }
+
+    fn append(&mut self, series: &[FetchedSeries]) -> Result<(), String> {
+        let frame = frame_of(series, self)?;
+        let mut offset = 0;
+        while offset < frame.height() {
+            let rows = ROW_GROUP_ROWS.min(frame.height() - offset);
+            let slice = frame.slice(offset as i64, rows);
+            match &mut self.writer {
+                BatchWriter::Csv(writer) => writer.write_batch(&slice),
+                BatchWriter::Parquet(writer) => writer.write_batch(&slice),
+            }
+            .map_err(write_error)?;
+            offset += rows;
+        }
+        Ok(())
+    }
+
+    /// Completes the file and renames it over `path`.
+    pub fn finish(self) -> Result<(), FetchError> {
+        let path = self.path.clone();
+        self.complete()
+            .map_err(|message| export_error(&path, message))
+    }
+
+    fn complete(mut self) -> Result<(), String> {
+        match &mut self.writer {
+            BatchWriter::Csv(writer) => writer.finish(),
+            BatchWriter::Parquet(writer) => writer.finish().map(|_| ()),
+        }
+        .map_err(write_error)?;
+        drop(self.writer);
+        self.temporary
+            .as_file()
+            .sync_all()
+            .map_err(|e| format!("cannot write: {e}"))?;
+        // On failure the temporary file is dropped, which deletes it.
+        let path = self.path;
+        self.temporary.persist(&path).map_err(|e| {
+            if path.is_dir() {
+                "is a directory, not a file".to_string()
+            } else {
+                format!("cannot replace the file: {}", e.error)
+            }
+        })?;
+        Ok(())
+    }
+}
+
+fn export_error(path: &Path, message: String) -> FetchError {
+    FetchError::Export {
+        path: path.display().to_string(),
+        message,
+    }
+}
+
+fn write_error(error: PolarsError) -> String {
+    format!("cannot write: {}", one_line(&error.to_string()))
+}
+
+/// The columns of an export in `format`.
+fn schema(format: TableFormat, rejected_share: bool) -> Schema {
+    let timestamp = match format {
+        TableFormat::Csv => DataType::String,
+        TableFormat::Parquet => DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)),
+    };
+    let mut fields = vec![
+        Field::new("timestamp".into(), timestamp),
+        Field::new("partner".into(), DataType::String),
+        Field::new("api".into(), DataType::String),
+        Field::new("requests".into(), DataType::Float64),
+        Field::new("cache_hit_ratio".into(), DataType::Float64),
+    ];
+    // Only sources with a rejected-requests query measure it: files of the others stay as
+    // they were.
+    if rejected_share {
+        fields.push(Field::new("rejected_share".into(), DataType::Float64));
+    }
+    Schema::from_iter(fields)
 }
 
 /// Temporary files are private by default; the export should get the usual permissions.
@@ -74,10 +191,9 @@ fn temporary_builder() -> tempfile::Builder<'static, 'static> {
 }
 
 /// One row per present sample, series after series, in time order. Refuses what the file source
-/// would not read back the same.
-fn frame_of(series: &[FetchedSeries], format: TableFormat) -> Result<DataFrame, String> {
-    let mut seen = HashSet::new();
-    let step_secs = series.first().map(|s| s.series.window.step_secs);
+/// would not read back the same, in this batch and after the batches before.
+fn frame_of(series: &[FetchedSeries], exporter: &mut Exporter) -> Result<DataFrame, String> {
+    let format = exporter.format;
     let mut times_ms = Vec::new();
     let mut partners = Vec::new();
     let mut apis = Vec::new();
@@ -86,14 +202,19 @@ fn frame_of(series: &[FetchedSeries], format: TableFormat) -> Result<DataFrame, 
     let mut rejected = Vec::new();
     for fetched in series {
         let key = &fetched.series.key;
-        if !seen.insert(key) {
+        if !exporter.seen.insert(key.clone()) {
             return Err(format!("series {key} is given twice"));
         }
         let step = fetched.series.window.step_secs;
-        if Some(step) != step_secs {
+        let step_secs = *exporter.step_secs.get_or_insert(step);
+        if step != step_secs {
             return Err(format!(
-                "series {key} has a step of {step} s, others {} s; a file holds one step",
-                step_secs.unwrap_or_default()
+                "series {key} has a step of {step} s, others {step_secs} s; a file holds one step"
+            ));
+        }
+        if fetched.rejected_share.is_some() && !exporter.rejected_share {
+            return Err(format!(
+                "series {key} has a rejected share, but the export has no rejected_share column"
             ));
         }
         if let Some(ratio) = fetched.cache_hit_ratio.filter(|r| !(0.0..=1.0).contains(r)) {
@@ -149,9 +270,7 @@ fn frame_of(series: &[FetchedSeries], format: TableFormat) -> Result<DataFrame, 
         Column::new("requests".into(), requests),
         Column::new("cache_hit_ratio".into(), ratios),
     ];
-    // Only sources with a rejected-requests query measure it: files of the others stay as
-    // they were.
-    if rejected.iter().any(Option::is_some) {
+    if exporter.rejected_share {
         columns.push(Column::new("rejected_share".into(), rejected));
     }
     DataFrame::new(height, columns).map_err(|e| one_line(&e.to_string()))
@@ -228,7 +347,7 @@ mod tests {
         assert_eq!(file.step_secs(), step_secs);
         assert_eq!(file.end(), window(step_secs).end);
         let keys: Vec<SeriesKey> = exported.iter().map(|f| f.series.key.clone()).collect();
-        let (read, failures) = file.series(&keys, &window(step_secs));
+        let (read, failures) = file.series(&keys, &window(step_secs)).unwrap();
         assert!(failures.is_empty(), "{failures:?}");
         for (back, original) in read.iter().zip(&exported) {
             assert_eq!(back.series.key, original.series.key);
@@ -353,6 +472,51 @@ mod tests {
             names.iter().all(|n| n == "out.csv" || n == "old.csv"),
             "{names:?}"
         );
+    }
+
+    #[test]
+    fn an_export_written_a_series_at_a_time_is_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let series = awkward_series(60);
+        for name in ["whole.parquet", "whole.csv"] {
+            export(&dir.path().join(name), &series).unwrap();
+        }
+        for (name, whole) in [
+            ("batched.parquet", "whole.parquet"),
+            ("batched.csv", "whole.csv"),
+        ] {
+            let path = dir.path().join(name);
+            let mut exporter = Exporter::create(&path, true).unwrap();
+            for one in &series {
+                exporter.write(std::slice::from_ref(one)).unwrap();
+            }
+            // Nothing at the target until the export is finished.
+            assert!(!path.exists());
+            exporter.finish().unwrap();
+            let read = |name: &str| {
+                let file =
+                    FileTraffic::open(&dir.path().join(name), &FileOptions::default()).unwrap();
+                let keys: Vec<SeriesKey> = series.iter().map(|f| f.series.key.clone()).collect();
+                format!("{:?}", file.series(&keys, &window(60)).unwrap())
+            };
+            assert_eq!(read(name), read(whole));
+        }
+        // A series given in two batches is still a series given twice; an unfinished export
+        // leaves nothing behind.
+        let path = dir.path().join("twice.csv");
+        let mut exporter = Exporter::create(&path, true).unwrap();
+        exporter.write(&series[..1]).unwrap();
+        let error = exporter.write(&series[..1]).unwrap_err().to_string();
+        assert!(error.contains("is given twice"), "{error}");
+        drop(exporter);
+        let mut exporter = Exporter::create(&path, false).unwrap();
+        let error = exporter.write(&series).unwrap_err().to_string();
+        assert!(
+            error.contains("has a rejected share, but the export has no rejected_share column"),
+            "{error}"
+        );
+        drop(exporter);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
     }
 
     #[test]

@@ -63,19 +63,22 @@ pub enum Source {
     Demo(DemoTraffic),
     /// A Prometheus or Trickster HTTP API.
     Prometheus(Box<PrometheusSource>),
-    /// A CSV or Parquet file, read whole when opened.
+    /// A CSV or Parquet file, checked in full when opened and read a batch at a time.
     #[cfg(feature = "files")]
-    File(FileTraffic),
+    File(Box<FileTraffic>),
 }
 
 impl Source {
-    /// Prepares `kind`: builds the HTTP client, or reads the whole file.
+    /// Prepares `kind`: builds the HTTP client, or reads and checks the whole file (keeping a
+    /// few facts per series, not the rows).
     pub fn open(kind: &SourceKind, options: &FetchOptions) -> Result<Source, FetchError> {
         Ok(match kind {
             SourceKind::Demo => Source::Demo(DemoTraffic::new(options.demo_seed)),
             SourceKind::Prometheus => Source::Prometheus(Box::new(PrometheusSource::new(options)?)),
             #[cfg(feature = "files")]
-            SourceKind::File(path) => Source::File(FileTraffic::open(path, &options.file)?),
+            SourceKind::File(path) => {
+                Source::File(Box::new(FileTraffic::open(path, &options.file)?))
+            }
             #[cfg(not(feature = "files"))]
             SourceKind::File(path) => {
                 return Err(FetchError::Config(format!(
@@ -158,14 +161,13 @@ impl Source {
             }
             #[cfg(feature = "files")]
             Source::File(file) => {
-                for chunk in keys.chunks(LOCAL_BATCH) {
-                    let (series, failures) = file.series(chunk, window);
+                file.fetch_each(keys, window, &mut |series, failures| {
                     counting_sink(FetchReport {
                         series,
                         failures,
                         ..FetchReport::default()
-                    });
-                }
+                    })
+                })?;
                 FetchStats::default()
             }
         };

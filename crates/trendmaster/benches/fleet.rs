@@ -1,18 +1,21 @@
 //! `make bench`: the whole `trendmaster` run on a fleet, end to end, against a REAL Prometheus on
-//! 127.0.0.1 and from a Parquet file.
+//! 127.0.0.1 and from a Parquet file, each case repeated.
 //!
-//! For each size (default 100, 1,000 and 5,000 series: 10 APIs × 10, 100 and 500 partners) the
-//! demo simulator makes 14 days at one minute; they are backfilled with `promtool` into a TSDB
-//! that is kept under `$HOME/.cache/trendmaster/bench/` (backfilling 1,000 series takes minutes,
-//! so later runs reuse it) and compacted by Prometheus as a long-running server's would be. The
-//! same series are written to Parquet. Then the release binary runs with `--timings` once per
-//! source, and a table is printed: series, points, wall seconds, series per second, peak RSS,
-//! queries sent, and the stages (summed over threads, as they overlap).
+//! For each size (10 APIs × size/10 partners) the demo simulator makes 14 days at one minute;
+//! they are backfilled with `promtool` into a TSDB that is kept under
+//! `$HOME/.cache/trendmaster/bench/` (backfilling 1,000 series takes minutes, so later runs reuse
+//! it) and compacted by Prometheus as a long-running server's would be. The same series are
+//! written to Parquet (a batch of partners at a time). Then the release binary runs with
+//! `--timings` `--runs` times per case, and a table gives the median and the range (min–max) of
+//! the wall time, the process's CPU time and its peak RSS, and the median of each stage (busy
+//! time summed over threads, as stages overlap; "setup" is what comes before the first series is
+//! analysed: configuration, reading the deployed file, opening the source).
 //!
-//! Arguments (after `--`): `--sizes 100,1000`, `--sources prometheus,parquet`,
-//! `--cache-dir DIR`, `--forecaster mstl|none`, `--csv FILE` (the table as CSV too). Without
-//! `--sources`, Parquet runs only up to 1,000 series: the file source reads the whole file into
-//! memory (2.8 GB at 1,000 series × 14 days × 1 minute).
+//! Default cases: Parquet and Prometheus at 100 and 1,000 series; `--large` adds Parquet at
+//! 10,000 and Prometheus at 5,000 (the first backfill of 5,000 series takes about 15 minutes).
+//! Arguments (after `--`): `--sizes 100,1000` (instead of the defaults, for every source),
+//! `--sources prometheus,parquet`, `--large`, `--runs N` (3), `--cache-dir DIR`,
+//! `--forecaster mstl|none`, `--csv FILE` (every run as CSV).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use trendmaster_fetch::DemoTraffic;
+use trendmaster_fetch::export::Exporter;
 use trendmaster_testkit::{MetricShape, PrometheusServer};
 use trendmaster_types::{AnalysisWindow, FetchedSeries, SeriesKey};
 
@@ -41,20 +45,21 @@ const APIS: [&str; 10] = [
 ];
 
 struct Options {
-    sizes: Vec<usize>,
-    sources: Vec<String>,
-    /// `--sources` was given: run every source at every size.
-    sources_given: bool,
+    /// `(source, size)` in the order they run.
+    cases: Vec<(String, usize)>,
+    runs: usize,
     cache_dir: PathBuf,
     forecaster: String,
     csv: Option<PathBuf>,
 }
 
 fn options() -> Options {
+    let mut sizes: Option<Vec<usize>> = None;
+    let mut sources = vec!["parquet".to_string(), "prometheus".to_string()];
+    let mut large = false;
     let mut options = Options {
-        sizes: vec![100, 1_000, 5_000],
-        sources: vec!["prometheus".into(), "parquet".into()],
-        sources_given: false,
+        cases: Vec::new(),
+        runs: 3,
         cache_dir: std::env::var_os("HOME")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir)
@@ -67,15 +72,16 @@ fn options() -> Options {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
         match arg.as_str() {
             "--sizes" => {
-                options.sizes = value()
-                    .split(',')
-                    .map(|n| n.trim().parse().expect("--sizes: numbers"))
-                    .collect()
+                sizes = Some(
+                    value()
+                        .split(',')
+                        .map(|n| n.trim().parse().expect("--sizes: numbers"))
+                        .collect(),
+                )
             }
-            "--sources" => {
-                options.sources = value().split(',').map(str::to_string).collect();
-                options.sources_given = true;
-            }
+            "--sources" => sources = value().split(',').map(str::to_string).collect(),
+            "--large" => large = true,
+            "--runs" => options.runs = value().parse().expect("--runs: a number"),
             "--cache-dir" => options.cache_dir = PathBuf::from(value()),
             "--forecaster" => options.forecaster = value(),
             "--csv" => options.csv = Some(PathBuf::from(value())),
@@ -84,62 +90,88 @@ fn options() -> Options {
             other => panic!("unknown argument {other}"),
         }
     }
+    assert!(options.runs > 0, "--runs: at least 1");
+    for source in &sources {
+        let sizes = sizes.clone().unwrap_or_else(|| {
+            let largest = match source.as_str() {
+                "parquet" => 10_000,
+                _ => 5_000,
+            };
+            let mut defaults = vec![100, 1_000];
+            if large {
+                defaults.push(largest);
+            }
+            defaults
+        });
+        for size in sizes {
+            options.cases.push((source.clone(), size));
+        }
+    }
+    options
+        .cases
+        .sort_by_key(|(source, size)| (*size, source.clone()));
     options
 }
 
 fn main() {
     let options = options();
-    let mut rows = Vec::new();
-    for &size in &options.sizes {
-        let fleet = Fleet::new(size);
+    let mut cases = Vec::new();
+    for (source, size) in &options.cases {
+        let fleet = Fleet::new(*size);
         eprintln!(
-            "== {size} series ({} partners × {} APIs)",
+            "== {source}, {size} series ({} partners × {} APIs), {} runs",
             fleet.partners.len(),
-            APIS.len()
+            APIS.len(),
+            options.runs
         );
         let dir = options.cache_dir.join(format!("fleet-{size}-seed{SEED}"));
         std::fs::create_dir_all(&dir).expect("bench cache directory");
         let config = fleet.write_config(&dir);
-        for source in &options.sources {
-            if source == "parquet" && size > 1_000 && !options.sources_given {
-                eprintln!("(Parquet skipped above 1,000 series; pass --sources to run it)");
-                continue;
+        let runs: Vec<Run> = match source.as_str() {
+            "prometheus" => {
+                let data_dir = dir.join("tsdb");
+                fleet.backfill(&data_dir);
+                let server = PrometheusServer::start_on(&data_dir, true)
+                    .expect("a real Prometheus (scripts/install-test-deps.sh installs it)");
+                let url = server.url();
+                (0..options.runs)
+                    .map(|_| {
+                        let args = ["--source", "prometheus", "--prometheus-url", &url];
+                        run(&fleet, &config, "prometheus", &args, &options)
+                    })
+                    .collect()
             }
-            let row = match source.as_str() {
-                "prometheus" => {
-                    let data_dir = dir.join("tsdb");
-                    fleet.backfill(&data_dir);
-                    let server = PrometheusServer::start_on(&data_dir, true)
-                        .expect("a real Prometheus (scripts/install-test-deps.sh installs it)");
-                    let url = server.url();
-                    run(
-                        &fleet,
-                        &config,
-                        "prometheus",
-                        &["--source", "prometheus", "--prometheus-url", &url],
-                        &options,
-                    )
-                }
-                "parquet" => {
-                    let path = dir.join("fleet.parquet");
-                    fleet.export(&path);
-                    let source = format!("file:{}", path.display());
-                    run(&fleet, &config, "parquet", &["--source", &source], &options)
-                }
-                other => panic!("unknown source {other}"),
-            };
-            eprintln!("{}", row.line());
-            rows.push(row);
+            "parquet" => {
+                let path = dir.join("fleet.parquet");
+                fleet.export(&path);
+                let source = format!("file:{}", path.display());
+                (0..options.runs)
+                    .map(|_| run(&fleet, &config, "parquet", &["--source", &source], &options))
+                    .collect()
+            }
+            other => panic!("unknown source {other}"),
+        };
+        for run in &runs {
+            eprintln!("   {}", run.line());
         }
+        let case = Case::of(runs);
+        eprintln!("{}\n{}", Case::header(), case.line());
+        cases.push(case);
     }
-    println!("{}", Row::header());
-    for row in &rows {
-        println!("{}", row.line());
+    println!("{}", Case::header());
+    for case in &cases {
+        println!("{}", case.line());
     }
+    println!(
+        "\nmedian of {} runs [min–max]; stages are medians, busy time summed over threads",
+        options.runs
+    );
     if let Some(path) = &options.csv {
-        let mut csv = String::from(Row::CSV_HEADER);
-        for row in &rows {
-            csv.push_str(&row.csv());
+        let mut csv = String::from(Run::CSV_HEADER);
+        for case in &cases {
+            for run in &case.runs {
+                csv.push_str(&run.csv());
+            }
         }
         std::fs::write(path, csv).expect("write --csv");
     }
@@ -249,23 +281,39 @@ impl Fleet {
         .expect("marker");
     }
 
+    /// Writes the fleet to Parquet once, 10 partners at a time (10,000 series of 14 days would
+    /// take 1.6 GB as one batch of series, and a frame of them several times that).
     fn export(&self, path: &Path) {
         if path.exists() {
             return;
         }
         let partial = path.with_extension("partial.parquet");
-        trendmaster_fetch::export::export(&partial, &self.series()).expect("export Parquet");
+        let demo = DemoTraffic::new(SEED);
+        let keys = self.keys();
+        let mut exporter = Exporter::create(&partial, false).expect("start the Parquet export");
+        for batch in keys.chunks(10 * APIS.len()) {
+            let series: Vec<FetchedSeries> = batch
+                .iter()
+                .map(|key| {
+                    let mut series = demo.series(key, &self.window);
+                    series.cache_hit_ratio = None;
+                    series
+                })
+                .collect();
+            exporter.write(&series).expect("export Parquet");
+        }
+        exporter.finish().expect("finish the Parquet export");
         std::fs::rename(&partial, path).expect("rename Parquet");
     }
 }
 
-struct Row {
+/// One run of the binary.
+struct Run {
     source: &'static str,
     series: usize,
     points: usize,
     wall: f64,
     timings: BTreeMap<String, f64>,
-    peak_rss: f64,
     queries: u64,
     bytes: u64,
 }
@@ -276,7 +324,7 @@ fn run(
     source: &'static str,
     args: &[&str],
     options: &Options,
-) -> Row {
+) -> Run {
     let out = tempfile::tempdir().expect("output dir");
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_trendmaster"))
@@ -310,86 +358,150 @@ fn run(
         .iter()
         .filter_map(|(k, v)| v.as_f64().map(|v| (k.clone(), v)))
         .collect();
-    Row {
+    Run {
         source,
         series: recommended + skipped,
         points: fleet.points(),
         wall,
-        peak_rss: timings.get("peak_rss_bytes").copied().unwrap_or(f64::NAN) / (1 << 20) as f64,
         queries: result["fetch"]["queries"].as_u64().unwrap_or(0),
         bytes: result["fetch"]["bytes"].as_u64().unwrap_or(0),
         timings,
     }
 }
 
-impl Row {
-    const CSV_HEADER: &'static str = "source,series,points,wall_s,series_per_s,peak_rss_mib,queries,response_mib,fetch_and_analysis_s,request_s,parse_s,analysis_s,calculation_s,output_s\n";
+/// The stages of `--timings`, in table order: (column, key).
+const STAGES: [(&str, &str); 7] = [
+    ("setup", "setup_seconds"),
+    ("fetch+an", "fetch_and_analysis_seconds"),
+    ("request", "request_seconds"),
+    ("parse", "parse_seconds"),
+    ("analysis", "analysis_seconds"),
+    ("calc", "calculation_seconds"),
+    ("output", "output_seconds"),
+];
 
-    fn header() -> String {
-        format!(
-            "{:<10} {:>6} {:>11} {:>7} {:>8} {:>8} {:>7} {:>8} | {:>9} {:>8} {:>7} {:>9} {:>6} {:>7}",
-            "source",
-            "series",
-            "points",
-            "wall s",
-            "series/s",
-            "RSS MiB",
-            "queries",
-            "resp MiB",
-            "fetch+an",
-            "request",
-            "parse",
-            "analysis",
-            "calc",
-            "output"
-        )
+impl Run {
+    const CSV_HEADER: &'static str = "source,series,points,wall_s,cpu_s,peak_rss_mib,queries,response_mib,setup_s,fetch_and_analysis_s,request_s,parse_s,analysis_s,calculation_s,output_s\n";
+
+    fn stage(&self, key: &str) -> f64 {
+        if key == "setup_seconds" {
+            // Before the first series is analysed: configuration, the deployed file, opening
+            // the source (a file is read and checked in full there).
+            return self.stage("wall_seconds")
+                - self.stage("fetch_and_analysis_seconds")
+                - self.stage("output_seconds");
+        }
+        self.timings.get(key).copied().unwrap_or(f64::NAN)
     }
 
-    fn stage(&self, name: &str) -> f64 {
-        self.timings.get(name).copied().unwrap_or(f64::NAN)
+    fn cpu(&self) -> f64 {
+        self.stage("cpu_seconds")
     }
 
-    /// The measured columns after `source` and `series`, in table order.
-    fn measured(&self) -> [f64; 12] {
-        [
-            self.points as f64,
-            self.wall,
-            self.series as f64 / self.wall,
-            self.peak_rss,
-            self.queries as f64,
-            self.bytes as f64 / (1 << 20) as f64,
-            self.stage("fetch_and_analysis_seconds"),
-            self.stage("request_seconds"),
-            self.stage("parse_seconds"),
-            self.stage("analysis_seconds"),
-            self.stage("calculation_seconds"),
-            self.stage("output_seconds"),
-        ]
+    fn rss_mib(&self) -> f64 {
+        self.stage("peak_rss_bytes") / (1 << 20) as f64
     }
 
     fn line(&self) -> String {
-        let [
-            points,
-            wall,
-            rate,
-            rss,
-            queries,
-            mib,
-            streamed,
-            request,
-            parse,
-            analysis,
-            calc,
-            output,
-        ] = self.measured();
         format!(
-            "{:<10} {:>6} {points:>11} {wall:>7.1} {rate:>8.1} {rss:>8.0} {queries:>7} {mib:>8.0} | {streamed:>9.1} {request:>8.1} {parse:>7.1} {analysis:>9.1} {calc:>6.2} {output:>7.2}",
-            self.source, self.series,
+            "run: wall {:.1} s, CPU {:.1} s, peak RSS {:.0} MiB",
+            self.wall,
+            self.cpu(),
+            self.rss_mib()
         )
     }
 
     fn csv(&self) -> String {
-        let values: Vec<String> = self.measured().iter().map(|v| format!("{v:.3}")).collect();
+        let mut values = vec![
+            self.points as f64,
+            self.wall,
+            self.cpu(),
+            self.rss_mib(),
+            self.queries as f64,
+            self.bytes as f64 / (1 << 20) as f64,
+        ];
+        values.extend(STAGES.iter().map(|(_, key)| self.stage(key)));
+        let values: Vec<String> = values.iter().map(|v| format!("{v:.3}")).collect();
         format!("{},{},{}\n", self.source, self.series, values.join(","))
+    }
+}
+
+/// The runs of one case.
+struct Case {
+    runs: Vec<Run>,
+}
+
+/// Median, min and max.
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(values: impl Iterator<Item = f64>) -> Self {
+        let mut values: Vec<f64> = values.collect();
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+        Self {
+            median,
+            min: values[0],
+            max: values[n - 1],
+        }
+    }
+
+    fn show(&self, decimals: usize) -> String {
+        format!(
+            "{:.d$} [{:.d$}–{:.d$}]",
+            self.median,
+            self.min,
+            self.max,
+            d = decimals
+        )
+    }
+}
+
+impl Case {
+    fn of(runs: Vec<Run>) -> Self {
+        Self { runs }
+    }
+
+    fn header() -> String {
+        let mut header = format!(
+            "{:<10} {:>6} {:>10} {:>18} {:>18} {:>18} {:>7} {:>8} |",
+            "source", "series", "points", "wall s", "CPU s", "RSS MiB", "queries", "resp MiB"
+        );
+        for (column, _) in STAGES {
+            header.push_str(&format!(" {column:>8}"));
+        }
+        header
+    }
+
+    fn line(&self) -> String {
+        let first = &self.runs[0];
+        let wall = Spread::of(self.runs.iter().map(|r| r.wall));
+        let cpu = Spread::of(self.runs.iter().map(Run::cpu));
+        let rss = Spread::of(self.runs.iter().map(Run::rss_mib));
+        let mut line = format!(
+            "{:<10} {:>6} {:>10} {:>18} {:>18} {:>18} {:>7} {:>8.0} |",
+            first.source,
+            first.series,
+            first.points,
+            wall.show(1),
+            cpu.show(1),
+            rss.show(0),
+            first.queries,
+            first.bytes as f64 / (1 << 20) as f64,
+        );
+        for (_, key) in STAGES {
+            let stage = Spread::of(self.runs.iter().map(|r| r.stage(key)));
+            line.push_str(&format!(" {:>8.2}", stage.median));
+        }
+        line
     }
 }

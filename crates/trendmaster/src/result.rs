@@ -71,6 +71,8 @@ pub struct Timings {
     pub series_per_second: f64,
     /// The process's peak resident set (Linux `VmHWM`); `None` elsewhere.
     pub peak_rss_bytes: Option<u64>,
+    /// CPU time of the process, user and system over all threads (Linux); `None` elsewhere.
+    pub cpu_seconds: Option<f64>,
 }
 
 impl Timings {
@@ -87,6 +89,7 @@ impl Timings {
             output_seconds,
             series_per_second: fetch.series as f64 / wall_seconds.max(1e-9),
             peak_rss_bytes: peak_rss_bytes(),
+            cpu_seconds: cpu_seconds(),
         };
         info!(
             wall = timings.wall_seconds,
@@ -97,6 +100,7 @@ impl Timings {
             calculation = timings.busy.calculation_seconds,
             output = timings.output_seconds,
             peak_rss = timings.peak_rss_bytes,
+            cpu = timings.cpu_seconds,
             "timings (seconds; request, parse, analysis and calculation summed over threads)"
         );
         timings
@@ -109,6 +113,20 @@ fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// CPU time of this process so far, from `/proc/self/stat`: `utime` and `stime`, in clock ticks
+/// of 1/100 s (Linux's `USER_HZ` is 100 on every architecture it reports in ticks for).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces and parentheses: the fields start after its last ')'.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    // Fields 14 and 15 of proc(5); the rest starts at field 3.
+    let ticks = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some((ticks(14)? + ticks(15)?) as f64 / 100.0)
 }
 
 impl Changes {
