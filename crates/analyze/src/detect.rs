@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use trendmaster_types::settings::AnomalySettings;
 
 use crate::baseline::Baseline;
-use crate::stats::median_and_sigma;
+use crate::stats::MAD_TO_SIGMA;
 
 /// A stretch of points `[start, end)` judged anomalous together.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,24 +83,54 @@ pub fn find(
         var.push(var[last] + if known { s * s } else { 0.0 });
         present.push(present[last] + usize::from(known));
     }
+    // Why the scan is written this way: `perf` on a 100-series demo fleet put 46 % of the
+    // analysis in `find` (twice per series): 25 % in the window scores (seven divisions and a
+    // square root each, 420,000 windows per call, bound by the divider: a two-lane SIMD
+    // version measured no faster), 10 % in the per-length medians, 5 % in `trim`. Lengths
+    // that cannot yield a candidate are skipped before any score is computed (below); the
+    // others' scores go straight into one key buffer reused across lengths, where their
+    // medians select over integers; `trim` reads residuals standardised once. `find` went
+    // from 46 % to 40 % of the analysis, and every result is bit-for-bit what the
+    // straightforward loop gave (checked on 300 demo series).
+    let standardised: Vec<f64> = residual
+        .iter()
+        .zip(&baseline.spread)
+        .map(|(r, s)| r / s)
+        .collect();
+    let prefix = Prefix {
+        sum,
+        expected,
+        var,
+        present,
+    };
+    let mut keys = Vec::with_capacity(n);
+    let mut material_scores: Vec<(usize, f64)> = Vec::new();
     for len in run_lengths(step_secs).filter(|len| *len <= n) {
-        let combined: Vec<f64> = (0..=n - len)
-            .map(|t| {
-                if present[t + len] - present[t] < len {
-                    f64::NAN
-                } else {
-                    let e = expected[t + len] - expected[t];
-                    count_z(e + sum[t + len] - sum[t], e, var[t + len] - var[t])
-                }
-            })
-            .collect();
-        let scale = window_scale(&combined);
-        for (t, c) in combined.iter().enumerate() {
+        // Only material windows can be candidates, and the scale is at least 1, so a length
+        // none of whose material windows scores `sustained_zscore` before scaling has no
+        // candidate whatever its scale: its scores and medians are skipped (894 of 4,200
+        // length scans on the 100-series demo fleet; the result is the same).
+        let (sum, expected) = (&prefix.sum, &prefix.expected);
+        material_scores.clear();
+        material_scores.extend(
+            (0..=n - len)
+                .filter(|&t| {
+                    let total = expected[t + len] - expected[t];
+                    material(sum[t + len] - sum[t], total, len, settings)
+                })
+                .map(|t| (t, window_score(&prefix, t, len))),
+        );
+        if !material_scores
+            .iter()
+            .any(|(_, c)| c.abs() >= settings.sustained_zscore)
+        {
+            continue;
+        }
+        window_score_keys(&prefix, len, &mut keys);
+        let scale = window_scale(&mut keys);
+        for &(t, c) in &material_scores {
             let z = c / scale;
-            let total = expected[t + len] - expected[t];
-            if z.abs() >= settings.sustained_zscore
-                && material(sum[t + len] - sum[t], total, len, settings)
-            {
+            if z.abs() >= settings.sustained_zscore {
                 candidates.push(Finding {
                     start: t,
                     end: t + len,
@@ -121,7 +151,7 @@ pub fn find(
     let mut accepted = Vec::new();
     for candidate in candidates {
         let candidate = if candidate.run {
-            match trim(&residual, &baseline.spread, candidate) {
+            match trim(&standardised, candidate) {
                 Some(trimmed) => trimmed,
                 None => continue,
             }
@@ -168,10 +198,10 @@ fn point_candidates(
 /// worth calling an anomaly: enough traffic to judge, and large enough (absolute and relative)
 /// to matter for a limit.
 fn material(excess: f64, expected: f64, len: usize, settings: &AnomalySettings) -> bool {
-    let mean_excess = excess.abs() / len as f64;
+    // The division last: the scan asks this of every window, and most fail a comparison first.
     expected >= MIN_EXPECTED_COUNT
-        && mean_excess >= settings.min_excess
         && excess.abs() >= settings.min_relative_excess * expected
+        && excess.abs() / len as f64 >= settings.min_excess
 }
 
 /// How unusual a count of `observed` is where `expected` with variance `variance` was
@@ -223,22 +253,125 @@ fn run_lengths(step_secs: u32) -> impl Iterator<Item = usize> {
     lengths.into_iter()
 }
 
+/// Prefix sums over the series (one more than points): residuals, expected values and
+/// variances of the present points, and the count of present points.
+struct Prefix {
+    sum: Vec<f64>,
+    expected: Vec<f64>,
+    var: Vec<f64>,
+    present: Vec<usize>,
+}
+
+/// The [`order_key`]s of the combined scores of every window of `len` points that has no gap,
+/// into `keys`.
+fn window_score_keys(prefix: &Prefix, len: usize, keys: &mut Vec<u64>) {
+    let windows = prefix.sum.len() - len;
+    let (sum0, sum1) = (&prefix.sum[..windows], &prefix.sum[len..]);
+    let (exp0, exp1) = (&prefix.expected[..windows], &prefix.expected[len..]);
+    let (var0, var1) = (&prefix.var[..windows], &prefix.var[len..]);
+    let (present0, present1) = (&prefix.present[..windows], &prefix.present[len..]);
+    keys.clear();
+    for t in 0..windows {
+        let score = score(
+            (sum0[t], sum1[t]),
+            (exp0[t], exp1[t]),
+            (var0[t], var1[t]),
+            present1[t] - present0[t] < len,
+        );
+        if !score.is_nan() {
+            keys.push(order_key(score));
+        }
+    }
+}
+
+/// The combined score of the window of `len` points from `t`, as [`window_score_keys`] reads it.
+fn window_score(prefix: &Prefix, t: usize, len: usize) -> f64 {
+    score(
+        (prefix.sum[t], prefix.sum[t + len]),
+        (prefix.expected[t], prefix.expected[t + len]),
+        (prefix.var[t], prefix.var[t + len]),
+        prefix.present[t + len] - prefix.present[t] < len,
+    )
+}
+
+/// The combined score of a window from its prefix sums at either end (NaN with a gap).
+#[inline(always)]
+fn score(sum: (f64, f64), expected: (f64, f64), var: (f64, f64), gap: bool) -> f64 {
+    if gap {
+        f64::NAN
+    } else {
+        let e = expected.1 - expected.0;
+        count_z(e + sum.1 - sum.0, e, var.1 - var.0)
+    }
+}
+
 /// The measured standard deviation of one window length's combined scores (1.4826 × MAD), at
 /// least 1: independent noise gives about 1, residuals that move together give more, and the
-/// few anomalous windows barely move a median.
-fn window_scale(combined: &[f64]) -> f64 {
-    let mut known: Vec<f64> = combined.iter().copied().filter(|c| !c.is_nan()).collect();
-    median_and_sigma(&mut known).map_or(1.0, |(_, sigma)| sigma.max(1.0))
+/// few anomalous windows barely move a median. `keys` are the known scores' [`order_key`]s
+/// (reordered and overwritten).
+///
+/// Exactly [`crate::stats::median_and_sigma`]'s sigma, but selecting over integer keys of the
+/// scores' total order (cheaper to compare than `f64::total_cmp`) in a buffer reused across
+/// window lengths, with the deviations written over the scores.
+fn window_scale(keys: &mut [u64]) -> f64 {
+    let Some(median) = median_of_keys(keys) else {
+        return 1.0;
+    };
+    for key in keys.iter_mut() {
+        *key = order_key((from_order_key(*key) - median).abs());
+    }
+    let mad = median_of_keys(keys).unwrap_or(0.0);
+    (MAD_TO_SIGMA * mad).max(1.0)
+}
+
+/// A key whose unsigned order is `f64::total_cmp`'s order.
+fn order_key(x: f64) -> u64 {
+    let bits = x.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
+/// The value of an [`order_key`].
+fn from_order_key(key: u64) -> f64 {
+    f64::from_bits(if key >> 63 == 1 {
+        key & !(1 << 63)
+    } else {
+        !key
+    })
+}
+
+/// [`crate::stats::median_of`] over order keys: the same value (the middle one, or the mean of
+/// the two middle ones); reorders `keys`.
+fn median_of_keys(keys: &mut [u64]) -> Option<f64> {
+    let n = keys.len();
+    if n == 0 {
+        return None;
+    }
+    let mid = n / 2;
+    let (lower, upper_mid, _) = keys.select_nth_unstable(mid);
+    let upper_mid = from_order_key(*upper_mid);
+    if n % 2 == 1 {
+        Some(upper_mid)
+    } else {
+        let lower_mid = lower.iter().copied().max().map_or(f64::MIN, from_order_key);
+        Some((lower_mid + upper_mid) / 2.0)
+    }
 }
 
 /// The sub-run of `finding` with the largest sum of `z − TRIM_DRIFT` (in its direction), or
-/// `None` when no point of it deviates that way by more than the drift.
-fn trim(residual: &[f64], spread: &[f64], finding: Finding) -> Option<Finding> {
+/// `None` when no point of it deviates that way by more than the drift; `standardised` is
+/// residual ÷ spread per point.
+fn trim(standardised: &[f64], finding: Finding) -> Option<Finding> {
     let sign = finding.z.signum();
     let (mut best, mut best_range) = (0.0, None);
     let (mut running, mut run_start) = (0.0, finding.start);
-    for i in finding.start..finding.end {
-        let gain = sign * residual[i] / spread[i] - TRIM_DRIFT;
+    let points = standardised[finding.start..finding.end].iter();
+    for (i, z) in (finding.start..).zip(points) {
+        // `sign × (residual ÷ spread)` is bit-for-bit `sign × residual ÷ spread` (sign is ±1).
+        let gain = sign * z - TRIM_DRIFT;
         if running <= 0.0 {
             running = 0.0;
             run_start = i;
@@ -411,6 +544,34 @@ mod tests {
         assert!(count_z(0.0, 5.0, 5.0) < -2.0);
         // Too small an expectation for the transform: the plain score.
         assert_eq!(count_z(3.0, 0.1, 1.0), 2.9);
+    }
+
+    #[test]
+    fn the_window_scale_is_median_and_sigmas_bit_for_bit() {
+        use crate::stats::median_and_sigma;
+        let mut keys: Vec<u64> = Vec::new();
+        for n in [0usize, 1, 2, 3, 10, 11, 1000, 1001] {
+            let scores: Vec<f64> = (0..n)
+                .map(|i| match i % 13 {
+                    0 => f64::NAN,
+                    1 => -0.0,
+                    2 => 0.0,
+                    k => (i as f64 * 0.731).sin() * k as f64 * 3.3,
+                })
+                .collect();
+            let mut known: Vec<f64> = scores.iter().copied().filter(|c| !c.is_nan()).collect();
+            // Keys in the original order: `median_and_sigma` reorders `known`.
+            keys.clear();
+            keys.extend(known.iter().map(|c| order_key(*c)));
+            let original = keys.clone();
+            let expected = median_and_sigma(&mut known).map_or(1.0, |(_, s)| s.max(1.0));
+            keys.clone_from(&original);
+            assert_eq!(window_scale(&mut keys).to_bits(), expected.to_bits());
+        }
+        for x in [-1e300, -2.5, -0.0, 0.0, 1e-310, 3.0, f64::INFINITY] {
+            assert_eq!(from_order_key(order_key(x)).to_bits(), x.to_bits());
+        }
+        assert!(order_key(-0.0) < order_key(0.0) && order_key(-3.0) < order_key(-2.0));
     }
 
     #[test]
