@@ -30,10 +30,11 @@ test:
 	$(CARGO) test --workspace --locked
 	$(CARGO) test --locked -p trendmaster-analyze --features prophet
 
-## bench: the whole run on 100, 1,000 and 5,000 series (14 days at one minute) from a real
-## Prometheus and from Parquet, timed per stage; prints a table. The fleets' TSDBs are kept in
-## ~/.cache/trendmaster/bench (the first backfill of 5,000 series takes a while).
-## BENCH_ARGS='--sizes 100,1000 --sources prometheus' narrows it.
+## bench: the whole run on 100 and 1,000 series (14 days at one minute) from Parquet and from a
+## real Prometheus, each case 3 times (median and min–max of wall, CPU and peak RSS; stage
+## medians). BENCH_ARGS='--large' adds Parquet at 10,000 and Prometheus at 5,000 series (the
+## first backfill of 5,000 takes about 15 minutes; fleets are kept in ~/.cache/trendmaster/bench);
+## BENCH_ARGS='--sizes 1000 --sources parquet --runs 5' narrows it.
 bench:
 	bash scripts/install-test-deps.sh
 	$(CARGO) bench --locked -p trendmaster --bench fleet -- $(BENCH_ARGS)
