@@ -19,11 +19,9 @@ fn window() -> AnalysisWindow {
 
 /// The shipped defaults (config/config.yaml), made quick for tests.
 fn settings() -> PrometheusSettings {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../config/config.yaml"
-    ))
-    .unwrap();
+    let text =
+        std::fs::read_to_string(trendmaster_testkit::workspace_dir().join("config/config.yaml"))
+            .unwrap();
     let config: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let mut settings: PrometheusSettings =
         serde_yaml::from_value(config["COMMON"]["PROMETHEUS_CONFIG"].clone()).unwrap();

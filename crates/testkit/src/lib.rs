@@ -67,3 +67,19 @@ mod server;
 pub use kube_fake::KubeFake;
 pub use openmetrics::{MetricShape, write_openmetrics};
 pub use server::PrometheusServer;
+
+/// The checkout's root directory (where `Cargo.lock` is), found from the `CARGO_MANIFEST_DIR`
+/// that Cargo sets when it runs a test or bench, at run time. A path compiled in with `env!`
+/// goes stale: `.ci/run` keeps the target directory outside the clone, so a checkout reuses
+/// test binaries that another checkout built, and their compiled-in paths may be gone (a
+/// README test read `/check/work/main/README.md` from a binary built by CI's clone).
+pub fn workspace_dir() -> std::path::PathBuf {
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    package
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .unwrap_or(&package)
+        .to_path_buf()
+}

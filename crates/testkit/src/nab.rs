@@ -18,7 +18,7 @@ pub const STEP_SECS: u32 = 300;
 
 /// The directory holding the NAB files, their licence and `combined_windows.json`.
 pub fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/nab")
+    crate::workspace_dir().join("crates/testkit/fixtures/nab")
 }
 
 /// A NAB timestamp (`YYYY-MM-DD HH:MM:SS`, optionally with fractional seconds), UTC.

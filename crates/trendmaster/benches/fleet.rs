@@ -224,7 +224,7 @@ impl Fleet {
 
     /// The repository's configuration with this fleet as the `environment` partners and APIs.
     fn write_config(&self, dir: &Path) -> PathBuf {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/config.yaml");
+        let repo = trendmaster_testkit::workspace_dir().join("config/config.yaml");
         let text = std::fs::read_to_string(&repo).expect("config/config.yaml");
         let mut config: serde_yaml::Value = serde_yaml::from_str(&text).expect("config YAML");
         let environment = &mut config["PARTNER_CONFIGS"]["environment"];

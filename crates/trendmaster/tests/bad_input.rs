@@ -58,7 +58,7 @@ impl FakeReply {
 }
 
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad_input")
+    trendmaster_testkit::workspace_dir().join("crates/trendmaster/tests/bad_input")
 }
 
 /// Runs in the corpus folder (so messages name `configs/…` as written), with a clean

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 const AS_OF: &str = "2026-11-15T00:00:00Z";
 
 fn repo_config() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/config.yaml")
+    trendmaster_testkit::workspace_dir().join("config/config.yaml")
 }
 
 /// The binary, run in `dir` with only the given environment variables.

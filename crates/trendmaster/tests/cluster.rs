@@ -22,7 +22,7 @@ const NAME: &str = "ratelimit-config";
 /// The binary in `dir` on demo traffic (no forecast, for speed), environment `testing` unless
 /// `extra` says otherwise, with only `vars` in its environment.
 fn run(dir: &Path, vars: &[(&str, &str)], extra: &[&str]) -> Output {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/config.yaml");
+    let config = trendmaster_testkit::workspace_dir().join("config/config.yaml");
     let mut args = vec![
         "--config",
         config.to_str().unwrap(),

@@ -53,7 +53,7 @@ struct Expected {
 }
 
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/deployed_corpus")
+    trendmaster_testkit::workspace_dir().join("crates/trendmaster/tests/deployed_corpus")
 }
 
 fn cases() -> Vec<Case> {
@@ -592,7 +592,7 @@ fn check_output_for_programs_and_files_checked_together() {
 }
 
 fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    trendmaster_testkit::workspace_dir()
 }
 
 /// `deploy/ci/check-ratelimit.sh DIRS` with the test's binary, in `dir`.

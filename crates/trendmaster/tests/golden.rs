@@ -54,7 +54,8 @@ fn run(dir: &Path, args: &[&str]) -> Output {
 fn scratch_with_deployed() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/deployed_configmap.yaml"),
+        trendmaster_testkit::workspace_dir()
+            .join("crates/trendmaster/tests/fixtures/golden/deployed_configmap.yaml"),
         dir.path().join("deployed.yaml"),
     )
     .unwrap();
@@ -183,8 +184,8 @@ struct Golden {
 impl Golden {
     fn new(name: &str) -> Self {
         Self {
-            dir: Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/golden")
+            dir: trendmaster_testkit::workspace_dir()
+                .join("crates/trendmaster/tests/golden")
                 .join(name),
         }
     }

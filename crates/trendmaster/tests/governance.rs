@@ -17,7 +17,7 @@ const NUDGED_API: &str = "/api_v3/service/asset/action/list";
 /// The binary on partner 111's demo traffic (no forecast: the plan does not depend on it and
 /// the runs stay quick), in `dir`, with a clean environment.
 fn run(dir: &Path, extra: &[&str]) -> Output {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/config.yaml");
+    let config = trendmaster_testkit::workspace_dir().join("config/config.yaml");
     run_with(dir, config.to_str().unwrap(), "111", extra)
 }
 

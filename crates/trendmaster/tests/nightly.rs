@@ -11,7 +11,7 @@ use serde_yaml::Value;
 const HELD_API: &str = "/api_v3/service/multirequest";
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    trendmaster_testkit::workspace_dir()
 }
 
 fn common_args() -> Vec<String> {

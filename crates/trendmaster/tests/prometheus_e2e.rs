@@ -16,7 +16,7 @@ const AS_OF: &str = "2026-11-15T00:00:00Z";
 const SEED: u64 = 1;
 
 fn repo_config() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/config.yaml")
+    trendmaster_testkit::workspace_dir().join("config/config.yaml")
 }
 
 /// The demo's series for the built-in `environment` partners and APIs (as in config.yaml).

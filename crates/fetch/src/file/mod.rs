@@ -779,7 +779,7 @@ mod tests {
             let file = open(Path::new(&path)).unwrap();
             let window = AnalysisWindow::ending_at(file.end(), 2, 60);
             let keys: Vec<SeriesKey> = (0..1_000)
-                .map(|i| SeriesKey::new(&(1_000 + i / 10).to_string(), &format!("/api/{}", i % 10)))
+                .map(|i| SeriesKey::new((1_000 + i / 10).to_string(), format!("/api/{}", i % 10)))
                 .collect();
             let mut points = 0;
             file.fetch_each(&keys, &window, &mut |series, failures| {

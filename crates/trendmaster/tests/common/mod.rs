@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 /// The repository root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    trendmaster_testkit::workspace_dir()
 }
 
 /// `trendmaster --config config/config.yaml ARGS` in `dir`, with an empty environment.
