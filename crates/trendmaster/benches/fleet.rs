@@ -136,7 +136,8 @@ fn main() {
                 let url = server.url();
                 (0..options.runs)
                     .map(|_| {
-                        let args = ["--source", "prometheus", "--prometheus-url", &url];
+                        let mut args = vec!["--source", "prometheus", "--prometheus-url", &url];
+                        args.extend(fleet.shard_args());
                         run(&fleet, &config, "prometheus", &args, &options)
                     })
                     .collect()
@@ -145,8 +146,10 @@ fn main() {
                 let path = dir.join("fleet.parquet");
                 fleet.export(&path);
                 let source = format!("file:{}", path.display());
+                let mut args = vec!["--source", source.as_str()];
+                args.extend(fleet.shard_args());
                 (0..options.runs)
-                    .map(|_| run(&fleet, &config, "parquet", &["--source", &source], &options))
+                    .map(|_| run(&fleet, &config, "parquet", &args, &options))
                     .collect()
             }
             other => panic!("unknown source {other}"),
@@ -194,6 +197,17 @@ impl Fleet {
                 .map(|i| (100_000 + i).to_string())
                 .collect(),
             window: AnalysisWindow::ending_at(AS_OF.parse().unwrap(), DAYS, 60),
+        }
+    }
+
+    /// One ConfigMap holds at most 1 MiB, and 10,000 entries take 1.3 MB, which a run refuses
+    /// to write: above 5,000 series the run is one shard of one (`--shard 0/1`), which
+    /// analyses every series the same way and writes a shard file instead.
+    fn shard_args(&self) -> Vec<&'static str> {
+        if self.partners.len() * APIS.len() > 5_000 {
+            vec!["--shard", "0/1"]
+        } else {
+            Vec::new()
         }
     }
 

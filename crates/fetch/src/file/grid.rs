@@ -8,6 +8,7 @@ use trendmaster_types::{AnalysisWindow, FetchedSeries, SeriesKey, TrafficSeries}
 use super::batches::{BatchPlace, BatchReader};
 use super::rows::{CacheKind, FileColumns, RowCache};
 use super::scan::Scanned;
+use crate::LOCAL_BATCH;
 
 /// One series being filled.
 struct Filling<'k> {
@@ -134,4 +135,39 @@ pub(super) fn fill(
 /// `value` into a grid point that is NaN when empty.
 fn add(point: f64, value: f64) -> f64 {
     if point.is_nan() { value } else { point + value }
+}
+
+/// The groups in which `keys` are put on the grid, one group per pass over (part of) the file,
+/// none larger than `max_group` series. When the file keeps each series' rows together (as an
+/// export does), groups of [`LOCAL_BATCH`] series in file order read it about once in all, and
+/// each group is read while the one before is analysed; otherwise (rows of every series spread
+/// over the file) each group reads most of the file, so groups are as large as memory allows.
+pub(super) fn groups<'k>(
+    scanned: &Scanned,
+    keys: &[&'k SeriesKey],
+    max_group: usize,
+) -> Vec<Vec<&'k SeriesKey>> {
+    let mut in_file_order = keys.to_vec();
+    in_file_order.sort_by_key(|key| scanned.series[*key].batches.first().copied());
+    let small = LOCAL_BATCH.min(max_group);
+    let batch_reads: usize = in_file_order
+        .chunks(small)
+        .map(|group| {
+            let mut batches: Vec<u32> = group
+                .iter()
+                .flat_map(|key| scanned.series[*key].batches.iter().copied())
+                .collect();
+            batches.sort_unstable();
+            batches.dedup();
+            batches.len()
+        })
+        .sum();
+    // Groups of series kept together read their own stretch of the file, sharing at most a
+    // batch at each end with their neighbours.
+    let groups = in_file_order.len().div_ceil(small);
+    if batch_reads <= scanned.places.len() + 2 * groups {
+        in_file_order.chunks(small).map(<[_]>::to_vec).collect()
+    } else {
+        keys.chunks(max_group).map(<[_]>::to_vec).collect()
+    }
 }

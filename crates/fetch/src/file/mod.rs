@@ -61,6 +61,7 @@ mod rows;
 mod scan;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use trendmaster_types::{AnalysisWindow, FetchedSeries, SeriesKey};
 
@@ -71,8 +72,9 @@ use crate::outcome::SeriesFailure;
 use batches::{BatchReader, BatchSizes, FileIdentity};
 use scan::Scanned;
 
-/// The grids of the series put on the window at once: 1,000 series × 14 days × 1 minute are
-/// 161 MB of points, so a fleet of that size is one pass; 10,000 series take seven.
+/// At most this many bytes of grids at once: 1,000 series × 14 days × 1 minute are 161 MB of
+/// points. A file that keeps each series' rows together is read in groups of [`LOCAL_BATCH`]
+/// series, about once in all; one whose series are spread over it, in groups this large.
 pub const GRID_BUDGET_BYTES: usize = 256 << 20;
 
 /// The two table formats, chosen by the file's extension.
@@ -162,11 +164,15 @@ impl FileTraffic {
             series.extend(batch);
             failures.extend(failed);
         })?;
+        let order: HashMap<&SeriesKey, usize> =
+            keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+        series.sort_by_key(|s| order.get(&s.series.key).copied());
         Ok((series, failures))
     }
 
-    /// Hands `sink` the series of `keys` over `window` in batches of at most [`LOCAL_BATCH`],
-    /// in key order, and the keys that failed (without rows in the file, or all of them when
+    /// Hands `sink` the series of `keys` over `window` in batches of at most [`LOCAL_BATCH`], in
+    /// the order they are read (a file's order when its series' rows are kept together), and
+    /// the keys that failed (without rows in the file, or all of them when
     /// the window's step is not the file's). A group of series within [`GRID_BUDGET_BYTES`] is
     /// read from the file at a time.
     pub fn fetch_each(
@@ -204,8 +210,8 @@ impl FileTraffic {
             1
         };
         let per_series = window.len().max(1) * grids * std::mem::size_of::<f64>();
-        let group = (GRID_BUDGET_BYTES / per_series).max(1);
-        for keys in present.chunks(group) {
+        let max_group = (GRID_BUDGET_BYTES / per_series).max(1);
+        for keys in grid::groups(&self.scanned, &present, max_group) {
             self.identity
                 .check(&self.file)
                 .map_err(|message| FetchError::File {
@@ -213,7 +219,7 @@ impl FileTraffic {
                     message,
                 })?;
             let mut filled =
-                grid::fill(&self.reader, &self.scanned, keys, window).map_err(|message| {
+                grid::fill(&self.reader, &self.scanned, &keys, window).map_err(|message| {
                     FetchError::File {
                         path: self.path.clone(),
                         message,
@@ -697,6 +703,39 @@ mod tests {
             .unwrap();
         assert_eq!(read_back(&path, tiny(1, 3), &keys), whole);
         assert_eq!(read_back(&path, BatchSizes::default(), &keys), whole);
+    }
+
+    #[test]
+    fn series_kept_together_are_read_in_small_groups_and_scattered_ones_in_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<SeriesKey> = (0..130)
+            .map(|i| SeriesKey::new(i.to_string(), "/a"))
+            .collect();
+        let rows: Vec<(usize, usize)> =
+            (0..130).flat_map(|k| (0..3).map(move |m| (k, m))).collect();
+        // The same rows in a pseudo-random order: every batch holds rows of other series.
+        let mut scattered = rows.clone();
+        scattered.sort_by_key(|&(k, m)| (k * 3 + m) * 7_919 % 397);
+        for (order, expected) in [(rows, vec![64, 64, 2]), (scattered, vec![130])] {
+            let mut text = String::from("timestamp,partner,api,requests\n");
+            for (k, m) in order {
+                writeln!(text, "2026-11-15T12:0{m}:00Z,{k},/a,{k}").unwrap();
+            }
+            let path = write(&dir, "t.csv", &text);
+            let file =
+                FileTraffic::open_in_batches(&path, &FileOptions::default(), tiny(200, 1)).unwrap();
+            let wanted: Vec<&SeriesKey> = keys.iter().collect();
+            let groups = grid::groups(&file.scanned, &wanted, 1_000);
+            let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+            assert_eq!(sizes, expected);
+            let (series, failures) = file.series(&keys, &hour(60)).unwrap();
+            assert!(failures.is_empty(), "{failures:?}");
+            for (read, key) in series.iter().zip(&keys) {
+                assert_eq!(&read.series.key, key);
+                let value: f64 = key.partner.parse().unwrap();
+                assert_eq!(&read.series.values[..3], &[value; 3]);
+            }
+        }
     }
 
     #[test]
