@@ -13,21 +13,8 @@
 
 use std::io::Write as _;
 
-use trendmaster_fetch::DemoTraffic;
+use trendmaster_fetch::{DemoTraffic, FLEET_APIS as APIS};
 use trendmaster_types::{AnalysisWindow, SeriesKey};
-
-const APIS: [&str; 10] = [
-    "/api_v3/service/multirequest",
-    "/api_v3/service/asset/action/list",
-    "/api_v3/service/asset/action/get",
-    "/api_v3/service/asset/action/getplaybackcontext",
-    "/api_v3/service/ottuser/action/login",
-    "/api_v3/service/ottuser/action/get",
-    "/api_v3/service/household/action/get",
-    "/api_v3/service/entitlement/action/list",
-    "/api_v3/service/channel/action/list",
-    "/api_v3/service/bookmark/action/list",
-];
 
 /// CPU time of this thread so far, in seconds (`/proc/thread-self/schedstat`, nanoseconds).
 fn thread_cpu_seconds() -> f64 {

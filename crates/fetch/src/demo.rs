@@ -559,6 +559,21 @@ fn unit_interval(hash: u64) -> f64 {
     (hash >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// The ten API paths of the benchmark fleets (`make bench`, and the analysis profile of
+/// `crates/analyze/examples`): the demo's nine and one more, ten per partner.
+pub const FLEET_APIS: [&str; 10] = [
+    "/api_v3/service/multirequest",
+    "/api_v3/service/asset/action/list",
+    "/api_v3/service/asset/action/get",
+    "/api_v3/service/asset/action/getplaybackcontext",
+    "/api_v3/service/ottuser/action/login",
+    "/api_v3/service/ottuser/action/get",
+    "/api_v3/service/household/action/get",
+    "/api_v3/service/entitlement/action/list",
+    "/api_v3/service/channel/action/list",
+    "/api_v3/service/bookmark/action/list",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,7 +44,7 @@ mod options;
 mod outcome;
 mod prometheus;
 
-pub use demo::DemoTraffic;
+pub use demo::{DemoTraffic, FLEET_APIS};
 pub use error::FetchError;
 #[cfg(feature = "files")]
 pub use file::FileTraffic;

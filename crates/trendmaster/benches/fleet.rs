@@ -23,26 +23,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use trendmaster_fetch::DemoTraffic;
 use trendmaster_fetch::export::Exporter;
+use trendmaster_fetch::{DemoTraffic, FLEET_APIS as APIS};
 use trendmaster_testkit::{MetricShape, PrometheusServer};
 use trendmaster_types::{AnalysisWindow, FetchedSeries, SeriesKey};
 
 const AS_OF: &str = "2026-11-15T00:00:00Z";
 const SEED: u64 = 7;
 const DAYS: u32 = 14;
-const APIS: [&str; 10] = [
-    "/api_v3/service/multirequest",
-    "/api_v3/service/asset/action/list",
-    "/api_v3/service/asset/action/get",
-    "/api_v3/service/asset/action/getplaybackcontext",
-    "/api_v3/service/ottuser/action/login",
-    "/api_v3/service/ottuser/action/get",
-    "/api_v3/service/household/action/get",
-    "/api_v3/service/entitlement/action/list",
-    "/api_v3/service/channel/action/list",
-    "/api_v3/service/bookmark/action/list",
-];
 
 struct Options {
     /// `(source, size)` in the order they run.

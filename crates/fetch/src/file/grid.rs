@@ -7,7 +7,7 @@ use trendmaster_types::{AnalysisWindow, FetchedSeries, SeriesKey, TrafficSeries}
 
 use super::batches::{BatchPlace, BatchReader};
 use super::rows::{CacheKind, FileColumns, RowCache};
-use super::scan::Scanned;
+use super::scan::{self, Scanned};
 use crate::LOCAL_BATCH;
 
 /// One series being filled.
@@ -51,13 +51,7 @@ pub(super) fn fill(
         .enumerate()
         .map(|(slot, key)| ((key.partner.as_str(), key.api.as_str()), slot))
         .collect();
-    let mut batches: Vec<u32> = keys
-        .iter()
-        .flat_map(|key| scanned.series[*key].batches.iter().copied())
-        .collect();
-    batches.sort_unstable();
-    batches.dedup();
-    let places: Vec<(BatchPlace, usize)> = batches
+    let places: Vec<(BatchPlace, usize)> = batches_of(keys, scanned)
         .iter()
         .map(|&b| scanned.places[b as usize])
         .collect();
@@ -152,15 +146,7 @@ pub(super) fn groups<'k>(
     let small = LOCAL_BATCH.min(max_group);
     let batch_reads: usize = in_file_order
         .chunks(small)
-        .map(|group| {
-            let mut batches: Vec<u32> = group
-                .iter()
-                .flat_map(|key| scanned.series[*key].batches.iter().copied())
-                .collect();
-            batches.sort_unstable();
-            batches.dedup();
-            batches.len()
-        })
+        .map(|group| batches_of(group, scanned).len())
         .sum();
     // Groups of series kept together read their own stretch of the file, sharing at most a
     // batch at each end with their neighbours.
@@ -170,4 +156,12 @@ pub(super) fn groups<'k>(
     } else {
         keys.chunks(max_group).map(<[_]>::to_vec).collect()
     }
+}
+
+/// The batches the series of `keys` have rows in, each once, ascending.
+fn batches_of(keys: &[&SeriesKey], scanned: &Scanned) -> Vec<u32> {
+    scan::batches_of(
+        keys.iter()
+            .map(|key| scanned.series[*key].batches.as_slice()),
+    )
 }

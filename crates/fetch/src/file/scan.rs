@@ -255,13 +255,11 @@ fn read_times(
     if wanted.is_empty() {
         return Ok(());
     }
-    let mut batches: Vec<u32> = wanted
-        .values()
-        .flat_map(|&slot| series[slot].batches.iter().copied())
-        .collect();
-    batches.sort_unstable();
-    batches.dedup();
-    let chosen: Vec<(BatchPlace, usize)> = batches.iter().map(|&b| places[b as usize]).collect();
+    let chosen: Vec<(BatchPlace, usize)> =
+        batches_of(wanted.values().map(|&slot| series[slot].batches.as_slice()))
+            .iter()
+            .map(|&b| places[b as usize])
+            .collect();
     for &slot in wanted.values() {
         times.insert(slot, Vec::with_capacity(series[slot].rows));
     }
@@ -277,6 +275,14 @@ fn read_times(
             Ok(())
         })
     })
+}
+
+/// The batches of some series (each list ascending), each once, ascending.
+pub(super) fn batches_of<'a>(series: impl Iterator<Item = &'a [u32]>) -> Vec<u32> {
+    let mut batches: Vec<u32> = series.flatten().copied().collect();
+    batches.sort_unstable();
+    batches.dedup();
+    batches
 }
 
 /// The most common gap between consecutive distinct timestamps of a series, over all series.
