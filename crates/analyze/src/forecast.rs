@@ -166,6 +166,16 @@ fn run(
     let periods = candidates;
     let start_secs = series.window.start.timestamp();
 
+    let horizon = settings.horizon_days as usize * day;
+    let data = Coarse {
+        y: &y,
+        start_secs,
+        resolution,
+        periods: &periods,
+    };
+    let fit = forecaster.fit(&data, horizon)?;
+
+    // The held-out fit after the full one, which it may reuse (see `Forecaster::fit_holdout`).
     let holdout = settings.holdout_days as usize * day;
     let holdout_smape = if holdout > 0 && y.len() > holdout + 2 * day {
         let (train, test) = y.split_at(y.len() - holdout);
@@ -180,7 +190,7 @@ fn run(
             resolution,
             periods: &train_periods,
         };
-        let fit = forecaster.fit(&data, holdout)?;
+        let held_out = forecaster.fit_holdout(&data, holdout, &fit)?;
         // Corrected by hour and kind of day as the final forecast's band is (see `Band`):
         // 13 days cannot hold two weekly cycles, so without it a held-out weekend day would be
         // forecast at weekday level and the error would measure the calendar, not the model.
@@ -192,7 +202,7 @@ fn run(
         let correction: Vec<f64> = bucket_stats(
             train
                 .iter()
-                .zip(&fit.in_sample)
+                .zip(&held_out.in_sample)
                 .enumerate()
                 .filter(|(_, (y, f))| !y.is_nan() && !f.is_nan())
                 .map(|(j, (y, f))| (bucket(j), y - f)),
@@ -200,7 +210,7 @@ fn run(
         .into_iter()
         .map(|stats| stats.map_or(0.0, |s| s.clipped_mean))
         .collect();
-        let ahead: Vec<f64> = fit
+        let ahead: Vec<f64> = held_out
             .ahead
             .iter()
             .enumerate()
@@ -211,14 +221,6 @@ fn run(
         None
     };
 
-    let horizon = settings.horizon_days as usize * day;
-    let data = Coarse {
-        y: &y,
-        start_secs,
-        resolution,
-        periods: &periods,
-    };
-    let fit = forecaster.fit(&data, horizon)?;
     Ok(ModelFit {
         forecaster: forecaster.name(),
         resolution_secs: resolution,

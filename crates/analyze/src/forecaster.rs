@@ -12,6 +12,15 @@ pub trait Forecaster {
 
     /// Fits `data` and forecasts `horizon` coarse points past its end.
     fn fit(&self, data: &Coarse<'_>, horizon: usize) -> Result<Fit, String>;
+
+    /// Fits the held-out training data (`data`, a head of the series `full` was fitted on)
+    /// to measure the model's error. A model that searches among variants may reuse `full`'s
+    /// choice: the error is then that of the model actually used, and the search is not paid
+    /// twice.
+    fn fit_holdout(&self, data: &Coarse<'_>, horizon: usize, full: &Fit) -> Result<Fit, String> {
+        let _ = full;
+        self.fit(data, horizon)
+    }
 }
 
 /// The series on the coarse grid, and where that grid starts (Prophet needs timestamps).
@@ -30,4 +39,6 @@ pub struct Coarse<'a> {
 pub struct Fit {
     pub in_sample: Vec<f64>,
     pub ahead: Vec<f64>,
+    /// MSTL's trend model, as its search chose it (`None` for other models).
+    pub ets: Option<crate::trend::EtsChoice>,
 }

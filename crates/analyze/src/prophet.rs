@@ -62,6 +62,10 @@ impl Forecaster for Prophet {
             .map_err(|e| format!("Prophet in-sample prediction failed: {e}"))?
             .yhat
             .point;
-        Ok(Fit { in_sample, ahead })
+        Ok(Fit {
+            in_sample,
+            ahead,
+            ets: None,
+        })
     }
 }
