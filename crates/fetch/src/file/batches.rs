@@ -102,14 +102,39 @@ impl BatchReader {
 
     /// Reads the whole file, batch after batch, handing each to `each`. There is at least one
     /// batch, possibly without rows, so that the header (the schema) is always seen.
+    ///
+    /// The file is decoded on a thread of its own, one batch ahead of `each`: the first pass
+    /// was 1.8 s of a 1,000-series run, single-threaded, about half of it decoding (`perf`),
+    /// and the other core was idle. An error of `each` comes first (it is about an earlier
+    /// row than any the reader has not handed over); then the reader's.
     pub(super) fn read_all(
         &mut self,
         each: &mut dyn FnMut(Batch) -> Result<(), String>,
     ) -> Result<(), String> {
-        match self.format {
-            TableFormat::Parquet => self.read_all_parquet(each),
-            TableFormat::Csv => self.read_all_csv(each),
-        }
+        // A rendezvous channel: at most one decoded batch waits while `each` takes another.
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(0);
+        std::thread::scope(|scope| {
+            let reading = scope.spawn(move || {
+                // A failed send means `each` stopped with an error of its own, returned below.
+                let mut hand_over = |batch: Batch| sender.send(batch).map_err(|_| String::new());
+                match self.format {
+                    TableFormat::Parquet => self.read_all_parquet(&mut hand_over),
+                    TableFormat::Csv => self.read_all_csv(&mut hand_over),
+                }
+            });
+            let mut taken = Ok(());
+            for batch in &receiver {
+                taken = each(batch);
+                if taken.is_err() {
+                    break;
+                }
+            }
+            drop(receiver);
+            let read = reading
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            taken.and(read)
+        })
     }
 
     /// Reads the batches at `places` (from [`Self::read_all`]), in the order given.
