@@ -50,16 +50,42 @@ pub fn render_series_charts(
 ) -> Result<Vec<(SeriesKey, RenderedChart)>, ReportError> {
     let planned: std::collections::BTreeMap<&SeriesKey, &PlannedLimit> =
         plan.iter().map(|p| (&p.key, p)).collect();
-    let mut charts = Vec::with_capacity(recommendations.len());
-    for rec in recommendations {
+    let draw = |rec: &RateRecommendation| {
         let planned = planned.get(&rec.key);
         let limits = ChartLimits {
             recommended: planned.map_or(rec.requests_per_minute, |p| p.emitted),
             current: planned.and_then(|p| p.current),
         };
-        if let Some(chart) = render_chart(rec, limits)? {
-            charts.push((rec.key.clone(), chart));
-        }
+        Ok::<_, ReportError>(render_chart(rec, limits)?.map(|chart| (rec.key.clone(), chart)))
+    };
+    // Why on every core: drawing and PNG-encoding a fleet run's 100 charts took 0.34 s at the
+    // end of the run, on one core while the other was idle. Charts come back in order.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = recommendations.len().div_ceil(cores).max(1);
+    let parts: Vec<Result<Vec<_>, ReportError>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = recommendations
+            .chunks(per_thread)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .filter_map(|rec| draw(rec).transpose())
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut charts = Vec::with_capacity(recommendations.len());
+    for part in parts {
+        charts.extend(part?);
     }
     Ok(charts)
 }
