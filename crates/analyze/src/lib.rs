@@ -9,7 +9,7 @@
 //!    first screen for anomalies.
 //! 2. `forecast`: a `Forecaster` (the trait in `forecaster`, the seam) fitted on the screened
 //!    series at a coarser resolution, with its error on a held-out tail: MSTL with an AutoETS
-//!    trend (`mstl`; `trend`: fitted on hourly means) or Prophet (`prophet`, with the `prophet`
+//!    trend (`mstl`; `trend`: fitted on 2-hour means) or Prophet (`prophet`, with the `prophet`
 //!    feature). The model is chosen once, in `forecast`.
 //! 3. `band`: the fit's in-sample band as the baseline, and detection again against it; this is
 //!    the result (method `forecast`). The robust screen stays the result (method `statistical`)

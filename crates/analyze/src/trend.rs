@@ -6,7 +6,7 @@
 //! decomposition's own trend and daily component, see `mstl`). A trend moves over days, not
 //! minutes: hourly means kept it and gave the search twelve times fewer points, and it was
 //! still 29 % of the analysis (`perf`, 100 demo series); 2-hour means halve that again
-//! (23.1 → 19.1 ms per series). On those 100 series the forecast's upper band moved by at most
+//! (23.6 → 19.1 ms per series). On those 100 series the forecast's upper band moved by at most
 //! 1.8 % (median 0.01 %), no anomaly or daily peak changed, and the quality benchmark's every
 //! window is as it was. The forecast is held for each 2-hour step (steps in a trend that moves
 //! over days).
