@@ -36,5 +36,5 @@ pub use defaults::{BUILT_IN_CONFIG, DEFAULT_ENVIRONMENT};
 pub use detect::{Detection, ENVIRONMENT_VARIABLES, EnvironmentInfo};
 pub use error::{ConfigError, ConfigProblems};
 pub use resolve::{LoadOptions, Overrides, load, load_for_validation};
-pub use resolved::ResolvedConfig;
+pub use resolved::{Discovery, ResolvedConfig};
 pub use schema::Exclusions;

@@ -11,8 +11,8 @@ use crate::defaults::{BUILT_IN_CONFIG, DEFAULT_ENVIRONMENT};
 use crate::detect::{EnvironmentInfo, detect};
 use crate::error::{ConfigError, ConfigProblems};
 use crate::layers::{Layer, deserialize_checked, merge, origin_of};
-use crate::resolved::ResolvedConfig;
-use crate::schema::{ConfigFile, EnvironmentSection};
+use crate::resolved::{Discovery, ResolvedConfig};
+use crate::schema::{ConfigFile, EnvironmentSection, Picked};
 use crate::substitute::key_text;
 use crate::validate::validate;
 
@@ -298,23 +298,23 @@ fn resolve(
     let max_charts = file.common.output.max_charts;
     let step_secs = resolve_step(overrides, &file.common.data.step, layers, problems);
 
-    let partners = select(
+    let (partners, discover_partners) = pick(
         overrides.partners.as_deref(),
         &partner_section.partners,
-        |partner| ConfigError::UnknownPartner {
+        |partner, configured| ConfigError::UnknownPartner {
             partner: partner.to_string(),
             environment: environment.name.clone(),
-            configured: partner_section.partners.join(", "),
+            configured: configured.join(", "),
         },
         problems,
     );
-    let apis = select(
+    let (apis, discover_apis) = pick(
         overrides.apis.as_deref(),
         &partner_section.apis,
-        |api| ConfigError::UnknownApi {
+        |api, configured| ConfigError::UnknownApi {
             api: api.to_string(),
             environment: environment.name.clone(),
-            configured: partner_section.apis.join(", "),
+            configured: configured.join(", "),
         },
         problems,
     );
@@ -361,6 +361,7 @@ fn resolve(
         governance: file.common.governance,
         local_ratelimit: file.common.local_ratelimit,
         global_ratelimit: file.common.global_ratelimit,
+        alerts: file.common.alerts,
         protected: env_section.protected,
         kube_context: env_section.kube_context.clone(),
         discover_from_deployed: env_section.discover_from_deployed
@@ -368,8 +369,44 @@ fn resolve(
             && overrides.apis.is_none(),
         partners,
         apis,
+        discovery: Discovery {
+            partners: discover_partners,
+            apis: discover_apis,
+            max_series: partner_section.max_series,
+        },
         environment,
     })
+}
+
+/// The selected items and whether they are discovered from the data: `configured` (a list or
+/// `auto`) narrowed by `wanted` (`--partners`/`--apis`; the value `auto` discovers for this run).
+/// Under `auto`, a `wanted` list narrows what is discovered and is not checked against a list.
+fn pick(
+    wanted: Option<&[String]>,
+    configured: &Picked,
+    unknown: impl Fn(&str, &[String]) -> ConfigError,
+    problems: &mut ConfigProblems,
+) -> (Vec<String>, bool) {
+    let wants_auto = wanted.is_some_and(|w| w.len() == 1 && w[0].trim() == "auto");
+    match configured {
+        _ if wants_auto => (Vec::new(), true),
+        Picked::Auto => {
+            let narrowed = wanted.map_or_else(Vec::new, |wanted| {
+                let mut narrowed: Vec<String> = wanted
+                    .iter()
+                    .map(|w| w.trim().to_string())
+                    .filter(|w| !w.is_empty())
+                    .collect();
+                narrowed.dedup();
+                narrowed
+            });
+            (narrowed, true)
+        }
+        Picked::Listed(list) => (
+            select(wanted, list, |item| unknown(item, list), problems),
+            false,
+        ),
+    }
 }
 
 /// `--source`, else `TRENDMASTER_SOURCE`, else the environment's `DATA_SOURCE`.
@@ -550,6 +587,46 @@ mod tests {
                 .map(ToString::to_string)
                 .collect()
         }
+    }
+
+    #[test]
+    fn partners_and_apis_may_be_auto_and_a_flag_discovers_for_one_run() {
+        let auto = Fixture::new()
+            .local("PARTNER_CONFIGS:\n  environment:\n    partners: auto\n    max_series: 50\n")
+            .load(&Overrides::default())
+            .unwrap();
+        assert!(auto.discovery.partners && !auto.discovery.apis);
+        assert!(auto.partners.is_empty());
+        assert_eq!(auto.discovery.max_series, 50);
+        assert_eq!(auto.apis.len(), 9);
+        // Under `auto`, `--partners` narrows what is found and is not checked against a list.
+        let narrowed = Fixture::new()
+            .local("PARTNER_CONFIGS:\n  environment:\n    partners: auto\n")
+            .load(&Overrides {
+                partners: Some(vec!["9002".into()]),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(narrowed.partners, ["9002"]);
+        assert!(narrowed.discovery.partners);
+        // `--apis auto` over a listed configuration.
+        let flagged = Fixture::new()
+            .load(&Overrides {
+                apis: Some(vec!["auto".into()]),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(flagged.discovery.apis && flagged.apis.is_empty());
+        assert_eq!(flagged.partners, ["111", "222", "333", "444"]);
+        // Anything else than a list or `auto` names the key.
+        let problems = Fixture::new()
+            .local("PARTNER_CONFIGS:\n  environment:\n    apis: sometimes\n")
+            .problems(&Overrides::default())
+            .join("\n");
+        assert!(
+            problems.contains("expected a list or `auto`, got `sometimes`"),
+            "{problems}"
+        );
     }
 
     #[test]

@@ -4,9 +4,9 @@
 use serde::Serialize;
 use std::path::PathBuf;
 use trendmaster_types::settings::{
-    AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, ForecastSettings,
-    GlobalRateLimitSettings, GovernanceSettings, LocalRateLimitSettings, MultiplierSettings,
-    PrimeTimeSettings, PrometheusSettings, RateCalculationSettings,
+    AlertSettings, AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings,
+    ForecastSettings, GlobalRateLimitSettings, GovernanceSettings, LocalRateLimitSettings,
+    MultiplierSettings, PrimeTimeSettings, PrometheusSettings, RateCalculationSettings,
 };
 use trendmaster_types::{Secret, SeriesKey, SkippedSeries, SourceKind};
 
@@ -37,10 +37,14 @@ pub struct ResolvedConfig {
     /// Analyse the deployed entries instead of the configured lists (when a deployed
     /// ConfigMap is read and neither `--partners` nor `--apis` narrowed the selection).
     pub discover_from_deployed: bool,
-    /// Selected partners (all configured ones unless `--partners` narrowed them).
+    /// Selected partners (all configured ones unless `--partners` narrowed them). Under
+    /// discovery ([`Discovery::partners`]), a filter on what the data has; empty: no filter.
     pub partners: Vec<String>,
-    /// Selected API paths (all configured ones unless `--apis` narrowed them).
+    /// Selected API paths (all configured ones unless `--apis` narrowed them); as `partners`
+    /// under [`Discovery::apis`].
     pub apis: Vec<String>,
+    /// `partners: auto` / `apis: auto` (or `--partners auto` / `--apis auto`).
+    pub discovery: Discovery,
     /// Length of the analysis window, in days (`--days`, `COMMON.DATA.days`).
     pub days: u32,
     /// Grid step in seconds (`--step`, `COMMON.DATA.step`); divides one hour.
@@ -78,9 +82,59 @@ pub struct ResolvedConfig {
     pub local_ratelimit: LocalRateLimitSettings,
     /// `COMMON.GLOBAL_RATELIMIT`.
     pub global_ratelimit: GlobalRateLimitSettings,
+    /// `COMMON.ALERTS`.
+    pub alerts: AlertSettings,
+}
+
+/// What is taken from the data rather than from the configured lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Discovery {
+    /// Every partner the data has (narrowed by [`ResolvedConfig::partners`] when it is set).
+    pub partners: bool,
+    /// Every API path the data has (narrowed by [`ResolvedConfig::apis`] when it is set).
+    pub apis: bool,
+    /// `PARTNER_CONFIGS.<env>.max_series`: more discovered series than this is an error.
+    pub max_series: usize,
+}
+
+impl Discovery {
+    /// Whether anything is discovered.
+    pub fn any(&self) -> bool {
+        self.partners || self.apis
+    }
 }
 
 impl ResolvedConfig {
+    /// The APIs to ask the source for when discovering: the listed ones, or `None` (every
+    /// path) under `apis: auto` without a narrowing list.
+    pub fn listed_apis(&self) -> Option<&[String]> {
+        (!self.discovery.apis || !self.apis.is_empty()).then_some(self.apis.as_slice())
+    }
+
+    /// `found` (the partner × API pairs the data has) narrowed to the selection, split into
+    /// those to analyse and those excluded by configuration; more than
+    /// [`Discovery::max_series`] to analyse is an error naming the count.
+    pub fn discovered_keys(
+        &self,
+        found: impl IntoIterator<Item = SeriesKey>,
+    ) -> Result<(Vec<SeriesKey>, Vec<SkippedSeries>), String> {
+        let wanted =
+            |listed: &[String], item: &str| listed.is_empty() || listed.iter().any(|l| l == item);
+        let selected = found
+            .into_iter()
+            .filter(|key| wanted(&self.partners, &key.partner) && wanted(&self.apis, &key.api));
+        let (keys, excluded) = self.series_keys_among(selected);
+        if keys.len() > self.discovery.max_series {
+            return Err(format!(
+                "PARTNER_CONFIGS.{}.max_series: {} series discovered, more than the {} allowed (list the partners or APIs, add exclusions, or raise max_series)",
+                self.environment.name,
+                keys.len(),
+                self.discovery.max_series
+            ));
+        }
+        Ok((keys, excluded))
+    }
+
     /// The selected partner × API pairs to analyse, and those excluded by configuration.
     pub fn series_keys(&self) -> (Vec<SeriesKey>, Vec<SkippedSeries>) {
         let configured = self.partners.iter().flat_map(|partner| {

@@ -8,9 +8,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use trendmaster_types::settings::{
-    AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings, ForecastSettings,
-    GlobalRateLimitSettings, GovernanceSettings, LocalRateLimitSettings, PrimeTimeSettings,
-    PrometheusSettings, RateCalculationSettings, TierSettings,
+    AlertSettings, AnomalySettings, CacheSettings, ConfidenceSettings, ConfigMapSettings,
+    ForecastSettings, GlobalRateLimitSettings, GovernanceSettings, LocalRateLimitSettings,
+    PrimeTimeSettings, PrometheusSettings, RateCalculationSettings, TierSettings,
 };
 use trendmaster_types::{Secret, SourceKind};
 
@@ -57,9 +57,16 @@ pub struct EnvironmentSection {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct PartnerSection {
-    #[serde(deserialize_with = "ids")]
-    pub partners: Vec<String>,
-    pub apis: Vec<String>,
+    /// A list, or `auto`: every partner the data has.
+    #[serde(deserialize_with = "ids_or_auto")]
+    pub partners: Picked,
+    /// A list, or `auto`: every API path the data has.
+    #[serde(deserialize_with = "ids_or_auto")]
+    pub apis: Picked,
+    /// With `auto`, at most this many series are analysed; more is an error (an unnormalised
+    /// path label with ids in it discovers one series per id).
+    #[serde(default = "default_max_series")]
+    pub max_series: usize,
     #[serde(default)]
     pub partner_multipliers: BTreeMap<String, f64>,
     /// Partner id → tier name (an entry of `COMMON.TIERS.tiers`).
@@ -101,6 +108,8 @@ pub struct CommonSection {
     pub local_ratelimit: LocalRateLimitSettings,
     #[serde(rename = "GLOBAL_RATELIMIT")]
     pub global_ratelimit: GlobalRateLimitSettings,
+    #[serde(rename = "ALERTS")]
+    pub alerts: AlertSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -149,6 +158,37 @@ impl Exclusions {
             return Some(format!("listed in EXCLUSIONS.partner_paths.{partner}"));
         }
         None
+    }
+}
+
+/// `PARTNER_CONFIGS.<env>.partners` / `apis`: listed, or discovered from the data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Picked {
+    /// `auto`.
+    Auto,
+    /// The list as written.
+    Listed(Vec<String>),
+}
+
+fn default_max_series() -> usize {
+    10_000
+}
+
+/// A list of ids (see [`ids`]), or the word `auto`.
+fn ids_or_auto<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Picked, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Word(String),
+        #[serde(deserialize_with = "ids")]
+        List(Vec<String>),
+    }
+    match Either::deserialize(deserializer)? {
+        Either::Word(word) if word == "auto" => Ok(Picked::Auto),
+        Either::Word(word) => Err(serde::de::Error::custom(format!(
+            "expected a list or `auto`, got `{word}`"
+        ))),
+        Either::List(list) => Ok(Picked::Listed(list)),
     }
 }
 

@@ -39,6 +39,32 @@ pub struct GenerationInfo {
     pub source: String,
     /// The traffic window the limits were computed from.
     pub window: AnalysisWindow,
+    /// Whether the files name [`window`](Self::window).
+    pub stamp: Stamp,
+}
+
+impl GenerationInfo {
+    /// The same info for files that leave the window out ([`Stamp::Stable`]).
+    pub fn stable(&self) -> Self {
+        Self {
+            stamp: Stamp::Stable,
+            ..self.clone()
+        }
+    }
+}
+
+/// Whether generated files name the analysed window: in the header comments, and as the
+/// `trendmaster.io/window-start` and `window-end` annotations of the ConfigMap and the
+/// EnvoyFilters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stamp {
+    /// The window is named: the output directory's timestamped files, which describe one run.
+    #[default]
+    Windowed,
+    /// The window is left out (the header says it is in the run's report and JSON result), so
+    /// that two runs with the same limits write the same bytes: `--gitops-dir`, where a
+    /// repository's diff should show only real changes.
+    Stable,
 }
 
 /// The ConfigMap object and its YAML file (header comment included).
@@ -210,18 +236,27 @@ fn build_configmap(
     }
 }
 
-pub(crate) fn generation_annotations(info: &GenerationInfo) -> [(String, String); 5] {
-    [
+/// The annotations recording what produced an object: the window only with
+/// [`Stamp::Windowed`].
+pub(crate) fn generation_annotations(info: &GenerationInfo) -> Vec<(String, String)> {
+    let mut annotations = vec![
         (
             "trendmaster.io/generated-by",
             format!("trendmaster {}", info.tool_version),
         ),
         ("trendmaster.io/environment", info.environment.clone()),
         ("trendmaster.io/source", info.source.clone()),
-        ("trendmaster.io/window-start", rfc3339(info.window.start)),
-        ("trendmaster.io/window-end", rfc3339(info.window.end)),
-    ]
-    .map(|(key, value)| (key.to_owned(), value))
+    ];
+    if info.stamp == Stamp::Windowed {
+        annotations.extend([
+            ("trendmaster.io/window-start", rfc3339(info.window.start)),
+            ("trendmaster.io/window-end", rfc3339(info.window.end)),
+        ]);
+    }
+    annotations
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect()
 }
 
 /// Everything the API server and the ratelimit loader would refuse, gathered into one error;
@@ -302,14 +337,21 @@ fn header_line(info: &GenerationInfo) -> String {
 }
 
 fn file_header(info: &GenerationInfo) -> String {
-    format!(
-        "{}\n# Source: {}; window {} to {} (step {} s).\n",
-        header_line(info),
-        info.source,
-        rfc3339(info.window.start),
-        rfc3339(info.window.end),
-        info.window.step_secs
-    )
+    match info.stamp {
+        Stamp::Windowed => format!(
+            "{}\n# Source: {}; window {} to {} (step {} s).\n",
+            header_line(info),
+            info.source,
+            rfc3339(info.window.start),
+            rfc3339(info.window.end),
+            info.window.step_secs
+        ),
+        Stamp::Stable => format!(
+            "{}\n# Source: {}; the analysed window is in the run's report and JSON result.\n",
+            header_line(info),
+            info.source,
+        ),
+    }
 }
 
 /// A line break in a header field would end the comment and turn the rest into YAML.
@@ -366,6 +408,19 @@ fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// The generation info the emit crate's tests render with: the shared test window
+/// (`trendmaster_types::testing::window`), environment `testing`, source `demo`.
+#[cfg(test)]
+pub(crate) fn test_info() -> GenerationInfo {
+    GenerationInfo {
+        tool_version: "0.1.0".into(),
+        environment: "testing".into(),
+        source: "demo".into(),
+        window: trendmaster_types::testing::window(),
+        stamp: Stamp::Windowed,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,12 +448,7 @@ mod tests {
     }
 
     fn info() -> GenerationInfo {
-        GenerationInfo {
-            tool_version: "0.1.0".into(),
-            environment: "testing".into(),
-            source: "demo".into(),
-            window: window(),
-        }
+        crate::configmap::test_info()
     }
 
     fn recs() -> Vec<RateRecommendation> {
@@ -472,6 +522,52 @@ mod tests {
         ));
         let data = &rendered.configmap.data.as_ref().unwrap()["config.yaml"];
         assert!(data.starts_with(header), "{data}");
+    }
+
+    #[test]
+    fn a_stable_stamp_leaves_the_window_out_so_another_window_gives_the_same_bytes() {
+        let a_day = chrono::TimeDelta::days(1);
+        let next_day = AnalysisWindow {
+            start: window().start + a_day,
+            end: window().end + a_day,
+            ..window()
+        };
+        let render = |info: &GenerationInfo| render_configmap(&recs(), &settings(), info).unwrap();
+        let stable = render(&info().stable());
+        let stable_next_day = render(&GenerationInfo {
+            window: next_day,
+            ..info().stable()
+        });
+        assert_eq!(stable.yaml, stable_next_day.yaml);
+        assert!(!stable.yaml.contains("2026-11-"), "{}", stable.yaml);
+        assert!(
+            stable.yaml.contains(
+                "# Source: demo; the analysed window is in the run's report and JSON result.\n\
+                 apiVersion: v1\n"
+            ),
+            "{}",
+            stable.yaml
+        );
+        let annotations = stable.configmap.metadata.annotations.unwrap();
+        let ours: Vec<&str> = annotations
+            .keys()
+            .filter(|key| key.starts_with("trendmaster.io/"))
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            ours,
+            [
+                "trendmaster.io/environment",
+                "trendmaster.io/generated-by",
+                "trendmaster.io/source"
+            ]
+        );
+        // The timestamped files keep the window, so those differ.
+        let windowed_next_day = render(&GenerationInfo {
+            window: next_day,
+            ..info()
+        });
+        assert_ne!(render(&info()).yaml, windowed_next_day.yaml);
     }
 
     #[test]

@@ -701,12 +701,7 @@ mod tests {
     }
 
     fn info() -> GenerationInfo {
-        GenerationInfo {
-            tool_version: "0.1.0".into(),
-            environment: "testing".into(),
-            source: "demo".into(),
-            window: AnalysisWindow::ending_at("2026-11-15T00:00:00Z".parse().unwrap(), 14, 60),
-        }
+        crate::configmap::test_info()
     }
 
     fn entry(partner: &str, api: &str, emitted: u64) -> PlannedLimit {
@@ -724,6 +719,28 @@ mod tests {
             panic!("the second patch is the route's");
         };
         &route.typed_per_filter_config[FILTER_NAME].value
+    }
+
+    #[test]
+    fn a_stable_stamp_leaves_the_window_annotations_out() {
+        let plan = [entry("111", "/a", 1000)];
+        let render = |info: &GenerationInfo| {
+            render_envoyfilter(&plan, "PARTNER", &settings(), Rollout::Enforce, info).unwrap()
+        };
+        let windowed = render(&info());
+        assert!(windowed.yaml.contains("trendmaster.io/window-end: "));
+        let stable = render(&info().stable());
+        assert!(
+            !stable.yaml.contains("trendmaster.io/window-"),
+            "{}",
+            stable.yaml
+        );
+        assert!(stable.yaml.contains("trendmaster.io/source: demo"));
+        let later = GenerationInfo {
+            window: AnalysisWindow::ending_at("2026-11-16T00:00:00Z".parse().unwrap(), 14, 60),
+            ..info().stable()
+        };
+        assert_eq!(render(&later).yaml, stable.yaml);
     }
 
     #[test]

@@ -41,6 +41,13 @@ pub enum EmitError {
         reason: String,
     },
 
+    /// The Prometheus rules (`COMMON.ALERTS`) cannot be built.
+    #[error("Prometheus rules (COMMON.ALERTS): {reason}")]
+    Rules {
+        /// What is wrong, on one line.
+        reason: String,
+    },
+
     /// Two recommendations for one series, which would give two descriptors with one key.
     #[error("two recommendations for {series}; each partner × API may appear only once")]
     DuplicateSeries {
@@ -106,6 +113,18 @@ pub enum EmitError {
         path: PathBuf,
         /// The I/O error.
         source: io::Error,
+    },
+
+    /// `--gitops-dir` holds a file under one of trendmaster's fixed names that trendmaster did
+    /// not write; nothing was written.
+    #[error(
+        "{} was not written by trendmaster; give --gitops-dir a directory of its own (or remove \
+         the file)",
+        path.display()
+    )]
+    NotOurs {
+        /// The file.
+        path: PathBuf,
     },
 
     /// An output file cannot be written; the previous file, if any, is left as it was.

@@ -316,7 +316,7 @@ impl EnvoyFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trendmaster_types::{AnalysisWindow, ChangeStatus, SeriesKey};
+    use trendmaster_types::{ChangeStatus, SeriesKey};
 
     fn settings() -> GlobalRateLimitSettings {
         trendmaster_types::testing::global_ratelimit_settings()
@@ -330,12 +330,7 @@ mod tests {
     }
 
     fn info() -> GenerationInfo {
-        GenerationInfo {
-            tool_version: "0.1.0".into(),
-            environment: "testing".into(),
-            source: "demo".into(),
-            window: AnalysisWindow::ending_at("2026-11-15T00:00:00Z".parse().unwrap(), 14, 60),
-        }
+        crate::configmap::test_info()
     }
 
     fn entry(partner: &str, api: &str) -> PlannedLimit {

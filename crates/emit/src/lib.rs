@@ -15,7 +15,10 @@
 //!   EnvoyFilter object model both filters share);
 //! - [`global_envoyfilter`]: the Istio `EnvoyFilter` that wires Envoy to the ratelimit service
 //!   for exactly the ConfigMap's descriptors;
+//! - [`prometheus_rules`]: each entry's limit and utilisation as Prometheus recording rules,
+//!   and alerts on them, as a rule file and a `PrometheusRule`;
 //! - [`write`](mod@write): atomic writing of the output files;
+//! - [`gitops`]: the files under fixed names in a kustomize directory (`--gitops-dir`);
 //! - [`check`]: offline validation of ratelimit files, ConfigMaps holding them and our
 //!   EnvoyFilters (`trendmaster check`), every problem with its file and path.
 //!
@@ -38,6 +41,8 @@
 //!     report: "# report\n",
 //!     envoyfilter: None,
 //!     global_envoyfilter: None,
+//!     rules: None,
+//!     prometheus_rule: None,
 //!     html_report: None,
 //!     plots: &[],
 //! };
@@ -51,9 +56,11 @@ pub mod configmap;
 pub mod deployed;
 pub mod envoyfilter;
 mod error;
+pub mod gitops;
 pub mod global_envoyfilter;
 pub mod kube_rules;
 pub mod planned;
+pub mod prometheus_rules;
 pub mod ratelimit;
 pub mod write;
 
@@ -61,15 +68,17 @@ pub use check::{
     CheckProblem, CheckReport, CheckSource, CheckedFile, DocumentKind, check_file, check_files,
 };
 pub use configmap::{
-    GenerationInfo, PROFILE_ANNOTATION, RenderedConfigMap, check_configmap_settings, profile_of,
-    render_planned,
+    GenerationInfo, PROFILE_ANNOTATION, RenderedConfigMap, Stamp, check_configmap_settings,
+    profile_of, render_planned,
 };
 pub use deployed::{Deployed, from_configmap, parse_deployed, unified_diff};
 pub use envoyfilter::{EnvoyFilter, RenderedEnvoyFilter, render_envoyfilter};
 pub use error::EmitError;
+pub use gitops::{GitopsFiles, GitopsWritten, check_gitops_dir, write_gitops};
 pub use global_envoyfilter::{RenderedGlobalEnvoyFilter, render_global_envoyfilter};
 pub use kube_rules::KubeProblem;
 pub use planned::{Rollout, planned_config, requests_per_unit};
+pub use prometheus_rules::{RenderedRules, WatchedLimit, render_rules};
 pub use ratelimit::{
     Descriptor, LoaderError, RateLimit, RateLimitConfig, Replaces, RuleSource, read_ratelimit_yaml,
     validate_ratelimit_files, validate_ratelimit_yaml,

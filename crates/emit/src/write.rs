@@ -93,6 +93,12 @@ pub struct WrittenFiles {
     /// `<environment>_global_envoyfilter_<stamp>.yaml`, when the global wiring is enabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub global_envoyfilter: Option<PathBuf>,
+    /// `<environment>_rules_<stamp>.yaml`: Prometheus rules (`COMMON.ALERTS`), when enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<PathBuf>,
+    /// `<environment>_prometheusrule_<stamp>.yaml`: the same rules as a `PrometheusRule`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus_rule: Option<PathBuf>,
     /// `analysis_report_<stamp>.html`, when written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub html_report: Option<PathBuf>,
@@ -114,6 +120,10 @@ pub struct RunFiles<'a> {
     pub envoyfilter: Option<&'a str>,
     /// The global rate-limit wiring EnvoyFilter, when enabled.
     pub global_envoyfilter: Option<&'a str>,
+    /// The Prometheus rule file, when enabled.
+    pub rules: Option<&'a str>,
+    /// The same rules as a `PrometheusRule` object, when enabled.
+    pub prometheus_rule: Option<&'a str>,
     /// The HTML report, when written.
     pub html_report: Option<&'a str>,
     /// Charts, each under [`plot_path`].
@@ -204,6 +214,13 @@ impl OutputWriter {
                 self.dir
                     .join(format!("{environment}_global_envoyfilter_{stamp}.yaml"))
             }),
+            rules: run
+                .rules
+                .map(|_| self.dir.join(format!("{environment}_rules_{stamp}.yaml"))),
+            prometheus_rule: run.prometheus_rule.map(|_| {
+                self.dir
+                    .join(format!("{environment}_prometheusrule_{stamp}.yaml"))
+            }),
             html_report: run
                 .html_report
                 .map(|_| self.dir.join(format!("analysis_report_{stamp}.html"))),
@@ -228,6 +245,14 @@ impl OutputWriter {
         }
         if let (Some(path), Some(yaml)) = (&files.global_envoyfilter, run.global_envoyfilter) {
             write_atomic(path, yaml.as_bytes())?;
+        }
+        for (path, yaml) in [
+            (&files.rules, run.rules),
+            (&files.prometheus_rule, run.prometheus_rule),
+        ] {
+            if let (Some(path), Some(yaml)) = (path, yaml) {
+                write_atomic(path, yaml.as_bytes())?;
+            }
         }
         let latest_bytes = match latest {
             Profile::Normal => run.configmap,
@@ -379,6 +404,8 @@ mod tests {
             report,
             envoyfilter: None,
             global_envoyfilter: None,
+            rules: None,
+            prometheus_rule: None,
             html_report: None,
             plots: &[],
         };
@@ -456,6 +483,8 @@ mod tests {
                 report: "y",
                 envoyfilter: None,
                 global_envoyfilter: None,
+                rules: None,
+                prometheus_rule: None,
                 html_report: None,
                 plots: &[],
             };

@@ -50,7 +50,9 @@ pub use error::FetchError;
 pub use file::FileTraffic;
 pub use options::{FetchOptions, FileOptions, PrometheusOptions};
 pub use outcome::{FetchReport, FetchStats, SeriesFailure};
-pub use prometheus::{PrometheusSource, decode_range_answer};
+pub use prometheus::{
+    PrometheusSource, decode_range_answer, rejected_share_promql, requests_per_minute_promql,
+};
 
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -106,6 +108,35 @@ impl Source {
             Source::File(file) => Some(file.end()),
             _ => None,
         }
+    }
+
+    /// The partner × API pairs the data holds over `window`, for `partners: auto` and
+    /// `apis: auto`, sorted: a file's series, or the partner and path label pairs Prometheus
+    /// has for the query preset's metric. With `apis`, only those APIs: a file's exactly, a
+    /// Prometheus path credited to the longest listed API it contains (as the fetch credits
+    /// it). The demo has no inventory to discover from.
+    pub fn discover(
+        &self,
+        window: &AnalysisWindow,
+        apis: Option<&[String]>,
+    ) -> Result<Vec<SeriesKey>, FetchError> {
+        let mut keys = match self {
+            Source::Demo(_) => {
+                return Err(FetchError::Config(
+                    "the demo source has no partners or APIs to discover: list them in PARTNER_CONFIGS (partners: auto and apis: auto need a file or Prometheus)".into(),
+                ));
+            }
+            Source::Prometheus(source) => source.discover(window, apis)?,
+            #[cfg(feature = "files")]
+            Source::File(file) => file
+                .keys()
+                .filter(|key| apis.is_none_or(|apis| apis.contains(&key.api)))
+                .cloned()
+                .collect(),
+        };
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
     }
 
     /// One series per key over `window`, in key order; keys that could not be fetched are in

@@ -66,7 +66,7 @@ mod server;
 
 pub use kube_fake::KubeFake;
 pub use openmetrics::{MetricShape, write_openmetrics};
-pub use server::PrometheusServer;
+pub use server::{PrometheusServer, find_program};
 
 /// The checkout's root directory (where `Cargo.lock` is), found from the `CARGO_MANIFEST_DIR`
 /// that Cargo sets when it runs a test or bench, at run time. A path compiled in with `env!`

@@ -24,6 +24,9 @@ const READY_POLL: Duration = Duration::from_millis(50);
 /// Another process may take the port between our probe and Prometheus' bind.
 const PORT_ATTEMPTS: usize = 3;
 
+const NO_SCRAPES_COMMENT: &str = "# No scrape targets: all data is backfilled.\n";
+const NO_SCRAPES: &str = "# No scrape targets: all data is backfilled.\nglobal: {}\n";
+
 const INSTALL_HINT: &str =
     "run scripts/install-test-deps.sh (`make test` does) to install Prometheus 2.x";
 
@@ -46,12 +49,35 @@ impl PrometheusServer {
     /// Backfills `series` as `shape` counters (see [`crate::write_openmetrics`]) and starts
     /// Prometheus on them. Fails, never skips, when `prometheus` or `promtool` is not on PATH.
     pub fn start(series: &[FetchedSeries], shape: MetricShape) -> Result<Self, String> {
+        Self::start_with_rules(series, shape, &[])
+    }
+
+    /// As [`Self::start`], with `rule_files` loaded and every rule evaluated each second (as a
+    /// Prometheus does at its `evaluation_interval`), so that recorded series appear at once.
+    pub fn start_with_rules(
+        series: &[FetchedSeries],
+        shape: MetricShape,
+        rule_files: &[&Path],
+    ) -> Result<Self, String> {
         let dir = temp_dir()?;
         let data_dir = dir.path().join("data");
         let started = Instant::now();
         Self::backfill_into(series, shape, &data_dir)?;
         let backfill_seconds = started.elapsed().as_secs_f64();
-        Self::launch(dir, &data_dir, false, backfill_seconds)
+        let config = if rule_files.is_empty() {
+            NO_SCRAPES.to_string()
+        } else {
+            let files: Vec<String> = rule_files
+                .iter()
+                .map(|path| format!("  - {:?}\n", path.display().to_string()))
+                .collect();
+            format!(
+                "{}global:\n  evaluation_interval: 1s\nrule_files:\n{}",
+                NO_SCRAPES_COMMENT,
+                files.concat()
+            )
+        };
+        Self::launch(dir, &data_dir, false, backfill_seconds, &config)
     }
 
     /// Backfills `series` as `shape` counters into `data_dir` (created if missing), for
@@ -77,7 +103,7 @@ impl PrometheusServer {
     /// ones, as a long-running server has (the first minute after the start; see
     /// [`Self::wait_for_compaction`]); without, blocks stay as they are.
     pub fn start_on(data_dir: &Path, compact: bool) -> Result<Self, String> {
-        Self::launch(temp_dir()?, data_dir, compact, 0.0)
+        Self::launch(temp_dir()?, data_dir, compact, 0.0, NO_SCRAPES)
     }
 
     /// Waits until Prometheus has compacted its blocks: the block count has not changed for
@@ -110,15 +136,13 @@ impl PrometheusServer {
         data_dir: &Path,
         compact: bool,
         backfill_seconds: f64,
+        config_text: &str,
     ) -> Result<Self, String> {
         let path_var = std::env::var_os("PATH");
         let prometheus = find_program("prometheus", path_var.as_deref())?;
         let config = dir.path().join("prometheus.yml");
-        fs::write(
-            &config,
-            "# No scrape targets: all data is backfilled.\nglobal: {}\n",
-        )
-        .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+        fs::write(&config, config_text)
+            .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
         let log_path = dir.path().join("prometheus.log");
 
         let started = Instant::now();
@@ -355,7 +379,7 @@ fn spawn(
 }
 
 /// The first executable `name` in `path_var`, or an error that says how to install it.
-fn find_program(name: &str, path_var: Option<&OsStr>) -> Result<PathBuf, String> {
+pub fn find_program(name: &str, path_var: Option<&OsStr>) -> Result<PathBuf, String> {
     let found = path_var
         .into_iter()
         .flat_map(std::env::split_paths)

@@ -194,6 +194,15 @@ pub struct Cli {
     #[arg(long)]
     pub no_charts: bool,
 
+    /// After a successful run, also write the files for the cluster into DIR under fixed names
+    /// for a GitOps repository (Argo CD, Flux): ratelimit-configmap.yaml (the --profile
+    /// variant), global-envoyfilter.yaml and local-envoyfilter.yaml when enabled,
+    /// prometheusrule.yaml with COMMON.ALERTS, and a kustomization.yaml listing them. Their bytes
+    /// change only when the limits do (no window in them); files of ours no longer written are
+    /// removed, nothing else in DIR is touched
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["shard", "explain", "backtest", "rollback"])]
+    pub gitops_dir: Option<PathBuf>,
+
     /// Analyse part I of N of the fleet (0-based I, partners split by a stable hash) and write
     /// OUTPUT/shards/<window end>/shard-I-of-N.json for `trendmaster merge`; needs --as-of, so
     /// that every shard analyses the same window. Give shards the merge's --cluster or
@@ -206,6 +215,20 @@ pub struct Cli {
     /// and added to the --output-format json|yaml result as `timings`
     #[arg(long)]
     pub timings: bool,
+
+    /// At the end of the run, whatever its exit code, write its metrics to PATH in Prometheus'
+    /// text format for node-exporter's textfile collector (last run, duration, exit code, last
+    /// success, entries by status); the last success of a failed run is carried over from the
+    /// file. Written to a temporary file and renamed; a failure to write is a warning. Not
+    /// written by --show-env, --validate-only, --explain or check
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+
+    /// Also PUT the same metrics to a Prometheus Pushgateway at URL, as the group
+    /// job=trendmaster, environment=<env>; a failed push is a warning. Give --metrics-file too,
+    /// or a failed run cannot carry the last success over
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
 
     /// What to do; without a command, analyse and emit
     #[command(subcommand)]
@@ -381,6 +404,21 @@ mod tests {
         let cli = Cli::try_parse_from(["trendmaster", "--rollback", "3"]).unwrap();
         assert_eq!(cli.rollback, Some(3));
         assert!(Cli::try_parse_from(["trendmaster", "--rollback", "--apply"]).is_err());
+        for other in [
+            &["--shard", "0/2", "--as-of", "2026-11-15"][..],
+            &["--explain", "111:/a"],
+            &["--backtest"],
+            &["--rollback"],
+        ] {
+            let mut args = vec!["trendmaster", "--gitops-dir", "gitops"];
+            args.extend_from_slice(other);
+            assert!(
+                Cli::try_parse_from(args).is_err(),
+                "--gitops-dir is for a run that emits, not {other:?}"
+            );
+        }
+        let cli = Cli::try_parse_from(["trendmaster", "--gitops-dir", "g", "--apply"]).unwrap();
+        assert_eq!(cli.gitops_dir, Some(PathBuf::from("g")));
     }
 
     #[test]

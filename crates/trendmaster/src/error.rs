@@ -63,9 +63,14 @@ impl AppError {
             Self::Fetch(_) | Self::FetchFailures(_) | Self::ShardsIncomplete(_) => {
                 exit::SOURCE_UNAVAILABLE
             }
-            // A `--current-from` file we cannot read is bad input, like a bad config file.
+            // A `--current-from` file we cannot read is bad input, like a bad config file; so is
+            // a `--gitops-dir` holding a file under one of our names that someone else wrote.
             Self::Emit(error)
-                if matches!(**error, trendmaster_emit::EmitError::Deployed { .. }) =>
+                if matches!(
+                    **error,
+                    trendmaster_emit::EmitError::Deployed { .. }
+                        | trendmaster_emit::EmitError::NotOurs { .. }
+                ) =>
             {
                 exit::INVALID_CONFIG
             }

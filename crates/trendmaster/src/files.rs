@@ -1,19 +1,22 @@
 //! The run's output files: both ConfigMaps and the EnvoyFilter rendered from the plan (emit),
-//! the charts and the reports drawn (report), all written atomically into the output directory.
+//! the charts and the reports drawn (report), all written atomically into the output directory;
+//! with `--gitops-dir`, the files for the cluster again, without the window, under fixed names.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use tracing::{debug, info};
 use trendmaster_config::ResolvedConfig;
 use trendmaster_emit::{
-    ChartFiles, Deployed, GenerationInfo, OutputWriter, RenderedConfigMap, RenderedEnvoyFilter,
-    RenderedGlobalEnvoyFilter, RunFiles, WrittenFiles,
+    ChartFiles, Deployed, GenerationInfo, GitopsFiles, GitopsWritten, OutputWriter,
+    RenderedConfigMap, RenderedEnvoyFilter, RenderedGlobalEnvoyFilter, RenderedRules, RunFiles,
+    Stamp, WatchedLimit, WrittenFiles,
 };
 use trendmaster_report::{ChartLink, RenderedChart, ReportView, RunSummary};
 use trendmaster_types::{
-    AnalysisWindow, Plan, Profile, RateRecommendation, SeriesKey, SkippedSeries,
+    AnalysisWindow, Plan, PlannedLimit, Profile, RateRecommendation, SeriesKey, SkippedSeries,
 };
 
 use crate::error::AppError;
@@ -32,6 +35,9 @@ pub struct RenderedPlan {
     /// The EnvoyFilter wiring Envoy to the ratelimit service for the ConfigMap's descriptors,
     /// when enabled (the same for both profiles: only the limits differ).
     pub global_envoyfilter: Option<RenderedGlobalEnvoyFilter>,
+    /// Prometheus rules watching the `--profile` variant's limits (`COMMON.ALERTS`), when
+    /// enabled.
+    pub rules: Option<RenderedRules>,
 }
 
 impl RenderedPlan {
@@ -51,6 +57,7 @@ fn generation_info(config: &ResolvedConfig, window: AnalysisWindow) -> Generatio
         environment: config.environment.name.clone(),
         source: config.source.to_string(),
         window,
+        stamp: Stamp::Windowed,
     }
 }
 
@@ -64,7 +71,23 @@ pub fn render(
     plan: &Plan,
     window: AnalysisWindow,
 ) -> Result<RenderedPlan, AppError> {
-    let info = generation_info(config, window);
+    render_with(
+        config,
+        request,
+        deployed,
+        plan,
+        &generation_info(config, window),
+    )
+}
+
+/// [`render`], with the files' headers and annotations from `info`.
+fn render_with(
+    config: &ResolvedConfig,
+    request: &RunRequest,
+    deployed: Option<&Deployed>,
+    plan: &Plan,
+    info: &GenerationInfo,
+) -> Result<RenderedPlan, AppError> {
     let render = |profile| {
         trendmaster_emit::render_planned(
             plan.entries(profile),
@@ -72,7 +95,7 @@ pub fn render(
             deployed,
             request.rollout,
             &config.configmap,
-            &info,
+            info,
         )
         .map_err(AppError::from)
     };
@@ -86,7 +109,7 @@ pub fn render(
                 &config.configmap.partner_descriptor_key,
                 &config.local_ratelimit,
                 request.rollout,
-                &info,
+                info,
             )
             .map_err(AppError::from)
         })
@@ -97,17 +120,113 @@ pub fn render(
                 plan.entries(Profile::Normal),
                 &config.configmap,
                 &config.global_ratelimit,
-                &info,
+                info,
             )
             .map_err(AppError::from)
         })
+        .transpose()?;
+    let rules = (config.alerts.enabled && request.only.is_none())
+        .then(|| render_rules(config, plan.entries(request.profile), info))
         .transpose()?;
     Ok(RenderedPlan {
         normal,
         degraded,
         envoyfilter,
         global_envoyfilter,
+        rules,
     })
+}
+
+/// The Prometheus rules for `entries`, each entry's traffic read by the configured query
+/// preset's own query (whatever this run's source was: the rules run in the Prometheus the
+/// preset describes).
+fn render_rules(
+    config: &ResolvedConfig,
+    entries: &[PlannedLimit],
+    info: &GenerationInfo,
+) -> Result<RenderedRules, AppError> {
+    let settings = &config.prometheus;
+    let preset = settings.presets.get(&settings.preset).ok_or_else(|| {
+        AppError::Usage(format!(
+            "COMMON.PROMETHEUS_CONFIG.preset: no preset `{}` for the rules (COMMON.ALERTS)",
+            settings.preset
+        ))
+    })?;
+    // Validated by the config stage: a positive Prometheus duration.
+    let range_secs =
+        trendmaster_types::settings::prometheus_duration_minutes(&config.alerts.rate_window)
+            .map_or(300, |minutes| (minutes * 60.0).round().max(1.0) as u32);
+    let mut apis: Vec<String> = config.apis.clone();
+    apis.extend(entries.iter().map(|entry| entry.key.api.clone()));
+    apis.sort();
+    apis.dedup();
+    let template = |e: String| {
+        AppError::Usage(format!(
+            "COMMON.PROMETHEUS_CONFIG.presets.{}: {e} (rendering the rules, COMMON.ALERTS)",
+            settings.preset
+        ))
+    };
+    let limits = entries
+        .iter()
+        .map(|entry| {
+            let (partner, api) = (&entry.key.partner, &entry.key.api);
+            Ok(WatchedLimit {
+                key: entry.key.clone(),
+                requests_per_minute: entry.emitted,
+                traffic: trendmaster_fetch::requests_per_minute_promql(
+                    preset,
+                    &settings.path_rules,
+                    partner,
+                    api,
+                    &apis,
+                    range_secs,
+                )
+                .map_err(template)?,
+                rejected_share: trendmaster_fetch::rejected_share_promql(
+                    preset,
+                    &settings.path_rules,
+                    partner,
+                    api,
+                    &apis,
+                    range_secs,
+                )
+                .map_err(template)?,
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    trendmaster_emit::render_rules(&limits, &config.alerts, info).map_err(AppError::from)
+}
+
+/// `--gitops-dir`: the plan rendered again without the window ([`Stamp::Stable`]), so that the
+/// bytes change only when the limits do, and written under fixed names with a kustomization
+/// (see [`trendmaster_emit::gitops`]).
+pub fn write_gitops(
+    config: &ResolvedConfig,
+    request: &RunRequest,
+    deployed: Option<&Deployed>,
+    plan: &Plan,
+    window: AnalysisWindow,
+    dir: &Path,
+) -> Result<GitopsWritten, AppError> {
+    let info = generation_info(config, window).stable();
+    let rendered = render_with(config, request, deployed, plan, &info)?;
+    let files = GitopsFiles {
+        configmap: &rendered.configmap(request.profile).yaml,
+        global_envoyfilter: rendered
+            .global_envoyfilter
+            .as_ref()
+            .map(|f| f.yaml.as_str()),
+        local_envoyfilter: rendered.envoyfilter.as_ref().map(|f| f.yaml.as_str()),
+        prometheus_rule: rendered.rules.as_ref().map(|r| r.prometheus_rule.as_str()),
+    };
+    let written = trendmaster_emit::write_gitops(dir, &files, &info)?;
+    info!(
+        dir = %dir.display(),
+        written = written.written.join(", "),
+        removed = written.removed.join(", "),
+        "wrote the GitOps files"
+    );
+    Ok(written)
 }
 
 /// `--diff`: the deployed ratelimit file against the emitted (normal) one.
@@ -206,6 +325,8 @@ pub fn write(
                 .global_envoyfilter
                 .as_ref()
                 .map(|f| f.yaml.as_str()),
+            rules: rendered.rules.as_ref().map(|r| r.rule_file.as_str()),
+            prometheus_rule: rendered.rules.as_ref().map(|r| r.prometheus_rule.as_str()),
             html_report: html_report.as_deref(),
             plots: &chart_files,
         },

@@ -6,8 +6,9 @@
 //! [`run`] (the pipeline: [`select`] decides what is analysed, [`fleet`] streams the analysis,
 //! [`shard`] splits and merges a fleet, [`cluster`] reads what is deployed and applies, [`files`]
 //! renders and writes the output files), [`backtest`],
-//! [`result`] and [`stdout`] (what is printed), [`error`] (exit codes); [`check`] is the
-//! offline `check` subcommand, which reads no configuration.
+//! [`result`] and [`stdout`] (what is printed), [`error`] (exit codes), [`run_metrics`] (the
+//! run's own metrics for Prometheus, whatever its exit code); [`check`] is the offline `check`
+//! subcommand, which reads no configuration.
 
 mod backtest;
 mod check;
@@ -21,6 +22,7 @@ mod logging;
 mod request;
 mod result;
 mod run;
+mod run_metrics;
 mod select;
 mod shard;
 mod stdout;
@@ -49,8 +51,20 @@ fn main() -> ExitCode {
         }
     };
     let lookup = |name: &str| std::env::var(name).ok();
+    // Started before anything can fail, so that a failed run is measured and reported too.
+    let mut metrics = run_metrics::Recorder::start(&cli, log_name(&cli, &lookup));
+    let code = run_cli(&cli, &lookup, &mut metrics.observed);
+    metrics.finish(code);
+    ExitCode::from(code)
+}
 
-    let filter = match logging::filter(cli.verbose, &lookup) {
+/// Everything after the flags are parsed; returns the exit code.
+fn run_cli(
+    cli: &Cli,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    observed: &mut run_metrics::Observed,
+) -> u8 {
+    let filter = match logging::filter(cli.verbose, lookup) {
         Ok(filter) => filter,
         Err(message) => return fail(&AppError::Usage(message), cli.verbose),
     };
@@ -58,12 +72,12 @@ fn main() -> ExitCode {
         filter,
         cli.log_format,
         cli.log_file.as_ref().map(Option::as_deref),
-        &log_name(&cli, &lookup),
+        &log_name(cli, lookup),
     ) {
         return fail(&AppError::Usage(message), cli.verbose);
     }
 
-    let outcome = Request::from_cli(&cli).and_then(|request| execute(&request, &lookup));
+    let outcome = Request::from_cli(cli).and_then(|request| execute(&request, lookup, observed));
     match outcome {
         Ok((stdout, code)) => {
             let mut out = std::io::stdout().lock();
@@ -73,9 +87,9 @@ fn main() -> ExitCode {
                 .is_err()
             {
                 // A closed pipe (`| head`) is not worth a panic.
-                return ExitCode::from(exit::RUNTIME_FAILURE);
+                return exit::RUNTIME_FAILURE;
             }
-            ExitCode::from(code)
+            code
         }
         Err(error) => fail(&error, cli.verbose),
     }
@@ -85,6 +99,7 @@ fn main() -> ExitCode {
 fn execute(
     request: &Request,
     lookup: &dyn Fn(&str) -> Option<String>,
+    observed: &mut run_metrics::Observed,
 ) -> Result<(String, u8), AppError> {
     let format = request.output_format;
     if let Command::Check { files } = &request.command {
@@ -103,6 +118,7 @@ fn execute(
     }
     let config = trendmaster_config::load(&request.load, &request.overrides, lookup)
         .map_err(AppError::Config)?;
+    observed.environment = Some(config.environment.name.clone());
     check_build(&config)?;
     if request.command == Command::ShowEnv {
         return stdout::render_environment(&EnvironmentReport::new(&config), format)
@@ -140,6 +156,7 @@ fn execute(
         Command::Merge { files } => run::merge(&config, &request.run, files)?,
         Command::Run => run::run(&config, &request.run)?,
     };
+    observed.counts = Some(run_metrics::Counts::of(&result));
     if result.changes.deployed_from.is_some() {
         // A table for people, on stderr with the logs: stdout stays data.
         eprint!(
@@ -209,6 +226,7 @@ fn validate(
         environment: config.map(|c| c.environment.name.as_str()),
         partners: config.map_or(0, |c| c.partners.len()),
         apis: config.map_or(0, |c| c.apis.len()),
+        discovery: config.map(|c| c.discovery),
         problems,
     };
     let rendered = stdout::render_validation(&validation, request.output_format)?;
@@ -223,7 +241,7 @@ fn validate(
 
 /// Prints every line of the error to stderr and returns its exit code. With `-v`, the chain of
 /// causes follows each line.
-fn fail(error: &AppError, verbose: u8) -> ExitCode {
+fn fail(error: &AppError, verbose: u8) -> u8 {
     let mut stderr = std::io::stderr().lock();
     // The stages give one-line messages; this is the backstop for text quoted from bad input.
     for line in error.lines() {
@@ -241,7 +259,7 @@ fn fail(error: &AppError, verbose: u8) -> ExitCode {
             source = cause.source();
         }
     }
-    ExitCode::from(error.exit_code())
+    error.exit_code()
 }
 
 /// The environment name for a default log file name, before the configuration is loaded.

@@ -112,6 +112,8 @@ pub struct RunRequest {
     pub shard: Option<Shard>,
     /// `--timings`: measure the stages and report them in the result.
     pub timings: bool,
+    /// `--gitops-dir`: also write the files for the cluster there, under fixed names.
+    pub gitops_dir: Option<PathBuf>,
 }
 
 impl Request {
@@ -239,8 +241,11 @@ fn run_flags(cli: &Cli) -> Vec<&'static str> {
         ("--explain", cli.explain.is_some()),
         ("--backtest", cli.backtest),
         ("--no-charts", cli.no_charts),
+        ("--gitops-dir", cli.gitops_dir.is_some()),
         ("--shard", cli.shard.is_some()),
         ("--timings", cli.timings),
+        ("--metrics-file", cli.metrics_file.is_some()),
+        ("--pushgateway", cli.pushgateway.is_some()),
         ("--seed", cli.seed.is_some()),
     ]
     .into_iter()
@@ -292,6 +297,7 @@ impl RunRequest {
             only,
             shard: cli.shard,
             timings: cli.timings,
+            gitops_dir: cli.gitops_dir.clone(),
         }
     }
 }
@@ -440,6 +446,10 @@ mod tests {
             (
                 &["--partners", "111", "--no-charts", "check", "a.yaml"],
                 "check takes no --partners, --no-charts: it reads no configuration",
+            ),
+            (
+                &["--gitops-dir", "gitops", "check", "a.yaml"],
+                "check takes no --gitops-dir",
             ),
         ] {
             let error = request(args).unwrap_err();

@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tracing::info;
 use trendmaster_config::{EnvironmentInfo, ResolvedConfig};
-use trendmaster_emit::WrittenFiles;
+use trendmaster_emit::{GitopsWritten, WrittenFiles};
 use trendmaster_fetch::FetchStats;
 use trendmaster_types::{
     AnalysisWindow, CalculationMode, Plan, PlannedLimit, Profile, RateRecommendation, SkippedSeries,
@@ -47,6 +47,9 @@ pub struct RunResult {
     /// `--apply`: what was applied where.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied: Option<Applied>,
+    /// `--gitops-dir`: the files written there under fixed names, and those removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gitops: Option<GitopsWritten>,
     /// `--timings`: where the time went.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timings: Option<Timings>,
@@ -195,6 +198,7 @@ impl RunResult {
             shard_file: None,
             local_ratelimit: None,
             applied: None,
+            gitops: None,
             timings: None,
         }
     }

@@ -22,9 +22,7 @@ use crate::select::{Selection, select};
 /// Analyses and emits; with `--shard`, analyses this shard's part and writes its shard file.
 pub fn run(config: &ResolvedConfig, request: &RunRequest) -> Result<RunResult, AppError> {
     let started = Instant::now();
-    if request.apply {
-        cluster::check_may_change(config, request, "--apply")?;
-    }
+    check_before_analysis(config, request)?;
     let mut selection = select(config, request)?;
     if let Some(shard) = request.shard {
         // This run's part of the fleet; `merge` puts the parts together.
@@ -60,9 +58,7 @@ pub fn merge(
     files: &[PathBuf],
 ) -> Result<RunResult, AppError> {
     let started = Instant::now();
-    if request.apply {
-        cluster::check_may_change(config, request, "--apply")?;
-    }
+    check_before_analysis(config, request)?;
     let shards = crate::shard::read_all(config, request.as_of, files)?;
     let mut request = request.clone();
     request.as_of = Some(shards.window.end);
@@ -73,6 +69,18 @@ pub fn merge(
         selection.deployed.as_ref().map(|d| &d.limits),
     )?;
     finish(config, &request, selection, analysed, started)
+}
+
+/// What would stop the run at its end, found before anything is fetched: an `--apply` that is
+/// not allowed here, a `--gitops-dir` holding a file of our names that is not ours.
+fn check_before_analysis(config: &ResolvedConfig, request: &RunRequest) -> Result<(), AppError> {
+    if request.apply {
+        cluster::check_may_change(config, request, "--apply")?;
+    }
+    if let Some(dir) = &request.gitops_dir {
+        trendmaster_emit::check_gitops_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// Fetches and analyses the selected series (see [`crate::fleet`]).
@@ -92,8 +100,9 @@ fn analyse(
     )
 }
 
-/// Plans against the deployed state, renders, writes and (with `--apply`) applies. `--explain`
-/// (`only`) stops after rendering: the numbers are all there, and nothing is written.
+/// Plans against the deployed state, renders, writes (with `--gitops-dir`, there too) and (with
+/// `--apply`) applies. `--explain` (`only`) stops after rendering: the numbers are all there,
+/// and nothing is written.
 fn finish(
     config: &ResolvedConfig,
     request: &RunRequest,
@@ -121,8 +130,8 @@ fn finish(
     {
         changes.diff = Some(files::diff(config, deployed, &rendered));
     }
-    let (written, applied) = if request.only.is_some() {
-        (None, None)
+    let (written, gitops, applied) = if request.only.is_some() {
+        (None, None, None)
     } else {
         let now = Utc::now();
         let report = ReportInput {
@@ -132,6 +141,13 @@ fn finish(
             changes: &changes,
         };
         let written = files::write(config, request, &rendered, &report, now)?;
+        // After the output directory's files, so that the repository only ever gets files of
+        // a run whose report exists.
+        let gitops = request
+            .gitops_dir
+            .as_deref()
+            .map(|dir| files::write_gitops(config, request, deployed, &plan, selection.window, dir))
+            .transpose()?;
         let applied = match (request.apply, &selection.cluster) {
             (true, Some(state)) => {
                 let object = &rendered.configmap(request.profile).configmap;
@@ -142,7 +158,7 @@ fn finish(
             }
             _ => None,
         };
-        (Some(written), applied)
+        (Some(written), gitops, applied)
     };
     let timings = request.timings.then(|| {
         let output_seconds = output_started.elapsed().as_secs_f64();
@@ -152,6 +168,7 @@ fn finish(
         files: written,
         local_ratelimit: rendered.envoyfilter.map(|filter| filter.budgets),
         applied,
+        gitops,
         timings,
         ..RunResult::new(config, selection.window, analysed, changes)
     })

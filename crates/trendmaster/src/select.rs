@@ -79,6 +79,31 @@ pub fn select(config: &ResolvedConfig, request: &RunRequest) -> Result<Selection
     let as_of = request.as_of.or(source.data_end()).unwrap_or_else(Utc::now);
     let window = AnalysisWindow::ending_at(as_of, config.days, step_secs);
     let (keys, excluded) = match &deployed {
+        // `partners: auto` / `apis: auto`: what the data has, narrowed by what is listed.
+        _ if config.discovery.any() => {
+            let found = source.discover(&window, config.listed_apis())?;
+            let found_count = found.len();
+            let (keys, excluded) = config
+                .discovered_keys(found)
+                .map_err(|message| AppError::Invalid(vec![message]))?;
+            let partners: std::collections::BTreeSet<&str> =
+                keys.iter().map(|k| k.partner.as_str()).collect();
+            let apis: std::collections::BTreeSet<&str> =
+                keys.iter().map(|k| k.api.as_str()).collect();
+            info!(
+                found = found_count,
+                series = keys.len(),
+                partners = partners.len(),
+                apis = apis.len(),
+                "discovered {} series in {} ({} partners, {} APIs; {} excluded by configuration)",
+                keys.len(),
+                config.source,
+                partners.len(),
+                apis.len(),
+                excluded.len()
+            );
+            (keys, excluded)
+        }
         // As the original did in testing and production: analyse what is deployed.
         Some(deployed) if config.discover_from_deployed && !deployed.limits.is_empty() => {
             info!(

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use trendmaster_config::{EnvironmentInfo, ResolvedConfig};
+use trendmaster_config::{Discovery, EnvironmentInfo, ResolvedConfig};
 use trendmaster_types::{Secret, SourceKind};
 
 use crate::cli::OutputFormat;
@@ -165,6 +165,8 @@ pub struct EnvironmentReport<'a> {
     pub output_dir: &'a PathBuf,
     pub partners: &'a [String],
     pub apis: &'a [String],
+    /// `partners: auto` / `apis: auto`: then `partners`/`apis` only narrow what is found.
+    pub discovery: Discovery,
 }
 
 impl<'a> EnvironmentReport<'a> {
@@ -189,6 +191,7 @@ impl<'a> EnvironmentReport<'a> {
             output_dir: &config.output_dir,
             partners: &config.partners,
             apis: &config.apis,
+            discovery: config.discovery,
         }
     }
 }
@@ -202,7 +205,8 @@ pub fn render_environment(
     }
     let mut out = String::new();
     let line = |out: &mut String, label: &str, value: &dyn std::fmt::Display| {
-        let _ = writeln!(out, "{label:<15}{value}");
+        // At least one space after a label, however long.
+        let _ = writeln!(out, "{label:<14} {value}");
     };
     line(&mut out, "environment:", &report.environment.name);
     line(&mut out, "detected from:", &report.detected_from);
@@ -248,14 +252,43 @@ pub fn render_environment(
     line(&mut out, "output dir:", &report.output_dir.display());
     line(
         &mut out,
-        &format!("partners ({}):", report.partners.len()),
-        &report.partners.join(", "),
+        &format!(
+            "partners ({}):",
+            count(report.partners, report.discovery.partners)
+        ),
+        &listed(report.partners, report.discovery.partners),
     );
-    let _ = writeln!(out, "apis ({}):", report.apis.len());
+    let _ = writeln!(
+        out,
+        "apis ({}):{}",
+        count(report.apis, report.discovery.apis),
+        if report.discovery.apis && report.apis.is_empty() {
+            " discovered from the data at run time"
+        } else {
+            ""
+        }
+    );
     for api in report.apis {
         let _ = writeln!(out, "  {api}");
     }
     Ok(out)
+}
+
+/// How many are selected: a count, or `auto` when they are discovered from the data.
+fn count(items: &[String], discovered: bool) -> String {
+    match (discovered, items.len()) {
+        (false, n) => n.to_string(),
+        (true, 0) => "auto".into(),
+        (true, n) => format!("auto, narrowed to {n}"),
+    }
+}
+
+fn listed(items: &[String], discovered: bool) -> String {
+    if discovered && items.is_empty() {
+        "discovered from the data at run time".into()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// `--validate-only` verdict.
@@ -265,6 +298,8 @@ pub struct Validation<'a> {
     pub environment: Option<&'a str>,
     pub partners: usize,
     pub apis: usize,
+    /// Present when the configuration loaded; `partners`/`apis` are 0 under `auto`.
+    pub discovery: Option<Discovery>,
     pub problems: Vec<String>,
 }
 
@@ -276,11 +311,22 @@ pub fn render_validation(
         return Ok(text);
     }
     Ok(if validation.valid {
+        let discovery = validation.discovery;
+        let partners = discovery.is_some_and(|d| d.partners);
+        let apis = discovery.is_some_and(|d| d.apis);
         format!(
             "configuration is valid: environment `{}`, {} partners × {} APIs\n",
             validation.environment.unwrap_or("?"),
-            validation.partners,
-            validation.apis
+            if partners && validation.partners == 0 {
+                "auto".to_string()
+            } else {
+                validation.partners.to_string()
+            },
+            if apis && validation.apis == 0 {
+                "auto".to_string()
+            } else {
+                validation.apis.to_string()
+            }
         )
     } else {
         format!(

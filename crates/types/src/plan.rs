@@ -34,6 +34,18 @@ pub enum ChangeStatus {
 }
 
 impl ChangeStatus {
+    /// Every status, in the reports' order.
+    pub const ALL: [ChangeStatus; 8] = [
+        Self::New,
+        Self::Changed,
+        Self::Held,
+        Self::Approved,
+        Self::Stepped,
+        Self::Censored,
+        Self::Kept,
+        Self::Unchanged,
+    ];
+
     /// The status as the reports and the JSON result spell it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -146,5 +158,28 @@ impl Plan {
             .iter()
             .filter(|p| p.status == ChangeStatus::Held)
             .count()
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::ChangeStatus;
+
+    #[test]
+    fn all_lists_every_status_once_in_order() {
+        // A new status does not compile here until it is placed in `ALL` too.
+        let position = |status: ChangeStatus| match status {
+            ChangeStatus::New => 0,
+            ChangeStatus::Changed => 1,
+            ChangeStatus::Held => 2,
+            ChangeStatus::Approved => 3,
+            ChangeStatus::Stepped => 4,
+            ChangeStatus::Censored => 5,
+            ChangeStatus::Kept => 6,
+            ChangeStatus::Unchanged => 7,
+        };
+        for (index, status) in ChangeStatus::ALL.iter().enumerate() {
+            assert_eq!(position(*status), index, "{status:?}");
+        }
     }
 }

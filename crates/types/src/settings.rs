@@ -465,6 +465,63 @@ pub struct LocalRateLimitSettings {
     pub burst_factor: f64,
 }
 
+/// `COMMON.ALERTS`: the Prometheus rules written with every run: each entry's limit and
+/// utilisation as recorded series, and alerts on them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertSettings {
+    /// Write `<env>_rules_<timestamp>.yaml` and `<env>_prometheusrule_<timestamp>.yaml`.
+    pub enabled: bool,
+    /// The namespace of the `PrometheusRule` object.
+    pub namespace: String,
+    /// Utilisation is the requests per minute over this window (a Prometheus duration) ÷ the
+    /// limit.
+    pub rate_window: String,
+    /// An entry above this share of its limit (0–1]…
+    pub approaching_share: f64,
+    /// …for this long (a Prometheus duration) fires `TrendmasterRateLimitApproaching`.
+    pub approaching_for: String,
+    /// Requests rejected (the preset's `rejected_query`) for this long fire
+    /// `TrendmasterRateLimitRejecting`.
+    pub rejections_for: String,
+}
+
+/// A Prometheus duration (`5m`, `1h30m`, `90s`: whole numbers with a unit, largest unit
+/// first) in minutes, or `None` when Prometheus would not accept it.
+pub fn prometheus_duration_minutes(text: &str) -> Option<f64> {
+    const UNITS: [(&str, f64); 7] = [
+        ("y", 525_600.0),
+        ("w", 10_080.0),
+        ("d", 1_440.0),
+        ("h", 60.0),
+        ("m", 1.0),
+        ("s", 1.0 / 60.0),
+        ("ms", 1.0 / 60_000.0),
+    ];
+    let mut rest = text;
+    let mut minutes = 0.0;
+    let mut last_unit = None;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let number: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        // `ms` before `m`: the longest unit that matches.
+        let (index, (unit, scale)) = UNITS
+            .iter()
+            .enumerate()
+            .filter(|(_, (unit, _))| rest.starts_with(unit))
+            .max_by_key(|(_, (unit, _))| unit.len())?;
+        if last_unit.is_some_and(|last| index <= last) {
+            return None;
+        }
+        last_unit = Some(index);
+        minutes += number as f64 * scale;
+        rest = &rest[unit.len()..];
+    }
+    last_unit.map(|_| minutes)
+}
+
 /// `COMMON.GLOBAL_RATELIMIT`: the Istio `EnvoyFilter` that wires Envoy to the ratelimit service
 /// for the ConfigMap's descriptors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -524,6 +581,17 @@ pub struct GovernanceSettings {
     pub rejected_share: f64,
 }
 
+/// One rule of [`PrometheusSettings::path_rules`]: a whole path segment that matches
+/// `segment` becomes `placeholder`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathRule {
+    /// A regular expression (RE2, as Prometheus reads it) a whole segment must match, e.g.
+    /// `[0-9]+` or a UUID's.
+    pub segment: String,
+    /// What the segment becomes, e.g. `{id}`: braces around a name.
+    pub placeholder: String,
+}
+
 /// `COMMON.PROMETHEUS_CONFIG`: how traffic is read from Prometheus or Trickster, and how gently.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrometheusSettings {
@@ -566,6 +634,11 @@ pub struct PrometheusSettings {
     pub client_cert: String,
     /// PEM private key of `client_cert`.
     pub client_key: String,
+    /// Path segments folded into a placeholder when paths are discovered (`apis: auto`), so
+    /// that `/users/12345/profile` and `/users/67890/profile` are one API,
+    /// `/users/{id}/profile`; an API with a placeholder matches every path that folds to it.
+    #[serde(default)]
+    pub path_rules: Vec<PathRule>,
     /// Accept any server certificate (testing only).
     pub insecure_skip_verify: bool,
 }
@@ -690,5 +763,22 @@ mod tests {
         assert_eq!(SHIPPED.below(400), 380);
         assert_eq!(SHIPPED.below(4_000), 3_900);
         assert_eq!(SHIPPED.below(1), 0);
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::prometheus_duration_minutes as minutes;
+
+    #[test]
+    fn prometheus_durations_are_read_as_prometheus_reads_them() {
+        assert_eq!(minutes("5m"), Some(5.0));
+        assert_eq!(minutes("1h30m"), Some(90.0));
+        assert_eq!(minutes("90s"), Some(1.5));
+        assert_eq!(minutes("500ms"), Some(500.0 / 60_000.0));
+        assert_eq!(minutes("2d"), Some(2_880.0));
+        for bad in ["", "5", "m", "5 minutes", "30m1h", "5m5m", "1.5h", "-5m"] {
+            assert_eq!(minutes(bad), None, "{bad}");
+        }
     }
 }

@@ -50,5 +50,6 @@ pub fn validate(config: &ResolvedConfig, layers: &[Layer], problems: &mut Config
     rollout::check_governance(config, &mut check);
     rollout::check_local_ratelimit(config, &mut check);
     rollout::check_global_ratelimit(config, &mut check);
+    rollout::check_alerts(config, &mut check);
     detection::check_anomaly_thresholds(config, &mut check);
 }

@@ -124,3 +124,33 @@ pub(super) fn check_global_ratelimit(config: &ResolvedConfig, check: &mut Check<
         ),
     );
 }
+
+pub(super) fn check_alerts(config: &ResolvedConfig, check: &mut Check<'_>) {
+    let alerts = &config.alerts;
+    let al = |key: &'static str| ["COMMON", "ALERTS", key];
+    for (key, value) in [
+        ("rate_window", &alerts.rate_window),
+        ("approaching_for", &alerts.approaching_for),
+        ("rejections_for", &alerts.rejections_for),
+    ] {
+        check(
+            trendmaster_types::settings::prometheus_duration_minutes(value)
+                .is_some_and(|minutes| minutes > 0.0),
+            &al(key),
+            format!("`{value}` is not a positive Prometheus duration such as 5m or 1h30m"),
+        );
+    }
+    check(
+        alerts.approaching_share > 0.0 && alerts.approaching_share <= 1.0,
+        &al("approaching_share"),
+        format!(
+            "must be above 0 and at most 1 (a share of the limit), got {}",
+            alerts.approaching_share
+        ),
+    );
+    check(
+        !alerts.enabled || !alerts.namespace.trim().is_empty(),
+        &al("namespace"),
+        "must name the namespace of the PrometheusRule".to_string(),
+    );
+}

@@ -23,12 +23,12 @@ pub(super) fn check_data_and_selection(
     );
     let partners_path = ["PARTNER_CONFIGS", env, "partners"];
     check(
-        unknown_partner || !config.partners.is_empty(),
+        unknown_partner || config.discovery.partners || !config.partners.is_empty(),
         &partners_path,
         "no partners selected".into(),
     );
     check(
-        unknown_api || !config.apis.is_empty(),
+        unknown_api || config.discovery.apis || !config.apis.is_empty(),
         &["PARTNER_CONFIGS", env, "apis"],
         "no APIs selected".into(),
     );
@@ -56,6 +56,11 @@ pub(super) fn check_data_and_selection(
             );
         }
     }
+    check(
+        config.discovery.max_series >= 1,
+        &["PARTNER_CONFIGS", env, "max_series"],
+        "must be at least 1".into(),
+    );
     for (partner, multiplier) in &config.multipliers.partner {
         let path = [
             "PARTNER_CONFIGS",

@@ -4,16 +4,11 @@ use crate::envoyfilter::render_envoyfilter;
 use crate::global_envoyfilter::render_global_envoyfilter;
 use crate::planned::Rollout;
 use trendmaster_types::settings::{GlobalRateLimitSettings, LocalRateLimitSettings};
-use trendmaster_types::testing::{configmap_settings, window};
+use trendmaster_types::testing::configmap_settings;
 use trendmaster_types::{ChangeStatus, PlannedLimit, Profile, SeriesKey};
 
 fn info() -> GenerationInfo {
-    GenerationInfo {
-        tool_version: "0.1.0".into(),
-        environment: "testing".into(),
-        source: "demo".into(),
-        window: window(),
-    }
+    crate::configmap::test_info()
 }
 
 fn plan() -> Vec<PlannedLimit> {

@@ -151,6 +151,11 @@ impl FileTraffic {
         self.scanned.end
     }
 
+    /// Every partner × API pair the file has rows for, in no order.
+    pub fn keys(&self) -> impl Iterator<Item = &SeriesKey> {
+        self.scanned.series.keys()
+    }
+
     /// One series per key over `window`, in key order; keys without rows, and every key when
     /// the window's step is not the file's, are failures instead. Holds them all: runs over
     /// many series use [`Self::fetch_each`].

@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -62,10 +63,10 @@ pub struct PrometheusClient {
 
 /// The JSON envelope of every Prometheus API answer.
 #[derive(Debug, Deserialize)]
-pub struct Envelope {
+pub struct Envelope<T = QueryData> {
     pub status: String,
-    #[serde(default)]
-    pub data: Option<QueryData>,
+    #[serde(default = "none")]
+    pub data: Option<T>,
     #[serde(rename = "errorType", default)]
     pub error_type: Option<String>,
     #[serde(default)]
@@ -238,7 +239,11 @@ impl PrometheusClient {
 
     /// Calls `endpoint` (e.g. `/api/v1/query_range`) with `params` and returns its data, with
     /// retries, pacing, the circuit breaker and the response cache.
-    pub fn call(&self, endpoint: &str, params: &[(&str, String)]) -> Result<QueryData, String> {
+    pub fn call<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        params: &[(&str, String)],
+    ) -> Result<T, String> {
         self.call_unscrubbed(endpoint, params)
             .map_err(|message| self.scrub(message))
     }
@@ -251,11 +256,11 @@ impl PrometheusClient {
         message
     }
 
-    fn call_unscrubbed(
+    fn call_unscrubbed<T: DeserializeOwned>(
         &self,
         endpoint: &str,
         params: &[(&str, String)],
-    ) -> Result<QueryData, String> {
+    ) -> Result<T, String> {
         let key = cache::key(&self.base_url, endpoint, params);
         if let Some(body) = self.cache.as_ref().and_then(|c| c.get(&key)) {
             self.count(|s| {
@@ -473,7 +478,7 @@ fn retry_after(response: &Response) -> Option<Duration> {
 
 /// `: <errorType>: <error>` from a Prometheus error body, or a short excerpt of anything else.
 fn error_detail(body: &[u8]) -> String {
-    if let Ok(envelope) = serde_json::from_slice::<Envelope>(body)
+    if let Ok(envelope) = serde_json::from_slice::<Envelope<serde::de::IgnoredAny>>(body)
         && let Some(error) = envelope.error
     {
         let detail = match envelope.error_type {
@@ -494,9 +499,9 @@ fn error_detail(body: &[u8]) -> String {
 }
 
 /// The data and warnings of a successful answer; Prometheus' error verbatim otherwise.
-pub(super) fn parse(body: &[u8]) -> Result<(QueryData, Vec<String>), String> {
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<(T, Vec<String>), String> {
     // serde's message quotes the offending input, which may hold line breaks.
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
+    let envelope: Envelope<T> = serde_json::from_slice(body).map_err(|e| {
         format!(
             "the answer is not Prometheus API JSON ({}; {} bytes)",
             one_line(&e.to_string()),
@@ -524,6 +529,11 @@ pub fn sample_value(text: &str) -> f64 {
     }
 }
 
+/// `#[serde(default)]` for a generic `Option`, which serde cannot derive without `T: Default`.
+fn none<T>() -> Option<T> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,7 +558,7 @@ mod tests {
     #[test]
     fn parses_matrices_vectors_and_errors() {
         let body = br#"{"status":"success","warnings":["w1"],"data":{"resultType":"matrix","result":[{"metric":{"partner":"111"},"values":[[1700000060,"5"],[1700000120,"NaN"]]}]}}"#;
-        let (data, warnings) = parse(body).unwrap();
+        let (data, warnings) = parse::<QueryData>(body).unwrap();
         assert_eq!(warnings, ["w1"]);
         let QueryData::Matrix(series) = data else {
             panic!("matrix expected")
@@ -567,16 +577,16 @@ mod tests {
 
         let body = br#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#;
         assert_eq!(
-            parse(body).unwrap_err(),
+            parse::<QueryData>(body).unwrap_err(),
             "Prometheus answered error: bad_data: parse error at char 5"
         );
-        let error = parse(b"<html>").unwrap_err();
+        let error = parse::<QueryData>(b"<html>").unwrap_err();
         assert!(
             error.starts_with("the answer is not Prometheus API JSON"),
             "{error}"
         );
         assert!(
-            parse(br#"{"status":"success"}"#)
+            parse::<QueryData>(br#"{"status":"success"}"#)
                 .unwrap_err()
                 .contains("no data")
         );

@@ -16,6 +16,7 @@
 
 mod cache;
 mod client;
+mod paths;
 mod promql;
 
 use std::collections::BTreeMap;
@@ -24,21 +25,100 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 use tracing::{debug, info, warn};
-use trendmaster_types::settings::{PrometheusSettings, QueryPreset};
+use trendmaster_types::settings::{PathRule, PrometheusSettings, QueryPreset};
 use trendmaster_types::{AnalysisWindow, FetchedSeries, SeriesKey, TrafficSeries};
 
 use crate::error::FetchError;
 use crate::options::{FetchOptions, PrometheusOptions};
 use crate::outcome::{FetchReport, FetchStats, SeriesFailure};
 use client::{Politeness, PrometheusClient, QueryData, RangeSeries, Sample, Transport};
+use paths::PathRules;
 use promql::QueryContext;
 
 pub use cache::ResponseCache;
+
+/// One series' traffic in requests per minute, as the preset reads it, for rules that watch a
+/// limit: the preset's `query` with its `increase` over `range_secs`, for `partner` and `api`
+/// alone, summed over the paths it matches (except those of a longer API in `apis` that
+/// contains `api`, which the fetcher credits to that API), divided by the range in minutes.
+pub fn requests_per_minute_promql(
+    preset: &QueryPreset,
+    path_rules: &[PathRule],
+    partner: &str,
+    api: &str,
+    apis: &[String],
+    range_secs: u32,
+) -> Result<String, String> {
+    let query = series_context(
+        preset,
+        path_rules,
+        partner,
+        api,
+        apis,
+        range_secs,
+        |context| context.render(&preset.query),
+    )?;
+    let minutes = f64::from(range_secs) / 60.0;
+    Ok(format!("sum({query}) / {minutes}"))
+}
+
+/// The preset's `rejected_query` (the share of requests rejected) over `range_secs` for one
+/// series, as [`requests_per_minute_promql`] selects it; `None` when the preset has none.
+pub fn rejected_share_promql(
+    preset: &QueryPreset,
+    path_rules: &[PathRule],
+    partner: &str,
+    api: &str,
+    apis: &[String],
+    range_secs: u32,
+) -> Result<Option<String>, String> {
+    if preset.rejected_query.trim().is_empty() {
+        return Ok(None);
+    }
+    series_context(
+        preset,
+        path_rules,
+        partner,
+        api,
+        apis,
+        range_secs,
+        |context| context.render(&preset.rejected_query),
+    )
+    .map(|query| Some(format!("sum({query})")))
+}
+
+fn series_context(
+    preset: &QueryPreset,
+    path_rules: &[PathRule],
+    partner: &str,
+    api: &str,
+    apis: &[String],
+    range_secs: u32,
+    render: impl FnOnce(&QueryContext<'_>) -> Result<String, String>,
+) -> Result<String, String> {
+    let path_rules = PathRules::new(path_rules)?;
+    let excluded: Vec<&str> = apis
+        .iter()
+        .map(String::as_str)
+        .filter(|other| other.len() > api.len() && other.contains(api))
+        .collect();
+    let partners = [partner];
+    render(&QueryContext {
+        preset,
+        partners: &partners,
+        api,
+        excluded_apis: &excluded,
+        path_rules: &path_rules,
+        step_secs: range_secs,
+        window_secs: i64::from(range_secs),
+    })
+}
 
 /// An opened Prometheus source: a configured client and the query preset.
 pub struct PrometheusSource {
     client: PrometheusClient,
     preset: QueryPreset,
+    path_rules: PathRules,
     preset_name: String,
     max_points: usize,
     partners_per_query: usize,
@@ -162,15 +242,71 @@ impl PrometheusSource {
         }
         let client = PrometheusClient::new(url, transport, politeness, cache, options.offline)
             .map_err(config)?;
+        let path_rules = PathRules::new(&settings.path_rules).map_err(config)?;
         Ok(Self {
             client,
             preset,
+            path_rules,
             preset_name: settings.preset.clone(),
             max_points: settings.max_points_per_query.clamp(2, 11_000),
             partners_per_query: settings.partners_per_query.max(1),
             concurrency: settings.concurrency.max(1),
             progress: options.progress,
         })
+    }
+
+    /// The partner × path label pairs of the preset's metric (with its `selector`) that have
+    /// samples in `window` (`/api/v1/series`): with `apis`, only paths containing one of them,
+    /// each credited to the longest it contains; without, every path as its own API.
+    pub fn discover(
+        &self,
+        window: &AnalysisWindow,
+        apis: Option<&[String]>,
+    ) -> Result<Vec<SeriesKey>, FetchError> {
+        let preset = &self.preset;
+        let mut matchers: Vec<String> = Vec::new();
+        let selector = preset.selector.trim();
+        if !selector.is_empty() {
+            matchers.push(selector.to_string());
+        }
+        if let Some(apis) = apis {
+            let alternatives: Vec<String> =
+                apis.iter().map(|a| self.path_rules.pattern(a)).collect();
+            matchers.push(format!(
+                "{}=~\".*({}).*\"",
+                preset.path_label,
+                alternatives
+                    .join("|")
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+            ));
+        }
+        let params = [
+            (
+                "match[]",
+                format!("{}{{{}}}", preset.metric, matchers.join(", ")),
+            ),
+            ("start", window.start.timestamp().to_string()),
+            ("end", window.end.timestamp().to_string()),
+        ];
+        let found: Vec<BTreeMap<String, String>> =
+            self.client.call("/api/v1/series", &params).map_err(|e| {
+                FetchError::Unavailable(format!("discovering series (/api/v1/series): {e}"))
+            })?;
+        let listed: Option<Vec<&str>> = apis.map(|apis| apis.iter().map(String::as_str).collect());
+        let keys = found
+            .iter()
+            .filter_map(|labels| {
+                let partner = labels.get(&preset.partner_label)?;
+                let path = labels.get(&preset.path_label)?;
+                let api = match &listed {
+                    Some(listed) => owning_api(path, listed, &self.path_rules)?.to_string(),
+                    None => self.path_rules.fold(path).into_owned(),
+                };
+                Some(SeriesKey::new(partner.clone(), api))
+            })
+            .collect();
+        Ok(keys)
     }
 
     /// Fetches `keys` one group (an API and up to `partners_per_query` partners) at a time and
@@ -200,6 +336,8 @@ impl PrometheusSource {
                     preset: &self.preset,
                     partners: &partners,
                     api,
+                    excluded_apis: &[],
+                    path_rules: &self.path_rules,
                     step_secs: window.step_secs,
                     window_secs: (window.end - window.start).num_seconds(),
                 };
@@ -262,7 +400,9 @@ impl PrometheusSource {
             let group_index = job.group();
             let group = &groups[group_index];
             let assembly = assemblies[group_index]
-                .get_or_insert_with(|| Assembly::new(&group.keys, group.api, &apis, window));
+                .get_or_insert_with(|| {
+                    Assembly::new(&group.keys, group.api, &apis, &self.path_rules, window)
+                });
             match (job, answer) {
                 (Job::Range { from, to, .. }, Ok(Answer::Range(result))) => {
                     assembly.add_range(&result, *from..*to, &self.preset)
@@ -424,10 +564,10 @@ fn chunks(len: usize, max: usize) -> Vec<(usize, usize)> {
 }
 
 /// The configured API a returned path belongs to: the longest one it contains.
-fn owning_api<'a>(path: &str, apis: &[&'a str]) -> Option<&'a str> {
+fn owning_api<'a>(path: &str, apis: &[&'a str], rules: &PathRules) -> Option<&'a str> {
     apis.iter()
         .copied()
-        .filter(|api| path.contains(api))
+        .filter(|api| rules.contains(path, api))
         .max_by_key(|api| api.len())
 }
 
@@ -435,6 +575,7 @@ fn owning_api<'a>(path: &str, apis: &[&'a str]) -> Option<&'a str> {
 struct Assembly<'a> {
     api: &'a str,
     apis: &'a [&'a str],
+    rules: &'a PathRules,
     window: &'a AnalysisWindow,
     /// Per partner: values (requests per step, summed over raw paths) and per raw path totals.
     partners: BTreeMap<&'a str, (Vec<f64>, BTreeMap<String, f64>)>,
@@ -451,6 +592,7 @@ impl<'a> Assembly<'a> {
         keys: &[&'a SeriesKey],
         api: &'a str,
         apis: &'a [&'a str],
+        rules: &'a PathRules,
         window: &'a AnalysisWindow,
     ) -> Self {
         let partners = keys
@@ -465,6 +607,7 @@ impl<'a> Assembly<'a> {
         Self {
             api,
             apis,
+            rules,
             window,
             partners,
             ratios: BTreeMap::new(),
@@ -494,7 +637,7 @@ impl<'a> Assembly<'a> {
             ) else {
                 continue;
             };
-            if owning_api(path, self.apis) != Some(self.api) {
+            if owning_api(path, self.apis, self.rules) != Some(self.api) {
                 continue;
             }
             let Some((series, totals)) = self.partners.get_mut(partner.as_str()) else {
@@ -638,12 +781,13 @@ pub fn decode_range_answer(
     if let Some(other) = keys.iter().find(|key| key.api != api) {
         return Err(format!("keys of two APIs: {api} and {}", other.api));
     }
-    let data = match client::parse(body)?.0 {
+    let data = match client::parse::<QueryData>(body)?.0 {
         QueryData::Matrix(result) => result,
         other => return Err(format!("expected a matrix, got {}", data_kind(&other))),
     };
     let keys: Vec<&SeriesKey> = keys.iter().collect();
-    let mut assembly = Assembly::new(&keys, api, apis, window);
+    let rules = PathRules::default();
+    let mut assembly = Assembly::new(&keys, api, apis, &rules, window);
     assembly.add_range(&data, 0..window.len(), preset);
     Ok(assembly.finish())
 }
@@ -743,6 +887,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_rule_reads_one_series_per_minute_without_the_longer_apis_that_contain_its_path() {
+        let preset = QueryPreset {
+            metric: "istio_requests_total".into(),
+            partner_label: "partner".into(),
+            path_label: "request_path".into(),
+            selector: "reporter=\"destination\"".into(),
+            query: "sum by ({{partner_label}}, {{path_label}}) (increase({{metric}}{ {{matchers}} }[{{step}}]))".into(),
+            cache_query: String::new(),
+            rejected_query: "sum(increase({{metric}}{ {{matchers}}, response_code=\"429\" }[{{window}}])) / sum(increase({{metric}}{ {{matchers}} }[{{window}}]))".into(),
+        };
+        let apis = ["/a/get".to_string(), "/a/getplayback".into(), "/b".into()];
+        let per_minute =
+            requests_per_minute_promql(&preset, &[], "111", "/a/get", &apis, 300).unwrap();
+        assert_eq!(
+            per_minute,
+            "sum(sum by (partner, request_path) (increase(istio_requests_total{ partner=~\"111\", \
+             request_path=~\".*/a/get.*\", request_path!~\".*/a/getplayback.*\", \
+             reporter=\"destination\" }[300s]))) / 5"
+        );
+        // The longer API excludes nothing of its own.
+        let longer =
+            requests_per_minute_promql(&preset, &[], "111", "/a/getplayback", &apis, 60).unwrap();
+        assert!(!longer.contains("!~"), "{longer}");
+        assert!(longer.ends_with(") / 1"), "{longer}");
+        let rejected = rejected_share_promql(&preset, &[], "111", "/b", &apis, 300)
+            .unwrap()
+            .unwrap();
+        assert!(
+            rejected.contains("response_code=\"429\" }[300s]"),
+            "{rejected}"
+        );
+        let no_rejections = QueryPreset {
+            rejected_query: " ".into(),
+            ..preset
+        };
+        assert_eq!(
+            rejected_share_promql(&no_rejections, &[], "111", "/b", &apis, 300),
+            Ok(None)
+        );
+    }
+
+    #[test]
     fn chunks_cover_the_window_without_overlap() {
         assert_eq!(chunks(20_160, 11_000), [(0, 11_000), (11_000, 20_160)]);
         assert_eq!(chunks(10, 5), [(0, 5), (5, 10)]);
@@ -758,13 +944,21 @@ mod tests {
             "/multirequest",
         ];
         assert_eq!(
-            owning_api("/api_v3/service/asset/action/getplaybackcontext", &apis),
+            owning_api(
+                "/api_v3/service/asset/action/getplaybackcontext",
+                &apis,
+                &PathRules::default()
+            ),
             Some("/asset/action/getplaybackcontext")
         );
         assert_eq!(
-            owning_api("/api_v3/service/asset/action/get?x=1", &apis),
+            owning_api(
+                "/api_v3/service/asset/action/get?x=1",
+                &apis,
+                &PathRules::default()
+            ),
             Some("/asset/action/get")
         );
-        assert_eq!(owning_api("/other", &apis), None);
+        assert_eq!(owning_api("/other", &apis, &PathRules::default()), None);
     }
 }

@@ -3,11 +3,19 @@
 
 use trendmaster_types::settings::QueryPreset;
 
+use super::paths::PathRules;
+
 /// Everything a template can refer to.
 pub struct QueryContext<'a> {
     pub preset: &'a QueryPreset,
     pub partners: &'a [&'a str],
     pub api: &'a str,
+    /// Paths that contain `api` but belong to another (longer) API: left out by the matchers.
+    /// The fetcher sorts them out on its side (every returned path goes to the longest API it
+    /// contains); a rule evaluated by Prometheus cannot, so it excludes them here.
+    pub excluded_apis: &'a [&'a str],
+    /// How an API with a placeholder (`{id}`) is matched.
+    pub path_rules: &'a PathRules,
     pub step_secs: u32,
     pub window_secs: i64,
 }
@@ -24,8 +32,15 @@ impl QueryContext<'_> {
             self.preset.partner_label,
             promql_string(&partners.join("|")),
             self.preset.path_label,
-            promql_string(&regex_escape(self.api)),
+            promql_string(&self.path_rules.pattern(self.api)),
         );
+        for excluded in self.excluded_apis {
+            matchers.push_str(&format!(
+                ", {}!~\".*{}.*\"",
+                self.preset.path_label,
+                promql_string(&self.path_rules.pattern(excluded)),
+            ));
+        }
         let extra = self.preset.selector.trim();
         if !extra.is_empty() {
             matchers.push_str(", ");
@@ -116,6 +131,8 @@ mod tests {
             preset: &preset,
             partners: &["111", "a.b"],
             api: "/api_v3/service/asset/action/get",
+            excluded_apis: &[],
+            path_rules: &PathRules::default(),
             step_secs: 60,
             window_secs: 3600,
         };
@@ -132,6 +149,8 @@ mod tests {
             preset: &preset,
             partners: &["111"],
             api: "/x",
+            excluded_apis: &[],
+            path_rules: &PathRules::default(),
             step_secs: 300,
             window_secs: 1_209_600,
         };
