@@ -50,9 +50,7 @@ pub use error::FetchError;
 pub use file::FileTraffic;
 pub use options::{FetchOptions, FileOptions, PrometheusOptions};
 pub use outcome::{FetchReport, FetchStats, SeriesFailure};
-pub use prometheus::{
-    PrometheusSource, decode_range_answer, rejected_share_promql, requests_per_minute_promql,
-};
+pub use prometheus::{PrometheusSource, SeriesPromql, decode_range_answer, series_promql};
 
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;

@@ -169,28 +169,20 @@ fn render_rules(
     let limits = entries
         .iter()
         .map(|entry| {
-            let (partner, api) = (&entry.key.partner, &entry.key.api);
+            let watched = trendmaster_fetch::series_promql(
+                preset,
+                &settings.path_rules,
+                &entry.key.partner,
+                &entry.key.api,
+                &apis,
+                range_secs,
+            )
+            .map_err(template)?;
             Ok(WatchedLimit {
                 key: entry.key.clone(),
                 requests_per_minute: entry.emitted,
-                traffic: trendmaster_fetch::requests_per_minute_promql(
-                    preset,
-                    &settings.path_rules,
-                    partner,
-                    api,
-                    &apis,
-                    range_secs,
-                )
-                .map_err(template)?,
-                rejected_share: trendmaster_fetch::rejected_share_promql(
-                    preset,
-                    &settings.path_rules,
-                    partner,
-                    api,
-                    &apis,
-                    range_secs,
-                )
-                .map_err(template)?,
+                traffic: watched.requests_per_minute,
+                rejected_share: watched.rejected_share,
             })
         })
         .collect::<Result<Vec<_>, AppError>>()?;

@@ -32,6 +32,20 @@ fn trendmaster(dir: &Path, config: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A run against the Prometheus at `url`, over the last `days` days before `AS_OF`.
+fn from_prometheus(dir: &Path, config: &Path, url: &str, days: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--source",
+        "prometheus",
+        "--prometheus-url",
+        url,
+        "--days",
+        days,
+    ];
+    args.extend_from_slice(extra);
+    trendmaster(dir, config, &args)
+}
+
 /// The shipped configuration with the `environment` environment's partner list replaced.
 fn config_with_partners(dir: &Path, partners: &str) -> std::path::PathBuf {
     let shipped = trendmaster_testkit::workspace_dir().join("config/config.yaml");
@@ -157,20 +171,7 @@ fn a_real_prometheus_with_12_partners_and_3_apis_is_discovered_to_exactly_36_ser
     let server = PrometheusServer::start(&demo_series(&keys, 3), MetricShape::Nginx)
         .expect("a real Prometheus (scripts/install-test-deps.sh installs it)");
     let config = config_with_partners(dir.path(), "auto");
-    let run = trendmaster(
-        dir.path(),
-        &config,
-        &[
-            "--source",
-            "prometheus",
-            "--prometheus-url",
-            &server.url(),
-            "--apis",
-            "auto",
-            "--days",
-            "3",
-        ],
-    );
+    let run = from_prometheus(dir.path(), &config, &server.url(), "3", &["--apis", "auto"]);
     let stderr = String::from_utf8_lossy(&run.stderr).to_string();
     let found = analysed(&run);
     assert_eq!(
@@ -183,18 +184,7 @@ fn a_real_prometheus_with_12_partners_and_3_apis_is_discovered_to_exactly_36_ser
 
     // With the configured APIs listed (partners still `auto`), Prometheus is asked for their
     // paths only and each path goes to the longest API it contains, as the fetch credits it.
-    let listed = trendmaster(
-        dir.path(),
-        &config,
-        &[
-            "--source",
-            "prometheus",
-            "--prometheus-url",
-            &server.url(),
-            "--days",
-            "3",
-        ],
-    );
+    let listed = from_prometheus(dir.path(), &config, &server.url(), "3", &[]);
     assert_eq!(analysed(&listed), found);
 }
 
@@ -219,21 +209,12 @@ fn paths_with_ids_are_folded_into_one_api_whose_traffic_is_their_sum() {
         .expect("a real Prometheus (scripts/install-test-deps.sh installs it)");
     let config = config_with_partners(dir.path(), "auto");
     let export = dir.path().join("fetched.csv");
-    let run = trendmaster(
+    let run = from_prometheus(
         dir.path(),
         &config,
-        &[
-            "--source",
-            "prometheus",
-            "--prometheus-url",
-            &server.url(),
-            "--apis",
-            "auto",
-            "--days",
-            "3",
-            "--export-data",
-            export.to_str().unwrap(),
-        ],
+        &server.url(),
+        "3",
+        &["--apis", "auto", "--export-data", export.to_str().unwrap()],
     );
     // The shipped PROMETHEUS_CONFIG.path_rules fold the numeric segment.
     let templated = SeriesKey::new("5200", "/api/v1/users/{id}/profile");

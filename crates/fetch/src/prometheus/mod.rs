@@ -37,65 +37,30 @@ use promql::QueryContext;
 
 pub use cache::ResponseCache;
 
-/// One series' traffic in requests per minute, as the preset reads it, for rules that watch a
-/// limit: the preset's `query` with its `increase` over `range_secs`, for `partner` and `api`
-/// alone, summed over the paths it matches (except those of a longer API in `apis` that
-/// contains `api`, which the fetcher credits to that API), divided by the range in minutes.
-pub fn requests_per_minute_promql(
-    preset: &QueryPreset,
-    path_rules: &[PathRule],
-    partner: &str,
-    api: &str,
-    apis: &[String],
-    range_secs: u32,
-) -> Result<String, String> {
-    let query = series_context(
-        preset,
-        path_rules,
-        partner,
-        api,
-        apis,
-        range_secs,
-        |context| context.render(&preset.query),
-    )?;
-    let minutes = f64::from(range_secs) / 60.0;
-    Ok(format!("sum({query}) / {minutes}"))
+/// The PromQL that watches one series' limit, as the query preset reads its traffic (see
+/// [`series_promql`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesPromql {
+    /// The series' requests per minute over the range.
+    pub requests_per_minute: String,
+    /// The share of its requests rejected over the range (the preset's `rejected_query`), when
+    /// the preset has one.
+    pub rejected_share: Option<String>,
 }
 
-/// The preset's `rejected_query` (the share of requests rejected) over `range_secs` for one
-/// series, as [`requests_per_minute_promql`] selects it; `None` when the preset has none.
-pub fn rejected_share_promql(
+/// One series' PromQL for rules that watch its limit: the preset's `query` with its `increase`
+/// over `range_secs`, for `partner` and `api` alone, summed over the paths it matches (except
+/// those of a longer API in `apis` that contains `api`, which the fetcher credits to that API;
+/// an API with a placeholder of `path_rules` matches the paths that fold to it), divided by the
+/// range in minutes; and the preset's `rejected_query` over the same range and paths.
+pub fn series_promql(
     preset: &QueryPreset,
     path_rules: &[PathRule],
     partner: &str,
     api: &str,
     apis: &[String],
     range_secs: u32,
-) -> Result<Option<String>, String> {
-    if preset.rejected_query.trim().is_empty() {
-        return Ok(None);
-    }
-    series_context(
-        preset,
-        path_rules,
-        partner,
-        api,
-        apis,
-        range_secs,
-        |context| context.render(&preset.rejected_query),
-    )
-    .map(|query| Some(format!("sum({query})")))
-}
-
-fn series_context(
-    preset: &QueryPreset,
-    path_rules: &[PathRule],
-    partner: &str,
-    api: &str,
-    apis: &[String],
-    range_secs: u32,
-    render: impl FnOnce(&QueryContext<'_>) -> Result<String, String>,
-) -> Result<String, String> {
+) -> Result<SeriesPromql, String> {
     let path_rules = PathRules::new(path_rules)?;
     let excluded: Vec<&str> = apis
         .iter()
@@ -103,7 +68,7 @@ fn series_context(
         .filter(|other| other.len() > api.len() && other.contains(api))
         .collect();
     let partners = [partner];
-    render(&QueryContext {
+    let context = QueryContext {
         preset,
         partners: &partners,
         api,
@@ -111,6 +76,18 @@ fn series_context(
         path_rules: &path_rules,
         step_secs: range_secs,
         window_secs: i64::from(range_secs),
+    };
+    let minutes = f64::from(range_secs) / 60.0;
+    let rejected = preset.rejected_query.trim();
+    Ok(SeriesPromql {
+        requests_per_minute: format!("sum({}) / {minutes}", context.render(&preset.query)?),
+        rejected_share: (!rejected.is_empty())
+            .then(|| {
+                context
+                    .render(rejected)
+                    .map(|query| format!("sum({query})"))
+            })
+            .transpose()?,
     })
 }
 
@@ -898,34 +875,28 @@ mod tests {
             rejected_query: "sum(increase({{metric}}{ {{matchers}}, response_code=\"429\" }[{{window}}])) / sum(increase({{metric}}{ {{matchers}} }[{{window}}]))".into(),
         };
         let apis = ["/a/get".to_string(), "/a/getplayback".into(), "/b".into()];
-        let per_minute =
-            requests_per_minute_promql(&preset, &[], "111", "/a/get", &apis, 300).unwrap();
+        let watched = series_promql(&preset, &[], "111", "/a/get", &apis, 300).unwrap();
         assert_eq!(
-            per_minute,
+            watched.requests_per_minute,
             "sum(sum by (partner, request_path) (increase(istio_requests_total{ partner=~\"111\", \
              request_path=~\".*/a/get.*\", request_path!~\".*/a/getplayback.*\", \
              reporter=\"destination\" }[300s]))) / 5"
         );
-        // The longer API excludes nothing of its own.
-        let longer =
-            requests_per_minute_promql(&preset, &[], "111", "/a/getplayback", &apis, 60).unwrap();
-        assert!(!longer.contains("!~"), "{longer}");
-        assert!(longer.ends_with(") / 1"), "{longer}");
-        let rejected = rejected_share_promql(&preset, &[], "111", "/b", &apis, 300)
-            .unwrap()
-            .unwrap();
+        let rejected = watched.rejected_share.unwrap();
         assert!(
             rejected.contains("response_code=\"429\" }[300s]"),
             "{rejected}"
         );
+        // The longer API excludes nothing of its own.
+        let longer = series_promql(&preset, &[], "111", "/a/getplayback", &apis, 60).unwrap();
+        assert!(!longer.requests_per_minute.contains("!~"), "{longer:?}");
+        assert!(longer.requests_per_minute.ends_with(") / 1"), "{longer:?}");
         let no_rejections = QueryPreset {
             rejected_query: " ".into(),
             ..preset
         };
-        assert_eq!(
-            rejected_share_promql(&no_rejections, &[], "111", "/b", &apis, 300),
-            Ok(None)
-        );
+        let plain = series_promql(&no_rejections, &[], "111", "/b", &apis, 300).unwrap();
+        assert_eq!(plain.rejected_share, None);
     }
 
     #[test]
