@@ -13,6 +13,11 @@
 //! Paths are matched as substrings (as the Python original did, because real path labels carry
 //! prefixes and suffixes) and each returned path is credited to the longest configured API it
 //! contains, so `/asset/action/get` does not also count `/asset/action/getplaybackcontext`.
+//! An API with a placeholder (`/users/{id}/profile`, see `paths`) matches the paths that fold
+//! to it instead.
+//!
+//! Also here: [`PrometheusSource::discover`] (`partners: auto` / `apis: auto`, from
+//! `/api/v1/series`) and [`series_promql`], the same matchers for the rules that watch a limit.
 
 mod cache;
 mod client;
