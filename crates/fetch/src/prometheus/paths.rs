@@ -10,8 +10,6 @@ use std::borrow::Cow;
 use regex::Regex;
 use trendmaster_types::settings::PathRule;
 
-use super::promql::regex_escape;
-
 /// The compiled rules.
 #[derive(Debug, Clone, Default)]
 pub struct PathRules {
@@ -115,6 +113,18 @@ impl PathRules {
             path.contains(api)
         }
     }
+}
+
+/// Escapes RE2 metacharacters so a partner id or path matches literally.
+pub fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]

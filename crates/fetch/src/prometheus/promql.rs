@@ -3,7 +3,7 @@
 
 use trendmaster_types::settings::QueryPreset;
 
-use super::paths::PathRules;
+use super::paths::{PathRules, regex_escape};
 
 /// Everything a template can refer to.
 pub struct QueryContext<'a> {
@@ -89,18 +89,6 @@ impl QueryContext<'_> {
         out.push_str(rest);
         Ok(out)
     }
-}
-
-/// Escapes RE2 metacharacters so a partner id or path matches literally.
-pub fn regex_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Escapes a value for a double-quoted PromQL string.
