@@ -110,16 +110,18 @@ pub fn find(
         // none of whose material windows scores `sustained_zscore` before scaling has no
         // candidate whatever its scale: its scores and medians are skipped (894 of 4,200
         // length scans on the 100-series demo fleet; the result is the same).
-        let (sum, expected) = (&prefix.sum, &prefix.expected);
+        // Both ends' prefix sums as slices of one length, so the loop has no bounds checks.
+        let windows = n - len + 1;
+        let (sum0, sum1) = (&prefix.sum[..windows], &prefix.sum[len..]);
+        let (exp0, exp1) = (&prefix.expected[..windows], &prefix.expected[len..]);
         material_scores.clear();
-        material_scores.extend(
-            (0..=n - len)
-                .filter(|&t| {
-                    let total = expected[t + len] - expected[t];
-                    material(sum[t + len] - sum[t], total, len, settings)
-                })
-                .map(|t| (t, window_score(&prefix, t, len))),
-        );
+        for (t, ((s0, s1), (e0, e1))) in
+            sum0.iter().zip(sum1).zip(exp0.iter().zip(exp1)).enumerate()
+        {
+            if material(s1 - s0, e1 - e0, len, settings) {
+                material_scores.push((t, window_score(&prefix, t, len)));
+            }
+        }
         if !material_scores
             .iter()
             .any(|(_, c)| c.abs() >= settings.sustained_zscore)
