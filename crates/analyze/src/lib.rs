@@ -22,6 +22,9 @@
 //! 6. `growth`: a Theil–Sen line through the daily peaks, and whether its slope's 95 %
 //!    interval excludes zero: the only evidence of growth the calculator applies.
 //!
+//! Before them, `outage`: a day or more of zeros in a busy series (the partner was out) is
+//! treated as missing, not as traffic.
+//!
 //! Beside the steps: `baseline`, the `Baseline` every detection judges against (built by
 //! `band`, read by `detect` and `chart`, so that neither side depends on the other); `stats`,
 //! general statistics (median, MAD, quantiles, means, hour-of-day buckets); `chart`, the data
@@ -42,6 +45,7 @@ mod forecast;
 mod forecaster;
 mod growth;
 mod mstl;
+mod outage;
 mod prime;
 #[cfg(feature = "prophet")]
 mod prophet;
@@ -68,6 +72,9 @@ pub fn analyze(
     anomaly: &AnomalySettings,
     forecast_settings: &ForecastSettings,
 ) -> AnalysisResult {
+    // A day or more of zeros in a busy series is an outage: missing, not traffic (`outage`).
+    let without_outages = outage::masked(series);
+    let series = without_outages.as_ref().unwrap_or(series);
     let window = series.window;
     let times = prime::local_times(&window, prime_time.timezone);
     let buckets: Vec<usize> = times.iter().map(prime::LocalTime::bucket).collect();

@@ -35,6 +35,15 @@ pub struct Cluster {
     server: String,
 }
 
+/// An apply the server accepted in a dry run, to be made for real with
+/// [`Cluster::apply_dry_run`].
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    object: ConfigMap,
+    force: bool,
+    answer: ConfigMap,
+}
+
 /// What [`Cluster::apply_checked`] did.
 #[derive(Debug, Clone)]
 pub struct ApplyOutcome {
@@ -121,11 +130,38 @@ impl Cluster {
         force: bool,
         expected_version: Option<&str>,
     ) -> Result<ApplyOutcome, ClusterError> {
+        let checked = self.dry_run(configmap, force, expected_version)?;
+        self.apply_dry_run(checked)
+    }
+
+    /// The first half of [`Self::apply_checked`]: the server dry run alone. A run does it
+    /// before it writes its files, so that a conflict or a refusal leaves the output directory
+    /// as it was (the soak found a conflicting night that had written every file and a history
+    /// entry first), then [`Self::apply_dry_run`] once they are written.
+    pub fn dry_run(
+        &self,
+        configmap: &ConfigMap,
+        force: bool,
+        expected_version: Option<&str>,
+    ) -> Result<DryRun, ClusterError> {
         let mut object = applicable(configmap);
         object.metadata.resource_version = expected_version.map(str::to_owned);
-        let dry_run = self.apply(&object, force, true)?;
-        let applied = self.apply(&object, force, false)?;
-        Ok(ApplyOutcome { dry_run, applied })
+        let answer = self.apply(&object, force, true)?;
+        Ok(DryRun {
+            object,
+            force,
+            answer,
+        })
+    }
+
+    /// The second half of [`Self::apply_checked`]: the apply that `checked` rehearsed. Its
+    /// `resourceVersion` still guards it: a change since the read is a conflict.
+    pub fn apply_dry_run(&self, checked: DryRun) -> Result<ApplyOutcome, ClusterError> {
+        let applied = self.apply(&checked.object, checked.force, false)?;
+        Ok(ApplyOutcome {
+            dry_run: checked.answer,
+            applied,
+        })
     }
 
     fn apply(

@@ -20,6 +20,6 @@ mod client;
 mod error;
 pub mod history;
 
-pub use client::{ApplyOutcome, Cluster, ClusterTarget, FIELD_MANAGER, applicable};
+pub use client::{ApplyOutcome, Cluster, ClusterTarget, DryRun, FIELD_MANAGER, applicable};
 pub use error::ClusterError;
 pub use history::SavedVersion;

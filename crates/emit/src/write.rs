@@ -226,40 +226,125 @@ impl OutputWriter {
                 .map(|_| self.dir.join(format!("analysis_report_{stamp}.html"))),
             plots: (!run.plots.is_empty()).then(|| self.dir.join("plots").join(stamp)),
         };
+        remove_stale_temp_files(&self.dir);
+        let mut undo = Undo::new(&[self.dir.join("plots"), self.dir.join("plots").join(stamp)]);
+        let result = self.write_run_files(stamp, &files, run, latest, &mut undo);
+        if result.is_err() {
+            undo.run();
+        }
+        result.map(|()| files)
+    }
+
+    /// [`Self::write_run`]'s files, in order, each recorded in `undo` once it is written.
+    fn write_run_files(
+        &self,
+        stamp: &str,
+        files: &WrittenFiles,
+        run: &RunFiles<'_>,
+        latest: Profile,
+        undo: &mut Undo,
+    ) -> Result<(), EmitError> {
+        let mut write = |path: &Path, bytes: &[u8]| {
+            write_atomic(path, bytes)?;
+            undo.written.push(path.to_path_buf());
+            Ok::<(), EmitError>(())
+        };
         // Charts before the reports that link to them.
         for chart in run.plots {
             let base = self.dir.join(plot_path(stamp, chart.key));
-            write_atomic(&base.with_extension("svg"), chart.svg.as_bytes())?;
-            write_atomic(&base.with_extension("png"), chart.png)?;
+            write(&base.with_extension("svg"), chart.svg.as_bytes())?;
+            write(&base.with_extension("png"), chart.png)?;
         }
         if let (Some(path), Some(html)) = (&files.html_report, run.html_report) {
-            write_atomic(path, html.as_bytes())?;
+            write(path, html.as_bytes())?;
         }
-        // The report first and `latest_configmap.yaml` last: a run that fails half-way leaves at
-        // worst an explanation without a ConfigMap, never a new latest ConfigMap without one.
-        write_atomic(&files.report, run.report.as_bytes())?;
-        write_atomic(&files.configmap, run.configmap.as_bytes())?;
-        write_atomic(&files.degraded_configmap, run.degraded_configmap.as_bytes())?;
+        write(&files.report, run.report.as_bytes())?;
+        write(&files.configmap, run.configmap.as_bytes())?;
+        write(&files.degraded_configmap, run.degraded_configmap.as_bytes())?;
         if let (Some(path), Some(yaml)) = (&files.envoyfilter, run.envoyfilter) {
-            write_atomic(path, yaml.as_bytes())?;
+            write(path, yaml.as_bytes())?;
         }
         if let (Some(path), Some(yaml)) = (&files.global_envoyfilter, run.global_envoyfilter) {
-            write_atomic(path, yaml.as_bytes())?;
+            write(path, yaml.as_bytes())?;
         }
         for (path, yaml) in [
             (&files.rules, run.rules),
             (&files.prometheus_rule, run.prometheus_rule),
         ] {
             if let (Some(path), Some(yaml)) = (path, yaml) {
-                write_atomic(path, yaml.as_bytes())?;
+                write(path, yaml.as_bytes())?;
             }
         }
+        // `latest_configmap.yaml` last, and never undone: once it is replaced the run has
+        // nothing left that can fail.
         let latest_bytes = match latest {
             Profile::Normal => run.configmap,
             Profile::Degraded => run.degraded_configmap,
         };
-        write_atomic(&files.latest_configmap, latest_bytes.as_bytes())?;
-        Ok(files)
+        write_atomic(&files.latest_configmap, latest_bytes.as_bytes())
+    }
+}
+
+/// Removes the temporary files (`.trendmaster-*.tmp`) a killed run left in the output
+/// directory, its `plots/` stamps and its `history/`. Only a run that holds the output
+/// directory's lock writes, so any found here belong to a run that is gone: `write_atomic`
+/// removes its own on every error, but SIGKILL runs no destructor (the soak kills a night
+/// while it writes, and its temporary files stayed for good). Best effort, like the undo.
+fn remove_stale_temp_files(dir: &Path) {
+    let plots = fs::read_dir(dir.join("plots"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path());
+    let dirs = [dir.to_path_buf(), dir.join("history")]
+        .into_iter()
+        .chain(plots);
+    for dir in dirs {
+        for entry in fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+        {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(".trendmaster-") && name.ends_with(".tmp") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// What a run wrote so far, to remove when a later file fails: a failed run leaves the output
+/// directory as it was. (Each file of a run has the run's stamp in its name, so none of them
+/// replaced an older file; `latest_configmap.yaml`, the one that does, is written last.)
+///
+/// Why: the soak (`crates/trendmaster/tests/soak.rs`) ran a night under a file size limit;
+/// the first chart failed, and the night left an empty `plots/<stamp>/` behind (with a later
+/// chart failing, it would have left the earlier ones).
+struct Undo {
+    written: Vec<PathBuf>,
+    /// Directories that did not exist before the run, outermost first.
+    created: Vec<PathBuf>,
+}
+
+impl Undo {
+    /// `dirs`: the directories the run may create, outermost first.
+    fn new(dirs: &[PathBuf]) -> Self {
+        Self {
+            written: Vec::new(),
+            created: dirs.iter().filter(|d| !d.exists()).cloned().collect(),
+        }
+    }
+
+    /// Removes what was written, then the directories created, if empty. Best effort: the
+    /// run is failing already, and its error is the one to report.
+    fn run(self) {
+        for path in self.written.iter().rev() {
+            let _ = fs::remove_file(path);
+        }
+        for dir in self.created.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
     }
 }
 
@@ -464,6 +549,101 @@ mod tests {
             .unwrap();
         let latest = fs::read_to_string(&files.latest_configmap).unwrap();
         assert_eq!(latest, "kind: ConfigMap # degraded\n");
+    }
+
+    /// A run with `plots` and an HTML report.
+    fn run_with<'a>(plots: &'a [ChartFiles<'a>]) -> RunFiles<'a> {
+        RunFiles {
+            configmap: "kind: ConfigMap\n",
+            degraded_configmap: "kind: ConfigMap # degraded\n",
+            report: "# Report\n",
+            envoyfilter: None,
+            global_envoyfilter: None,
+            rules: None,
+            prometheus_rule: None,
+            html_report: Some("<html></html>"),
+            plots,
+        }
+    }
+
+    #[test]
+    fn a_run_that_fails_half_way_removes_what_it_had_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("output");
+        let writer = OutputWriter::new(&out);
+        let key = SeriesKey::new("111", "/api");
+        let plots = [ChartFiles {
+            key: &key,
+            svg: "<svg/>",
+            png: b"png",
+        }];
+        writer
+            .write_run(
+                "testing",
+                "20261115_000000",
+                &run_with(&plots),
+                Profile::Normal,
+            )
+            .unwrap();
+        let before = entries(&out);
+        // The next run's ConfigMap cannot be written (a directory is in its place), after its
+        // chart, HTML and Markdown reports were.
+        let stamp = "20261116_000000";
+        fs::create_dir(out.join(format!("testing_configmap_{stamp}.yaml"))).unwrap();
+        let err = writer
+            .write_run("testing", stamp, &run_with(&plots), Profile::Normal)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("testing_configmap_20261116_000000.yaml"),
+            "{err}"
+        );
+        let mut expected = before.clone();
+        expected.push(format!("testing_configmap_{stamp}.yaml"));
+        expected.sort();
+        assert_eq!(
+            entries(&out),
+            expected,
+            "the chart and both reports are gone"
+        );
+        assert_eq!(
+            entries(&out.join("plots")),
+            ["20261115_000000"],
+            "its plots directory too"
+        );
+        assert_eq!(
+            fs::read_to_string(out.join("latest_configmap.yaml")).unwrap(),
+            "kind: ConfigMap\n"
+        );
+    }
+
+    #[test]
+    fn temporary_files_of_a_killed_run_are_removed_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("output");
+        let left = [
+            out.join(".trendmaster-AbC123.tmp"),
+            out.join("plots/20261115_000000/.trendmaster-x.tmp"),
+            out.join("history/.trendmaster-y.tmp"),
+        ];
+        for path in &left {
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, b"half").unwrap();
+        }
+        // Not ours: kept.
+        fs::write(out.join(".keep.tmp"), b"x").unwrap();
+        OutputWriter::new(&out)
+            .write_run(
+                "testing",
+                "20261116_000000",
+                &run_with(&[]),
+                Profile::Normal,
+            )
+            .unwrap();
+        for path in &left {
+            assert!(!path.exists(), "{}", path.display());
+        }
+        assert!(out.join(".keep.tmp").exists());
     }
 
     #[test]

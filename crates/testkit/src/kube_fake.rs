@@ -131,6 +131,45 @@ impl KubeFake {
         state.objects.insert((namespace, name), stored);
     }
 
+    /// Changes the stored object as `kubectl edit` (an update) by `manager` does: `change` edits
+    /// it, and every field whose value it changed, added or removed passes to `manager`; the
+    /// others keep their owners. False when there is no such object.
+    pub fn edit(
+        &self,
+        namespace: &str,
+        name: &str,
+        manager: &str,
+        change: impl FnOnce(&mut Value),
+    ) -> bool {
+        let mut state = self.state.lock().expect("state");
+        state.next_version += 1;
+        let version = state.next_version;
+        let key = (namespace.to_string(), name.to_string());
+        let Some(stored) = state.objects.get_mut(&key) else {
+            return false;
+        };
+        let before: BTreeMap<String, Value> = fields(&stored.object).into_iter().collect();
+        change(&mut stored.object);
+        let after: BTreeMap<String, Value> = fields(&stored.object).into_iter().collect();
+        for (field, value) in &after {
+            if before.get(field) != Some(value) {
+                stored.owners.insert(field.clone(), manager.to_string());
+            }
+        }
+        stored.owners.retain(|field, _| after.contains_key(field));
+        stored.object["metadata"]["resourceVersion"] = json!(version.to_string());
+        true
+    }
+
+    /// Deletes the stored object (`kubectl delete`); false when there was none.
+    pub fn delete(&self, namespace: &str, name: &str) -> bool {
+        let mut state = self.state.lock().expect("state");
+        state
+            .objects
+            .remove(&(namespace.to_string(), name.to_string()))
+            .is_some()
+    }
+
     /// The stored object, as the server would return it (with `managedFields`).
     pub fn object(&self, namespace: &str, name: &str) -> Option<Value> {
         let state = self.state.lock().expect("state");

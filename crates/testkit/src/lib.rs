@@ -40,7 +40,8 @@
 //! runs it on 127.0.0.1 in front of a stub upstream, so tests see real token buckets at work.
 //!
 //! Also here: [`fake_prometheus`], a scripted misbehaving Prometheus for the faults a real one
-//! cannot be made to produce on cue, [`evaluation`], the labelled benchmark of the anomaly
+//! cannot be made to produce on cue, [`fault_proxy`], a proxy that makes a real one slow or
+//! kills it mid-answer (the soak's), [`evaluation`], the labelled benchmark of the anomaly
 //! filter, [`nab`], the Numenta Anomaly Benchmark fixtures, and [`quality`], the
 //! recommendation-quality benchmark (rolling backtests of v1, v3 and trendmaster; `make quality`).
 //!
@@ -57,6 +58,7 @@
 pub mod envoy;
 pub mod evaluation;
 pub mod fake_prometheus;
+pub mod fault_proxy;
 pub mod kube_fake;
 pub mod nab;
 mod openmetrics;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::Utc;
 use k8s_openapi::api::core::v1::ConfigMap;
 use tracing::info;
-use trendmaster_cluster::{Cluster, ClusterTarget, history};
+use trendmaster_cluster::{Cluster, ClusterTarget, DryRun, history};
 use trendmaster_config::ResolvedConfig;
 use trendmaster_emit::Deployed;
 use trendmaster_types::Profile;
@@ -104,14 +104,29 @@ pub fn read_deployed(
     })
 }
 
-/// Saves the object about to be replaced, then applies `object` (server dry run first). The
-/// apply carries the `resourceVersion` that was read, so the saved copy is exactly what it
+/// The server dry run of applying `object` over what was read: run before the run's files are
+/// written, so that a conflict or a refusal stops the run with `output/` as it was. The apply
+/// carries the `resourceVersion` that was read, so the copy [`apply`] saves is exactly what it
 /// replaces.
-pub fn apply(
-    config: &ResolvedConfig,
+pub fn dry_run(
     request: &RunRequest,
     state: &ClusterState,
     object: &ConfigMap,
+) -> Result<DryRun, AppError> {
+    let expected_version = state
+        .current
+        .as_ref()
+        .and_then(|current| current.metadata.resource_version.as_deref());
+    Ok(state
+        .cluster
+        .dry_run(object, request.force_conflicts, expected_version)?)
+}
+
+/// Saves the object about to be replaced, then makes the apply that `checked` rehearsed.
+pub fn apply(
+    config: &ResolvedConfig,
+    state: &ClusterState,
+    checked: DryRun,
     stamp: &str,
     profile: Profile,
     restored_from: Option<PathBuf>,
@@ -122,13 +137,7 @@ pub fn apply(
         .as_ref()
         .map(|current| history::save(&history_dir, current, stamp))
         .transpose()?;
-    let expected_version = state
-        .current
-        .as_ref()
-        .and_then(|current| current.metadata.resource_version.as_deref());
-    let outcome = state
-        .cluster
-        .apply_checked(object, request.force_conflicts, expected_version)?;
+    let outcome = state.cluster.apply_dry_run(checked)?;
     let configmap = format!("{}/{}", config.configmap.namespace, config.configmap.name);
     info!(
         configmap = %configmap,
@@ -163,5 +172,6 @@ pub fn rollback(
     let stamp = crate::files::stamp(Utc::now());
     let profile = trendmaster_emit::profile_of(&saved);
     info!(path = %path.display(), "rolling back configmap {namespace}/{name} to {}", path.display());
-    apply(config, request, &state, &saved, &stamp, profile, Some(path))
+    let checked = dry_run(request, &state, &saved)?;
+    apply(config, &state, checked, &stamp, profile, Some(path))
 }

@@ -38,6 +38,7 @@ use crate::request::{Command, Request};
 use crate::stdout::{EnvironmentReport, Validation};
 
 fn main() -> ExitCode {
+    survive_file_size_limit();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -56,6 +57,21 @@ fn main() -> ExitCode {
     let code = run_cli(&cli, &lookup, &mut metrics.observed);
     metrics.finish(code);
     ExitCode::from(code)
+}
+
+/// A file size limit (`ulimit -f`, `prlimit --fsize`) sends SIGXFSZ to a process that writes
+/// past it, and by default the signal kills it: the run died mid-write with no message and left
+/// its temporary file behind (found by the soak, `tests/soak.rs`). With a handler installed the
+/// write fails with EFBIG instead, and the run stops like on any other write error: one line
+/// naming the file, nothing half-written. (The handler only sets a flag nobody reads.)
+fn survive_file_size_limit() {
+    #[cfg(unix)]
+    {
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGXFSZ, flag) {
+            eprintln!("trendmaster: warning: cannot handle SIGXFSZ: {e}");
+        }
+    }
 }
 
 /// Everything after the flags are parsed; returns the exit code.

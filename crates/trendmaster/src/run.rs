@@ -140,6 +140,15 @@ fn finish(
             skipped: &analysed.skipped,
             changes: &changes,
         };
+        // The server dry run before any file is written: a conflict or a refusal leaves
+        // `output/` as it was.
+        let checked = match (request.apply, &selection.cluster) {
+            (true, Some(state)) => {
+                let object = &rendered.configmap(request.profile).configmap;
+                Some((state, cluster::dry_run(request, state, object)?))
+            }
+            _ => None,
+        };
         let written = files::write(config, request, &rendered, &report, now)?;
         // After the output directory's files, so that the repository only ever gets files of
         // a run whose report exists.
@@ -148,16 +157,12 @@ fn finish(
             .as_deref()
             .map(|dir| files::write_gitops(config, request, deployed, &plan, selection.window, dir))
             .transpose()?;
-        let applied = match (request.apply, &selection.cluster) {
-            (true, Some(state)) => {
-                let object = &rendered.configmap(request.profile).configmap;
-                let (stamp, profile) = (files::stamp(now), request.profile);
-                Some(cluster::apply(
-                    config, request, state, object, &stamp, profile, None,
-                )?)
-            }
-            _ => None,
-        };
+        let applied = checked
+            .map(|(state, checked)| {
+                let stamp = files::stamp(now);
+                cluster::apply(config, state, checked, &stamp, request.profile, None)
+            })
+            .transpose()?;
         (Some(written), gitops, applied)
     };
     let timings = request.timings.then(|| {

@@ -246,6 +246,13 @@ fn apply_is_refused_where_the_environment_forbids_it() {
     // Only the server dry run was sent, and it changed nothing.
     assert_eq!(patches(&fake), [true]);
     assert_eq!(fake.object(NAMESPACE, NAME).unwrap(), before);
+    // And it came before any file: the refused run wrote nothing, no history either (the soak
+    // found a conflicting night that had written every file and saved a history entry).
+    assert!(
+        !dir.path().join("out").exists(),
+        "{:?}",
+        std::fs::read_dir(dir.path().join("out")).map(|d| d.count())
+    );
 }
 
 #[test]

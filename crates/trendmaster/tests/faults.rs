@@ -164,3 +164,43 @@ fn a_second_run_on_the_same_output_directory_exits_with_a_clear_message_and_writ
         String::from_utf8_lossy(&third.stderr)
     );
 }
+
+#[test]
+fn a_file_size_limit_fails_the_run_with_one_line_and_leaves_the_output_directory_as_it_was() {
+    // Found by the soak (tests/soak.rs): past a file size limit (`ulimit -f`, `prlimit
+    // --fsize`) the kernel sends SIGXFSZ, which killed the run mid-write with no message and
+    // left its temporary file; and a run that failed after its first chart left that chart's
+    // directory behind.
+    let dir = tempfile::tempdir().unwrap();
+    let before = earlier_runs(dir.path());
+    let output = Command::new("prlimit")
+        .arg("--fsize=65536")
+        .arg(env!("CARGO_BIN_EXE_trendmaster"))
+        .current_dir(dir.path())
+        .env_clear()
+        .arg("--config")
+        .arg(root().join("config/config.yaml"))
+        .args([
+            "--partners",
+            "111",
+            "--as-of",
+            "2026-11-16",
+            "--output-dir",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("trendmaster: error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("File too large"), "{stderr}");
+    assert_eq!(
+        snapshot(&dir.path().join("out")),
+        before,
+        "output/ changed although the run failed"
+    );
+}
