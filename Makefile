@@ -1,7 +1,7 @@
 # trendmaster — common tasks. `make demo` and `make test` are the two commands of the README.
 CARGO ?= cargo
 
-.PHONY: build build-prophet demo report-screenshot test bench quality fuzz lint fmt clean
+.PHONY: build build-prophet image demo report-screenshot test bench soak quality fuzz lint fmt clean
 
 ## build: release binary at target/release/trendmaster
 build:
@@ -10,6 +10,16 @@ build:
 ## build-prophet: release binary with Prophet as a forecaster (wasmtime: ~15 min more build)
 build-prophet:
 	$(CARGO) build --release --locked -p trendmaster --features prophet
+
+## image: the container image from the release binary, without any base image or registry
+## (scripts/build-image.sh: FROM scratch with buildah; reproducible: the same binary gives the
+## same image ID); writes output/image/trendmaster-<version>.docker.tar and .oci.tar for
+## `podman load` / `docker load` and prints the ID and size. Needs root and buildah
+## (scripts/install-test-deps.sh installs it)
+IMAGE_DIR ?= output/image
+image:
+	$(CARGO) build --release --locked -p trendmaster
+	bash scripts/build-image.sh "$${CARGO_TARGET_DIR:-target}/release/trendmaster" $(IMAGE_DIR)
 
 ## demo: the main job on built-in demo traffic; writes a ConfigMap and a report to output/
 demo:
@@ -38,6 +48,19 @@ test:
 bench:
 	bash scripts/install-test-deps.sh
 	$(CARGO) bench --locked -p trendmaster --bench fleet -- $(BENCH_ARGS)
+
+## soak: a month of unattended nights (issue 20): the release binary runs the CronJob's
+## arguments once per simulated night for 30 nights against a real Prometheus (six weeks of demo
+## traffic) and the Kubernetes fake, with every fault of tests/soak.rs injected (Prometheus
+## refusing, slow and dying; missing days, scrape gaps, a partner at zero; hand edits, another
+## field manager, the ConfigMap deleted; SIGKILL, two runs at once, a full and a read-only output
+## volume; bad configuration), the invariants checked after every night; prints the nights ×
+## outcome table (`make test` runs the same test over 7 nights with the test binary)
+soak:
+	bash scripts/install-test-deps.sh
+	$(CARGO) build --release --locked -p trendmaster
+	SOAK_NIGHTS=30 TRENDMASTER_BIN="$${CARGO_TARGET_DIR:-$(CURDIR)/target}/release/trendmaster" \
+		$(CARGO) test --locked -p trendmaster --test soak -- --nocapture
 
 ## quality: the recommendation-quality benchmark (issue 16): rolling backtests (train 14 days, test
 ## the next 7, weekly) of the v1 rule, the original v3 and trendmaster on the NAB Twitter series

